@@ -1,0 +1,40 @@
+package analyzer
+
+import "context"
+
+// Expression is a compiled, type-checked CEL expression. It is safe for concurrent use.
+type Expression struct {
+	src string
+	// implementation fields are added by the CEL implementation
+	impl exprImpl
+}
+
+// Source returns the expression's text.
+func (e *Expression) Source() string { return e.src }
+
+// Compile parses and type-checks src as a bool expression for scope. Its error, when not nil,
+// is an *ExprError listing every problem with its line, column and a caret snippet.
+func Compile(src string, scope Scope) (*Expression, error) { return compile(src, scope) }
+
+// ExprError lists the problems of an expression that did not compile.
+type ExprError struct {
+	Issues []Issue
+}
+
+// Issue is one problem of an expression, positioned within the expression's text.
+type Issue struct {
+	Line    int    // 1-based line within the expression
+	Column  int    // 1-based column within the line
+	Message string // what is wrong
+	Snippet string // the offending line and a caret under the column
+}
+
+// Eval evaluates the expression. It returns an error, never false, when the expression
+// cannot be evaluated (a runtime error, the cost limit, a cancelled ctx).
+func (e *Expression) Eval(ctx context.Context, c *Context, in *Input) (bool, error) {
+	return e.eval(ctx, c, in)
+}
+
+// UsesCluster reports whether the expression reads `cluster`, so that the runner fetches
+// cluster facts only when some expression needs them.
+func (e *Expression) UsesCluster() bool { return e.impl.usesCluster() }

@@ -1,0 +1,2 @@
+// Package celenv builds the one CEL environment every spec expression is compiled in.
+package celenv

@@ -1,0 +1,2 @@
+// Package cli implements the preflight command line; examples/preflight only wires it.
+package cli

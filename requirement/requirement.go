@@ -1,0 +1,76 @@
+// Package requirement holds a spec's types and loads them: a multi-document YAML stream (or
+// several files) in the classic custom_requirements format plus kind: Pod documents, decoded
+// strictly, validated against the embedded schema, with every CEL expression compiled and
+// every command's data checked by its implementation. All problems of a spec come back at
+// once, each with its file, line:column and field path.
+package requirement
+
+import (
+	"encoding/json"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+)
+
+// DefaultTimeout is a command's timeout when the spec gives none.
+const DefaultTimeout = 15 * time.Second
+
+// Spec is a loaded, validated spec.
+type Spec struct {
+	// Requirements in the order the spec gives them (documents and files in order).
+	Requirements []*Requirement
+	// Pods are the spec's pod templates by metadata.name.
+	Pods map[string]*corev1.Pod
+}
+
+// Requirement is one requirement of a spec.
+type Requirement struct {
+	ID      string
+	Message analyzer.Message
+	Details analyzer.Message
+	// When, when not nil, decides whether the requirement applies; false skips it.
+	When *analyzer.Expression
+	// Strict requirements block the gate when they fail; they cannot be acknowledged.
+	Strict  bool
+	Command Command
+	// Results are tried in order; the first that matches gives the status.
+	Results []analyzer.Result
+	// Retry, when not nil, re-runs the command until a status is reached.
+	Retry *Retry
+	// DependsOn lists requirement ids that must finish before this one starts.
+	DependsOn []string
+	// Location is where the requirement is written.
+	Location Location
+}
+
+// Command is the command a requirement runs.
+type Command struct {
+	ID string
+	// Timeout is the command's timeout; 0 means none (the spec's -1). When the spec gives
+	// none, it is DefaultTimeout.
+	Timeout time.Duration
+	// Data is the command's data as JSON, as the spec gives it.
+	Data json.RawMessage
+	// Prepared is what the command's implementation made of Data; the runner runs it.
+	Prepared command.Prepared
+}
+
+// Retry re-runs a requirement's command and re-analyses it until its status is Until or
+// Timeout passes.
+type Retry struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Until    analyzer.Status
+}
+
+// Location is a place in a spec.
+type Location struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	// Path is the field path, such as custom_requirements[2].results[0].condition.expr.
+	Path string `json:"path,omitempty"`
+}

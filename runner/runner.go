@@ -1,0 +1,73 @@
+// Package runner runs a loaded spec and returns the gate decision: it evaluates each
+// requirement's `when`, runs the commands in parallel under a bounded limit with per-command
+// timeouts and an overall deadline, analyses every output and aggregates per-node results.
+// The decision is data: Run returns an error only when nothing could be evaluated.
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// Phase is what the caller is about to do.
+type Phase string
+
+// Phases.
+const (
+	Install Phase = "install"
+	Upgrade Phase = "upgrade"
+)
+
+// DefaultParallel is how many commands run at once when Options.Parallel is 0.
+const DefaultParallel = 8
+
+// Options configure a Runner. The zero value runs host commands with the defaults.
+type Options struct {
+	// Config reaches the cluster; nil runs without one (cluster commands then fail).
+	// It is never mutated.
+	Config *rest.Config
+	// Namespace for cluster commands that name none; "default" when empty.
+	Namespace string
+	// Vars is what CEL sees as `vars`.
+	Vars map[string]any
+	// Phase is `phase`; Install when empty.
+	Phase Phase
+	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`.
+	AppVersion      string
+	PreviousVersion string
+	// Parallel bounds how many commands run at once; 0 means DefaultParallel.
+	Parallel int
+	// Timeout is the deadline of the whole run; 0 means none.
+	Timeout time.Duration
+	// Acknowledge lists requirement ids the caller accepts when they fail or warn.
+	// Acknowledging a strict requirement is an error of Run.
+	Acknowledge []string
+	// OutputLimit caps each command's stdout and stderr; 0 means command.DefaultOutputLimit.
+	OutputLimit int
+	// OnEvent, when set, receives an event as each requirement starts and finishes. It is
+	// called from the runner's goroutines, one call at a time, and should return quickly.
+	OnEvent func(Event)
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Runner runs specs. It is safe for concurrent use.
+type Runner struct {
+	opts Options
+}
+
+// New returns a Runner for opts.
+func New(opts Options) (*Runner, error) { return newRunner(opts) }
+
+// Run runs spec and returns the decision. The error is non-nil only when the run could not be
+// evaluated at all (invalid options, an acknowledgment of a strict or unknown requirement);
+// failures of requirements, including errors, timeouts and cancellation, are in the decision
+// and never make it pass.
+func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
+	return r.run(ctx, spec)
+}
