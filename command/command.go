@@ -98,6 +98,17 @@ type Env struct {
 	Logger *slog.Logger
 	// Session holds values shared by all commands of one run (clients, a watch, caches).
 	Session *Session
+	// Cluster tunes how cluster commands use the API server.
+	Cluster ClusterSettings
+}
+
+// ClusterSettings tune how cluster commands use the API server. Zero fields take defaults.
+type ClusterSettings struct {
+	// QPS and Burst are set on a copy of Env.Config for the run's clients.
+	QPS   float32
+	Burst int
+	// MaxConcurrentPods bounds how many pods a run creates at once.
+	MaxConcurrentPods int
 }
 
 // Limit returns the effective output limit.

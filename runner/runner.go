@@ -49,6 +49,11 @@ type Options struct {
 	Acknowledge []string
 	// OutputLimit caps each command's stdout and stderr; 0 means command.DefaultOutputLimit.
 	OutputLimit int
+	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
+	QPS   float32
+	Burst int
+	// MaxConcurrentPods bounds how many pods the run creates at once; 0 takes the default.
+	MaxConcurrentPods int
 	// OnEvent, when set, receives an event as each requirement starts and finishes. It is
 	// called from the runner's goroutines, one call at a time, and should return quickly.
 	OnEvent func(Event)

@@ -1,0 +1,32 @@
+package command
+
+// Placeholders until the host commands land (owner: host commands). Delete this file.
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+type execCommand struct{}
+type tcpDialCommand struct{}
+type portAvailableCommand struct{}
+type diskSpaceCommand struct{ total bool }
+type httpCommand struct{}
+
+var errNotImplemented = errors.New("not implemented")
+
+func (execCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
+	return nil, errNotImplemented
+}
+func (tcpDialCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
+	return nil, errNotImplemented
+}
+func (portAvailableCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
+	return nil, errNotImplemented
+}
+func (diskSpaceCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
+	return nil, errNotImplemented
+}
+func (httpCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
+	return nil, errNotImplemented
+}
