@@ -64,6 +64,9 @@ type Retry struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Until    analyzer.Status
+	// FailureLimit stops retrying after that many consecutive attempts whose command could
+	// not produce a result; 0 means no limit.
+	FailureLimit int
 }
 
 // Location is a place in a spec.
