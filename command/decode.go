@@ -1,0 +1,138 @@
+package command
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	sigsjson "sigs.k8s.io/json"
+)
+
+// decodeStrict decodes a command's data into v, a pointer to a struct with json tags, the way
+// the spec loader decodes everything else: keys match the tags case-sensitively, and unknown
+// or duplicate keys are errors. Absent data (nil or JSON null) decodes as an empty object, so
+// that the caller's checks of required fields report what is missing. Every error names the
+// field relative to data ("data.port: must be an integer or a string, not array") and all
+// unknown or duplicate fields are reported at once.
+func decodeStrict(data json.RawMessage, v any) error {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		trimmed = []byte("{}")
+	}
+	strictErrs, err := sigsjson.UnmarshalStrict(trimmed, v)
+	if err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s: must be %s, not %s", dataPath(te.Field), describeType(te.Type), te.Value)
+		}
+		if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
+			return fmt.Errorf("data: invalid JSON at byte %d: %w", off, err)
+		}
+		return fmt.Errorf("data: %w", err)
+	}
+	if len(strictErrs) == 0 {
+		return nil
+	}
+	known := knownFields(reflect.TypeOf(v))
+	errs := make([]error, 0, len(strictErrs))
+	for _, se := range strictErrs {
+		var fe sigsjson.FieldError
+		if !errors.As(se, &fe) {
+			errs = append(errs, fmt.Errorf("data: %w", se))
+			continue
+		}
+		msg := se.Error()
+		switch {
+		case strings.HasPrefix(msg, "unknown field"):
+			errs = append(errs, fmt.Errorf("%s: unknown field (known fields: %s; names are case-sensitive)",
+				dataPath(fe.FieldPath()), strings.Join(known, ", ")))
+		case strings.HasPrefix(msg, "duplicate field"):
+			errs = append(errs, fmt.Errorf("%s: duplicate field: give it once", dataPath(fe.FieldPath())))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %s", dataPath(fe.FieldPath()), msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dataPath returns the path of a field of data as the spec's error messages show it.
+func dataPath(field string) string {
+	if field == "" {
+		return "data"
+	}
+	return "data." + field
+}
+
+// knownFields lists the json names of the fields of the struct t points to, sorted.
+func knownFields(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// describeType names a Go type the way a spec author thinks of it.
+func describeType(t reflect.Type) string {
+	if t == reflect.TypeOf(json.RawMessage(nil)) {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean (true or false)"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + plural(describeType(t.Elem()))
+	case reflect.Map:
+		return "a map of " + plural(describeType(t.Elem()))
+	case reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	default:
+		return t.String()
+	}
+}
+
+// plural turns "a string" into "strings", "an array of strings" into "arrays of strings": the
+// noun before any " of " or " (" takes the plural.
+func plural(s string) string {
+	for _, art := range []string{"a ", "an "} {
+		if rest, ok := strings.CutPrefix(s, art); ok {
+			s = rest
+			break
+		}
+	}
+	end := len(s)
+	for _, sep := range []string{" of ", " ("} {
+		if i := strings.Index(s, sep); i >= 0 && i < end {
+			end = i
+		}
+	}
+	return s[:end] + "s" + s[end:]
+}
