@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/preflightkit/preflight/runner"
+)
+
+// progress writes the runner's events to stderr: on a terminal one live line that is
+// rewritten in place ("[3/12] running: a, b"), otherwise one plain line per event
+// ("[1/12] started disk-space", "[1/12] pass disk-space (3ms)"), so that logs of CI jobs show
+// what ran. stdout stays clean for the result.
+type progress struct {
+	mu       sync.Mutex
+	w        io.Writer
+	live     bool
+	total    int
+	started  int
+	finished int
+	running  []string
+}
+
+func newProgress(w io.Writer, total int, live bool) *progress {
+	return &progress{w: w, total: total, live: live}
+}
+
+// event handles one runner event.
+func (p *progress) event(e runner.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Type {
+	case runner.EventStarted:
+		p.started++
+		p.running = append(p.running, e.RequirementID)
+		if !p.live {
+			fmt.Fprintf(p.w, "[%d/%d] started %s\n", p.started, p.total, e.RequirementID)
+		}
+	case runner.EventFinished:
+		p.finished++
+		for i, id := range p.running {
+			if id == e.RequirementID {
+				p.running = append(p.running[:i], p.running[i+1:]...)
+				break
+			}
+		}
+		if !p.live {
+			status, dur := "finished", ""
+			if e.Result != nil {
+				status = string(e.Result.Status)
+				dur = " (" + formatDuration(time.Duration(e.Result.Duration)) + ")"
+			}
+			fmt.Fprintf(p.w, "[%d/%d] %s %s%s\n", p.finished, p.total, status, e.RequirementID, dur)
+		}
+	default:
+		return
+	}
+	if p.live {
+		line := fmt.Sprintf("[%d/%d] running: %s", p.finished, p.total, strings.Join(p.running, ", "))
+		if len(line) > 100 {
+			line = line[:97] + "..."
+		}
+		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+	}
+}
+
+// done clears the live line.
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live && (p.started > 0 || p.finished > 0) {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}

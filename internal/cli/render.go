@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/pflag"
+
+	"github.com/preflightkit/preflight/runner"
+)
+
+// outputFormat is the value of -o.
+type outputFormat string
+
+const (
+	outputText outputFormat = "text"
+	outputJSON outputFormat = "json"
+)
+
+var _ pflag.Value = (*outputFormat)(nil)
+
+func (o *outputFormat) String() string { return string(*o) }
+
+// Set accepts text or json.
+func (o *outputFormat) Set(s string) error {
+	switch outputFormat(s) {
+	case outputText, outputJSON:
+		*o = outputFormat(s)
+		return nil
+	}
+	return fmt.Errorf("must be text or json, not %q", s)
+}
+
+func (o *outputFormat) Type() string { return "format" }
+
+// ANSI colours, all of the same byte length so that tabwriter keeps columns aligned.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiGrey   = "\x1b[90m"
+)
+
+// statusWord is the fixed-width word text output shows for a status.
+func statusWord(s runner.Status) (word, colour string) {
+	switch s {
+	case runner.StatusPass:
+		return "PASS", ansiGreen
+	case runner.StatusWarn:
+		return "WARN", ansiYellow
+	case runner.StatusFail:
+		return "FAIL", ansiRed
+	case runner.StatusSkipped:
+		return "SKIP", ansiGrey
+	}
+	return strings.ToUpper(string(s)), ansiRed
+}
+
+func paint(s, colour string, on bool) string {
+	if !on || colour == "" {
+		return s
+	}
+	return colour + s + ansiReset
+}
+
+// writeJSON writes d as indented JSON: the runner.Decision's JSON shape, unchanged.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writeText writes one line per requirement in spec order (status, id, message, duration),
+// the details of what failed indented below it, and a summary line with the gate.
+func writeText(w io.Writer, d *runner.Decision, colour bool) error {
+	type row struct {
+		word, colour, id, msg, dur string
+		details                    []string
+	}
+	rows := make([]row, 0, len(d.Requirements))
+	idWidth, msgWidth := 0, 0
+	for i := range d.Requirements {
+		r := &d.Requirements[i]
+		word, c := statusWord(r.Status)
+		msg := r.Message
+		if msg == "" && r.Error != "" {
+			msg = r.Error
+		}
+		var tags []string
+		if r.Strict && r.Status == runner.StatusFail {
+			tags = append(tags, "[strict]")
+		}
+		if r.Acknowledged {
+			tags = append(tags, "[acknowledged]")
+		}
+		msg = oneLine(strings.TrimSpace(msg + " " + strings.Join(tags, " ")))
+		dur := ""
+		if r.Status != runner.StatusSkipped {
+			dur = formatDuration(time.Duration(r.Duration))
+		}
+		rows = append(rows, row{word, c, r.ID, msg, dur, detailLines(r, colour)})
+		idWidth = max(idWidth, utf8.RuneCountInString(r.ID))
+		msgWidth = max(msgWidth, utf8.RuneCountInString(msg))
+	}
+	msgWidth = min(msgWidth, maxMessageColumn)
+	var b strings.Builder
+	for _, r := range rows {
+		line := paint(r.word, r.colour, colour) + "  " + pad(r.id, idWidth) + "  " + pad(r.msg, msgWidth) + "  " + r.dur
+		b.WriteString(strings.TrimRight(line, " "))
+		b.WriteByte('\n')
+		for _, dl := range r.details {
+			b.WriteString("      " + dl + "\n")
+		}
+	}
+	if len(rows) > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString(summary(d, colour))
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// maxMessageColumn caps the width the message column is padded to; longer messages push the
+// duration of their own line to the right.
+const maxMessageColumn = 72
+
+// pad right-pads s with spaces to width runes.
+func pad(s string, width int) string {
+	if n := utf8.RuneCountInString(s); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
+}
+
+// detailLines are the indented lines under a requirement that did not pass: why it could not
+// be evaluated, and which nodes failed, did not run or were excluded.
+func detailLines(r *runner.RequirementResult, colour bool) []string {
+	var out []string
+	if r.Error != "" && r.Error != r.Message && r.Status != runner.StatusPass {
+		out = append(out, "error: "+oneLine(r.Error))
+	}
+	if len(r.Nodes) > 0 {
+		var passed, failed, notRun, excluded int
+		for _, n := range r.Nodes {
+			switch {
+			case n.Excluded != "":
+				excluded++
+				out = append(out, fmt.Sprintf("%s %s: %s", paint("EXCLUDED", ansiGrey, colour), n.Node, oneLine(n.Excluded)))
+			case n.NotRun != "":
+				notRun++
+				out = append(out, fmt.Sprintf("%s %s: %s", paint("NOT RUN", ansiRed, colour), n.Node, oneLine(n.NotRun)))
+			case n.Status == runner.StatusPass:
+				passed++
+			default:
+				failed++
+				word, c := statusWord(n.Status)
+				msg := n.Message
+				if n.Error != "" {
+					msg = strings.TrimSpace(msg + " (" + n.Error + ")")
+				}
+				out = append(out, fmt.Sprintf("%s %s: %s", paint(word, c, colour), n.Node, oneLine(msg)))
+			}
+		}
+		out = append(out, fmt.Sprintf("nodes: %d passed, %d failed, %d not run, %d excluded", passed, failed, notRun, excluded))
+	}
+	if r.Privileged {
+		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
+	}
+	for _, n := range r.Notes {
+		out = append(out, "note: "+oneLine(n))
+	}
+	return out
+}
+
+// summary is the gate line.
+func summary(d *runner.Decision, colour bool) string {
+	var passed, skipped, acked int
+	var fails, warns, strict []string
+	for _, r := range d.Requirements {
+		switch {
+		case r.Acknowledged:
+			acked++
+		case r.Status == runner.StatusPass:
+			passed++
+		case r.Status == runner.StatusSkipped:
+			skipped++
+		case r.Status == runner.StatusWarn:
+			warns = append(warns, r.ID)
+		case r.Strict:
+			strict = append(strict, r.ID)
+		default:
+			fails = append(fails, r.ID)
+		}
+	}
+	counts := []string{plural(passed, "passed", "passed")}
+	if n := len(fails) + len(strict); n > 0 {
+		counts = append(counts, plural(n, "failed", "failed"))
+	}
+	if len(warns) > 0 {
+		counts = append(counts, plural(len(warns), "warning", "warnings"))
+	}
+	if skipped > 0 {
+		counts = append(counts, plural(skipped, "skipped", "skipped"))
+	}
+	if acked > 0 {
+		counts = append(counts, plural(acked, "acknowledged", "acknowledged"))
+	}
+	tally := strings.Join(counts, ", ")
+	ackable := append(append([]string(nil), fails...), warns...)
+	switch d.Gate {
+	case runner.GateBlocked:
+		s := fmt.Sprintf("%s: %s (%s)", paint("Gate: blocked", ansiRed, colour), strictLabel(strict), tally)
+		if len(ackable) > 0 {
+			s += "; the others need --ack " + strings.Join(ackable, ",")
+		}
+		return s
+	case runner.GateNeedsAck:
+		return fmt.Sprintf("%s (%s): re-run with --ack %s to accept", paint("Gate: needs acknowledgment", ansiYellow, colour), tally, strings.Join(ackable, ","))
+	case runner.GatePass:
+		return fmt.Sprintf("%s (%s)", paint("Gate: pass", ansiGreen, colour), tally)
+	}
+	return fmt.Sprintf("Gate: %s (%s)", d.Gate, tally)
+}
+
+func strictLabel(ids []string) string {
+	if len(ids) == 0 {
+		return "a strict requirement failed"
+	}
+	return plural(len(ids), "strict failure", "strict failures") + " (" + strings.Join(ids, ", ") + ")"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// oneLine joins the lines of s so that one requirement stays one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n\t") {
+		return s
+	}
+	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ", "\t", " ").Replace(s)), " ")
+}
+
+// formatDuration rounds d for reading: 0s, 12ms, 1.2s, 2m3s.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Millisecond:
+		return "<1ms"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

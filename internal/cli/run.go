@@ -1,0 +1,427 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/preflightkit/preflight/requirement"
+	"github.com/preflightkit/preflight/runner"
+)
+
+// cleanupGrace bounds how long an interrupted run may take to clean up (delete its pods)
+// before Run gives up waiting and returns. A variable so tests can shorten it.
+var cleanupGrace = 30 * time.Second
+
+// phaseValue is the value of --phase, bound to runner.Options.Phase.
+type phaseValue struct{ p *runner.Phase }
+
+var _ pflag.Value = phaseValue{}
+
+func (v phaseValue) String() string {
+	if v.p == nil || *v.p == "" {
+		return string(runner.Install)
+	}
+	return string(*v.p)
+}
+
+// Set accepts install or upgrade.
+func (v phaseValue) Set(s string) error {
+	switch runner.Phase(s) {
+	case runner.Install, runner.Upgrade:
+		*v.p = runner.Phase(s)
+		return nil
+	}
+	return fmt.Errorf("must be install or upgrade, not %q", s)
+}
+
+func (v phaseValue) Type() string { return "phase" }
+
+// runFlags are the flags of run and evaluate, bound directly to runner.Options.
+type runFlags struct {
+	opts   runner.Options
+	sets   []string
+	values []string
+	output outputFormat
+	quiet  bool
+	kube   kubeFlags
+}
+
+func (rf *runFlags) bind(f *pflag.FlagSet) {
+	rf.output = outputText
+	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL `vars` value: key=value (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
+	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML file of `vars` values (repeatable, merged in order; --set wins; - reads stdin)")
+	f.Var(phaseValue{&rf.opts.Phase}, "phase", "what is about to happen: install or upgrade (CEL `phase`)")
+	f.StringVar(&rf.opts.AppVersion, "app-version", "", "version being installed (CEL `app.version`)")
+	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "version currently installed, for upgrades (CEL `app.previous_version`)")
+	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by id (repeatable or comma-separated; strict ones cannot be acknowledged)")
+	f.VarP(&rf.output, "output", "o", "output format: text or json")
+	f.IntVar(&rf.opts.Parallel, "parallel", 0, fmt.Sprintf("how many commands run at once (0 means %d)", runner.DefaultParallel))
+	f.DurationVar(&rf.opts.Timeout, "timeout", 0, "deadline of the whole run, e.g. 5m (0 means none; each command keeps its own timeout)")
+	f.BoolVarP(&rf.quiet, "quiet", "q", false, "no progress on stderr")
+	f.StringVarP(&rf.opts.Namespace, "namespace", "n", "", "namespace for cluster commands (default: the context's namespace, else default)")
+	f.Float32Var(&rf.opts.QPS, "qps", 0, "queries per second to the API server (0 takes client-go's default)")
+	f.IntVar(&rf.opts.Burst, "burst", 0, "burst of queries to the API server (0 takes client-go's default)")
+	f.IntVar(&rf.opts.MaxConcurrentPods, "max-pods", 0, "how many pods the run creates at once (0 takes the library's default)")
+	rf.kube.bind(f)
+}
+
+// options completes rf.opts: vars, cluster, logger. It prints a note on stderr when there is
+// no cluster and the spec needs one.
+func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, error) {
+	opts := rf.opts
+	if opts.Parallel < 0 {
+		return opts, usageError("--parallel must not be negative")
+	}
+	if opts.Timeout < 0 {
+		return opts, usageError("--timeout must not be negative")
+	}
+	if opts.QPS < 0 || opts.Burst < 0 || opts.MaxConcurrentPods < 0 {
+		return opts, usageError("--qps, --burst and --max-pods must not be negative")
+	}
+	vars, err := buildVars(a.stdin, rf.values, rf.sets)
+	if err != nil {
+		return opts, usageError("%w", err)
+	}
+	opts.Vars = vars
+	if err := checkAcks(spec, opts.Acknowledge); err != nil {
+		return opts, err
+	}
+	cl, err := rf.kube.load()
+	if err != nil {
+		return opts, err
+	}
+	opts.Config = cl.config
+	if opts.Namespace == "" {
+		opts.Namespace = cl.namespace
+	}
+	if cl.config == nil && needsCluster(spec) {
+		fmt.Fprintf(a.stderr, "note: %s\n", cl.note)
+	}
+	opts.Logger = a.logger()
+	return opts, nil
+}
+
+// checkAcks rejects --ack ids the spec does not have, or that name a strict requirement:
+// both are mistakes of the caller, reported before anything runs (exit 2).
+func checkAcks(spec *requirement.Spec, acks []string) error {
+	byID := make(map[string]*requirement.Requirement, len(spec.Requirements))
+	for _, r := range spec.Requirements {
+		byID[r.ID] = r
+	}
+	var errs []error
+	for _, id := range acks {
+		r, ok := byID[id]
+		switch {
+		case id == "":
+			errs = append(errs, errors.New("--ack: empty requirement id"))
+		case !ok:
+			errs = append(errs, fmt.Errorf("--ack %s: the spec has no requirement with that id", id))
+		case r.Strict:
+			errs = append(errs, fmt.Errorf("--ack %s: the requirement is strict and cannot be acknowledged", id))
+		}
+	}
+	if len(errs) > 0 {
+		return withCode(ExitUsage, errors.Join(errs...))
+	}
+	return nil
+}
+
+// clusterCommands are the built-in commands that need a cluster.
+var clusterCommands = map[string]bool{"scheduler": true, "kubernetes": true}
+
+// needsCluster reports whether spec uses the cluster (a cluster command, or `cluster` in CEL).
+func needsCluster(spec *requirement.Spec) bool {
+	for _, r := range spec.Requirements {
+		if clusterCommands[r.Command.ID] || (r.When != nil && r.When.UsesCluster()) {
+			return true
+		}
+		for _, res := range r.Results {
+			if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (a *app) runCommand() *cobra.Command {
+	rf := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run SPEC... [flags]",
+		Short: "Run a spec's requirements and print the gate decision",
+		Long: `Run loads the spec files (- reads stdin), runs every requirement whose when holds, and
+prints one line per requirement and the gate decision. Flags may come before or after
+the spec paths.
+
+Exit codes: 0 pass, 1 internal error or interrupted, 2 invalid spec or usage (including
+--ack of a strict or unknown requirement), 3 at least one unacknowledged failure or a
+blocked gate, 4 only warnings remain. Acknowledged requirements no longer count.`,
+		Example: `  preflight run examples/host-checks.yaml
+  preflight run spec.yaml --phase upgrade --app-version 2.1.0 --previous-version 1.9.3
+  preflight run spec.yaml --set tier=prod --values values.yaml --ack memory,disk -o json`,
+		Args: minArgs(1, "SPEC (a spec file, or - for stdin)"),
+	}
+	rf.bind(cmd.Flags())
+	cmd.RunE = a.wrap(func(cmd *cobra.Command, args []string) error {
+		return a.runSpec(rf, args, func(spec *requirement.Spec) (decideFunc, error) {
+			return func(ctx context.Context, r *runner.Runner) (*runner.Decision, error) {
+				return r.Run(ctx, spec)
+			}, nil
+		})
+	})
+	return cmd
+}
+
+func (a *app) evaluateCommand() *cobra.Command {
+	rf := &runFlags{}
+	var outputs string
+	cmd := &cobra.Command{
+		Use:   "evaluate SPEC... --outputs RECORDED.json [flags]",
+		Short: "Re-analyse recorded command outputs (from run -o json) without running anything",
+		Long: `Evaluate loads the spec and the decision JSON an earlier "preflight run -o json" printed,
+and analyses the recorded command outputs again with the spec's results and the given
+vars, phase and versions, without running any command. Output and exit codes are those
+of run.`,
+		Example: `  preflight run spec.yaml -o json > recorded.json
+  preflight evaluate spec.yaml --outputs recorded.json --set tier=prod`,
+		Args: minArgs(1, "SPEC (a spec file, or - for stdin)"),
+	}
+	rf.bind(cmd.Flags())
+	cmd.Flags().StringVar(&outputs, "outputs", "", "the recorded decision JSON (from run -o json; - reads stdin)")
+	cmd.RunE = a.wrap(func(cmd *cobra.Command, args []string) error {
+		if outputs == "" {
+			return usageError("evaluate needs --outputs RECORDED.json (the output of preflight run -o json)")
+		}
+		if outputs == "-" && containsStdin(args) {
+			return usageError("the spec and --outputs cannot both be read from stdin")
+		}
+		return a.runSpec(rf, args, func(spec *requirement.Spec) (decideFunc, error) {
+			recorded, err := a.readDecision(outputs)
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context, r *runner.Runner) (*runner.Decision, error) {
+				return r.Evaluate(ctx, spec, recorded)
+			}, nil
+		})
+	})
+	return cmd
+}
+
+// readDecision reads a decision JSON strictly: unknown fields are errors.
+func (a *app) readDecision(name string) (*runner.Decision, error) {
+	var data []byte
+	var err error
+	if name == "-" {
+		data, err = io.ReadAll(io.LimitReader(a.stdin, maxRecordedBytes+1))
+	} else {
+		data, err = readLimited(name, maxRecordedBytes)
+	}
+	if err != nil {
+		return nil, usageError("--outputs: %w", err)
+	}
+	if len(data) > maxRecordedBytes {
+		return nil, usageError("--outputs %s: larger than %d bytes", name, maxRecordedBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var d runner.Decision
+	if err := dec.Decode(&d); err != nil {
+		return nil, usageError("--outputs %s: not a decision from preflight run -o json: %w", name, err)
+	}
+	return &d, nil
+}
+
+// maxRecordedBytes bounds the recorded decision JSON (outputs are capped per command, but a
+// spec may have many requirements and nodes).
+const maxRecordedBytes = 64 << 20
+
+func readLimited(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// decideFunc is what run and evaluate do with the runner.
+type decideFunc func(context.Context, *runner.Runner) (*runner.Decision, error)
+
+// runSpec loads the spec at paths, lets prepare choose what to do with it, completes the
+// options and decides.
+func (a *app) runSpec(rf *runFlags, paths []string, prepare func(*requirement.Spec) (decideFunc, error)) error {
+	spec, err := a.loadSpec(paths)
+	if err != nil {
+		return err
+	}
+	do, err := prepare(spec)
+	if err != nil {
+		return err
+	}
+	opts, err := a.options(rf, spec)
+	if err != nil {
+		return err
+	}
+	return a.decide(rf, spec, opts, do)
+}
+
+// decide runs do (Run or Evaluate) with progress, handles interruption, prints the decision
+// and sets the exit code.
+func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, do decideFunc) error {
+	var prog *progress
+	if !rf.quiet {
+		prog = newProgress(a.stderr, len(spec.Requirements), isTerminal(a.stderr))
+		opts.OnEvent = prog.event
+	}
+	r, err := runner.New(opts)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	type result struct {
+		d   *runner.Decision
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		d, err := do(a.ctx, r)
+		ch <- result{d, err}
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-a.ctx.Done():
+		if prog != nil {
+			prog.done()
+		}
+		fmt.Fprintf(a.stderr, "interrupted: stopping and cleaning up (up to %s)...\n", cleanupGrace)
+		select {
+		case res = <-ch:
+		case <-time.After(cleanupGrace):
+			return withCode(ExitError, fmt.Errorf("interrupted; cleanup did not finish within %s: run 'preflight cleanup' to remove leftover pods", cleanupGrace))
+		}
+	}
+	if prog != nil {
+		prog.done()
+	}
+	if res.err != nil {
+		if a.ctx.Err() != nil {
+			return withCode(ExitError, fmt.Errorf("interrupted: %w", res.err))
+		}
+		return withCode(ExitError, fmt.Errorf("the run could not be evaluated: %w", res.err))
+	}
+	if res.d == nil {
+		return withCode(ExitError, errors.New("the run returned no decision"))
+	}
+	if err := a.print(rf.output, res.d); err != nil {
+		return withCode(ExitError, err)
+	}
+	if a.ctx.Err() != nil {
+		// The decision is incomplete: what did not finish failed, but the caller asked to stop.
+		return withCode(ExitError, errors.New("interrupted"))
+	}
+	a.code = exitCode(res.d)
+	return nil
+}
+
+// print writes d to stdout in format.
+func (a *app) print(format outputFormat, d *runner.Decision) error {
+	if format == outputJSON {
+		return writeJSON(a.stdout, d)
+	}
+	return writeText(a.stdout, d, colorEnabled(a.stdout))
+}
+
+// exitCode maps a decision to ExitPass, ExitFail or ExitWarn. It takes the worse of the gate
+// and the requirements' statuses, so an inconsistent decision never passes.
+func exitCode(d *runner.Decision) int {
+	var fail, warn bool
+	for _, r := range d.Requirements {
+		if r.Acknowledged && !r.Strict {
+			continue
+		}
+		switch r.Status {
+		case runner.StatusFail:
+			fail = true
+		case runner.StatusWarn:
+			warn = true
+		case runner.StatusPass, runner.StatusSkipped:
+		default:
+			fail = true // an unknown status never passes
+		}
+	}
+	switch {
+	case fail || d.Gate == runner.GateBlocked:
+		return ExitFail
+	case warn:
+		return ExitWarn
+	case d.Gate == runner.GatePass:
+		return ExitPass
+	}
+	return ExitFail // needs_ack with nothing left to acknowledge, or an unknown gate
+}
+
+// loadSpec loads the spec files ("-" is stdin). Any problem is an invalid spec (exit 2),
+// printed with every problem's location.
+func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
+	var spec *requirement.Spec
+	var err error
+	if containsStdin(paths) {
+		sources := make([]requirement.Source, 0, len(paths))
+		for _, p := range paths {
+			src := requirement.Source{Name: p}
+			if p == "-" {
+				src.Name = "<stdin>"
+				src.Data, err = io.ReadAll(io.LimitReader(a.stdin, maxSpecBytes+1))
+			} else {
+				src.Data, err = readLimited(p, maxSpecBytes)
+			}
+			if err != nil {
+				return nil, withCode(ExitUsage, fmt.Errorf("%w: %w", errInvalidSpec, err))
+			}
+			sources = append(sources, src)
+		}
+		spec, err = requirement.Load(a.ctx, requirement.LoadOptions{}, sources...)
+	} else {
+		spec, err = requirement.LoadFiles(a.ctx, requirement.LoadOptions{}, paths...)
+	}
+	if err != nil {
+		if a.ctx.Err() != nil {
+			return nil, withCode(ExitError, fmt.Errorf("interrupted while loading the spec: %w", err))
+		}
+		return nil, withCode(ExitUsage, specError(err))
+	}
+	return spec, nil
+}
+
+// maxSpecBytes bounds what is read of one spec source before the loader's own limits (4 MiB
+// total by default) reject it.
+const maxSpecBytes = 64 << 20
+
+// specError formats a load error: a *requirement.Error lists one problem a line.
+func specError(err error) error {
+	var re *requirement.Error
+	if errors.As(err, &re) && len(re.Problems) > 0 {
+		return fmt.Errorf("%w (%s):\n%s", errInvalidSpec, plural(len(re.Problems), "problem", "problems"), strings.TrimRight(re.Error(), "\n"))
+	}
+	return fmt.Errorf("%w: %w", errInvalidSpec, err)
+}
+
+func containsStdin(paths []string) bool {
+	for _, p := range paths {
+		if p == "-" {
+			return true
+		}
+	}
+	return false
+}
