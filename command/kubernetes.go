@@ -1,0 +1,358 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+)
+
+// Limits of the kubernetes command.
+const (
+	// KubernetesMaxListItems bounds how many objects one list reads. A list that has more
+	// stops there; the result carries a note saying so and CEL sees the first
+	// KubernetesMaxListItems objects.
+	KubernetesMaxListItems = 10000
+	// kubernetesPageSize is how many objects one list request asks for (kubectl's chunk size).
+	kubernetesPageSize = 500
+	// kubeDiscoveryTimeout bounds each discovery request when the caller's config sets no
+	// timeout.
+	kubeDiscoveryTimeout = 30 * time.Second
+)
+
+// kubernetesCommand is the `kubernetes` command: it gets one object (data.name set) or lists
+// objects of any kind the cluster serves, custom resources included, and hands them to CEL as
+// `output`.
+//
+// Outcomes:
+//   - get, found: status code 0, `output` is the object;
+//   - get, not found: status code 1, `output` is null, no error (absence is data);
+//   - list: status code 0, `output.items` holds the objects (empty when none match);
+//   - no cluster, unknown kind, forbidden, or any other API failure: an error (the
+//     requirement fails closed unless a result with `condition.error: true` handles it).
+//
+// Objects reach CEL without metadata.managedFields, as kubectl shows them.
+type kubernetesCommand struct{}
+
+// kubernetesData is the command's data, decoded strictly.
+type kubernetesData struct {
+	APIVersion    string `json:"api_version"`
+	Kind          string `json:"kind"`
+	Namespace     string `json:"namespace,omitempty"`
+	Name          string `json:"name,omitempty"`
+	LabelSelector string `json:"label_selector,omitempty"`
+	FieldSelector string `json:"field_selector,omitempty"`
+}
+
+// kubernetesPrepared is a validated kubernetes command.
+type kubernetesPrepared struct {
+	data kubernetesData
+	gv   schema.GroupVersion
+	// labels and fields are the parsed selectors, in the canonical form sent to the server.
+	labels string
+	fields string
+}
+
+// Prepare decodes and checks the command's data.
+func (kubernetesCommand) Prepare(raw json.RawMessage, _ SpecContext) (Prepared, error) {
+	var d kubernetesData
+	if err := decodeStrict(raw, &d); err != nil {
+		return nil, err
+	}
+	var errs []error
+	p := &kubernetesPrepared{data: d}
+	if d.APIVersion == "" {
+		errs = append(errs, errors.New(`data.api_version: required, such as "v1", "apps/v1" or "ceph.rook.io/v1"`))
+	} else if gv, err := schema.ParseGroupVersion(d.APIVersion); err != nil || gv.Version == "" {
+		errs = append(errs, fmt.Errorf(`data.api_version: %q is not a group/version such as "v1" or "apps/v1"`, d.APIVersion))
+	} else {
+		p.gv = gv
+	}
+	if d.Kind == "" {
+		errs = append(errs, errors.New(`data.kind: required, the kind as written in an object's "kind" field, such as "Pod"`))
+	} else if strings.ContainsAny(d.Kind, "/. ") {
+		errs = append(errs, fmt.Errorf(`data.kind: %q is not a kind; write the group in api_version and the kind alone, such as "Deployment"`, d.Kind))
+	}
+	if d.Name != "" && d.LabelSelector != "" {
+		errs = append(errs, errors.New("data.label_selector: cannot be combined with data.name; give name to get one object, or a selector to list objects"))
+	}
+	if d.Name != "" && d.FieldSelector != "" {
+		errs = append(errs, errors.New("data.field_selector: cannot be combined with data.name; give name to get one object, or a selector to list objects"))
+	}
+	if d.LabelSelector != "" {
+		if sel, err := labels.Parse(d.LabelSelector); err != nil {
+			errs = append(errs, fmt.Errorf("data.label_selector: %w", err))
+		} else {
+			p.labels = sel.String()
+		}
+	}
+	if d.FieldSelector != "" {
+		if sel, err := fields.ParseSelector(d.FieldSelector); err != nil {
+			errs = append(errs, fmt.Errorf("data.field_selector: %w", err))
+		} else {
+			p.fields = sel.String()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// kubeClientsKey is the Session key of a run's kubernetes command clients.
+type kubeClientsKey struct{}
+
+// kubeClients are the clients the kubernetes command shares across one run.
+type kubeClients struct {
+	dynamic dynamic.Interface
+	mapper  meta.ResettableRESTMapper
+}
+
+// kubeClientsFor returns the run's clients, creating them from a copy of env.Config on first
+// use.
+func kubeClientsFor(env *Env) (*kubeClients, error) {
+	session := env.Session
+	if session == nil {
+		session = &Session{} // no sharing possible, still correct
+	}
+	v, err := session.Get(kubeClientsKey{}, func() (any, error) {
+		cfg := rest.CopyConfig(env.Config)
+		if env.Cluster.QPS > 0 {
+			cfg.QPS = env.Cluster.QPS
+		}
+		if env.Cluster.Burst > 0 {
+			cfg.Burst = env.Cluster.Burst
+		}
+		dcfg := rest.CopyConfig(cfg)
+		if dcfg.Timeout == 0 {
+			// Discovery calls take no context; bound each request instead.
+			dcfg.Timeout = kubeDiscoveryTimeout
+		}
+		dc, err := discovery.NewDiscoveryClientForConfig(dcfg)
+		if err != nil {
+			return nil, fmt.Errorf("discovery client: %w", err)
+		}
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("dynamic client: %w", err)
+		}
+		return &kubeClients{
+			dynamic: dyn,
+			mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*kubeClients), nil
+}
+
+// Run gets or lists the objects.
+func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
+	if env == nil || env.Config == nil {
+		return nil, errors.New("the kubernetes command needs a cluster: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
+	}
+	start := time.Now()
+	clients, err := kubeClientsFor(env)
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := p.resolve(ctx, clients.mapper)
+	if err != nil {
+		return nil, err
+	}
+	ns := ""
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		ns = p.data.Namespace
+		if ns == "" {
+			ns = env.Namespace
+		}
+		if ns == "" {
+			ns = metav1.NamespaceDefault
+		}
+	}
+	var ri dynamic.ResourceInterface = clients.dynamic.Resource(mapping.Resource)
+	if ns != "" {
+		ri = clients.dynamic.Resource(mapping.Resource).Namespace(ns)
+	}
+	res := &Result{}
+	var out Output
+	if p.data.Name != "" {
+		out, err = p.get(ctx, ri, mapping.Resource, ns)
+	} else {
+		out, res.Notes, err = p.list(ctx, ri, mapping.Resource, ns)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out.Object != nil {
+		out.Stdout, out.Truncated, err = kubeJSON(out.Object, env.Limit())
+		if err != nil {
+			return nil, err
+		}
+	}
+	out.Duration = time.Since(start)
+	res.Outputs = []Output{out}
+	return res, nil
+}
+
+// resolve maps the data's kind to a resource through discovery. A kind the cached discovery
+// does not know triggers one fresh discovery, so custom resources whose CRD was installed
+// moments ago resolve.
+func (p *kubernetesPrepared) resolve(ctx context.Context, mapper meta.ResettableRESTMapper) (*meta.RESTMapping, error) {
+	gk := schema.GroupKind{Group: p.gv.Group, Kind: p.data.Kind}
+	// Discovery calls take no context; run them aside so that ctx still bounds the command.
+	type answer struct {
+		m   *meta.RESTMapping
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		m, err := mapper.RESTMapping(gk, p.gv.Version)
+		if meta.IsNoMatchError(err) {
+			mapper.Reset()
+			m, err = mapper.RESTMapping(gk, p.gv.Version)
+		}
+		ch <- answer{m, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolving kind %s in %s: %w", p.data.Kind, p.gv, context.Cause(ctx))
+	}
+	if a.err == nil {
+		return a.m, nil
+	}
+	if meta.IsNoMatchError(a.err) {
+		hint := ""
+		// A common slip: the plural resource name or a lower-case kind.
+		if gvk, err := mapper.KindFor(p.gv.WithResource(strings.ToLower(p.data.Kind))); err == nil && gvk.Kind != p.data.Kind {
+			hint = fmt.Sprintf(" (kinds are case-sensitive and singular: did you mean %q?)", gvk.Kind)
+		}
+		return nil, fmt.Errorf("no kind %q in group/version %q: %w%s", p.data.Kind, p.gv.String(), a.err, hint)
+	}
+	return nil, fmt.Errorf("resolving kind %s in %s through discovery: %w", p.data.Kind, p.gv, a.err)
+}
+
+// get reads one object; not found is data.
+func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, error) {
+	obj, err := ri.Get(ctx, p.data.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Output{StatusCode: CodeGeneralError}, nil
+	}
+	if err != nil {
+		return Output{}, kubeAPIError("get", gvr, ns, p.data.Name, err)
+	}
+	stripManagedFields(obj.Object)
+	return Output{Object: obj.Object}, nil
+}
+
+// list reads the matching objects page by page, at most KubernetesMaxListItems of them.
+func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, []string, error) {
+	var notes []string
+	items := []any{}
+	opts := metav1.ListOptions{LabelSelector: p.labels, FieldSelector: p.fields, Limit: kubernetesPageSize}
+	var first *unstructured.UnstructuredList
+	restarted := false
+	for {
+		page, err := ri.List(ctx, opts)
+		if apierrors.IsResourceExpired(err) && opts.Continue != "" && !restarted {
+			// The continue token expired between pages (the list took longer than the
+			// server's compaction window): start over once, as kubectl's pager does.
+			restarted = true
+			items, first, opts.Continue = []any{}, nil, ""
+			continue
+		}
+		if err != nil {
+			return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
+		}
+		if first == nil {
+			first = page
+		}
+		cut := false
+		for i := range page.Items {
+			if len(items) == KubernetesMaxListItems {
+				cut = true
+				break
+			}
+			stripManagedFields(page.Items[i].Object)
+			items = append(items, page.Items[i].Object)
+		}
+		if cut || (len(items) == KubernetesMaxListItems && page.GetContinue() != "") {
+			notes = append(notes, fmt.Sprintf("the list of %s stopped at %d objects (KubernetesMaxListItems); conditions saw only those", gvr.Resource, KubernetesMaxListItems))
+			break
+		}
+		if page.GetContinue() == "" {
+			break
+		}
+		opts.Continue = page.GetContinue()
+	}
+	obj := map[string]any{
+		"apiVersion": p.gv.String(),
+		"kind":       p.data.Kind + "List",
+		"items":      items,
+	}
+	if rv := first.GetResourceVersion(); rv != "" {
+		obj["metadata"] = map[string]any{"resourceVersion": rv}
+	}
+	return Output{Object: obj}, notes, nil
+}
+
+// kubeAPIError turns an API error into one that names the verb, the resource and where.
+func kubeAPIError(verb string, gvr schema.GroupVersionResource, ns, name string, err error) error {
+	what := gvr.Resource
+	if gvr.Group != "" {
+		what += "." + gvr.Group
+	}
+	if name != "" {
+		what += " " + fmt.Sprintf("%q", name)
+	}
+	where := "at the cluster scope"
+	if ns != "" {
+		where = fmt.Sprintf("in namespace %q", ns)
+	}
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("cannot %s %s %s: forbidden: %w (grant %q on %q to the identity the run uses)", verb, what, where, err, verb, gvr.GroupResource().String())
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("cannot %s %s %s: unauthorized: the cluster rejected the credentials: %w", verb, what, where, err)
+	default:
+		return fmt.Errorf("cannot %s %s %s: %w", verb, what, where, err)
+	}
+}
+
+// stripManagedFields removes metadata.managedFields, which kubectl hides too: it is bulky and
+// says nothing a requirement needs.
+func stripManagedFields(obj map[string]any) {
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		delete(md, "managedFields")
+	}
+}
+
+// kubeJSON renders obj as the command's stdout, cut at limit bytes.
+func kubeJSON(obj any, limit int) (string, bool, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", false, fmt.Errorf("encoding the objects as JSON: %w", err)
+	}
+	if len(b) > limit {
+		return string(b[:limit]), true, nil
+	}
+	return string(b), false, nil
+}

@@ -1,0 +1,430 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery/cached/memory"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+func TestKubernetesPrepare(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		data    string
+		want    kubernetesData
+		labels  string
+		wantErr []string // substrings, all must appear
+	}{
+		{name: "get", data: `{"api_version":"v1","kind":"Pod","namespace":"x","name":"p"}`,
+			want: kubernetesData{APIVersion: "v1", Kind: "Pod", Namespace: "x", Name: "p"}},
+		{name: "list with selectors", data: `{"api_version":"apps/v1","kind":"Deployment","label_selector":"app in (a,b), tier!=db","field_selector":"metadata.name=x"}`,
+			want:   kubernetesData{APIVersion: "apps/v1", Kind: "Deployment", LabelSelector: "app in (a,b), tier!=db", FieldSelector: "metadata.name=x"},
+			labels: "app in (a,b),tier!=db"},
+		{name: "custom resource", data: `{"api_version":"ceph.rook.io/v1","kind":"CephCluster"}`,
+			want: kubernetesData{APIVersion: "ceph.rook.io/v1", Kind: "CephCluster"}},
+		{name: "no data", data: ``, wantErr: []string{"data.api_version: required", "data.kind: required"}},
+		{name: "null data", data: `null`, wantErr: []string{"data.api_version: required", "data.kind: required"}},
+		{name: "missing both", data: `{}`, wantErr: []string{"data.api_version: required", "data.kind: required"}},
+		{name: "unknown field", data: `{"api_version":"v1","kind":"Pod","labels":"a=b"}`, wantErr: []string{`data.labels: unknown field (known fields: api_version, field_selector, kind, label_selector, name, namespace`}},
+		{name: "case-sensitive keys", data: `{"API_Version":"v1","kind":"Pod"}`, wantErr: []string{`data.API_Version: unknown field`}},
+		{name: "camelCase is not the field", data: `{"apiVersion":"v1","kind":"Pod"}`, wantErr: []string{`data.apiVersion: unknown field`}},
+		{name: "duplicate field", data: `{"api_version":"v1","kind":"Pod","kind":"Node"}`, wantErr: []string{`data.kind: duplicate field`}},
+		{name: "wrong type", data: `{"api_version":"v1","kind":5}`, wantErr: []string{"data.kind: must be a string, not number"}},
+		{name: "bad api_version", data: `{"api_version":"a/b/c","kind":"Pod"}`, wantErr: []string{`data.api_version: "a/b/c" is not a group/version`}},
+		{name: "group without version", data: `{"api_version":"apps/","kind":"Pod"}`, wantErr: []string{`data.api_version: "apps/"`}},
+		{name: "kind with group", data: `{"api_version":"v1","kind":"apps/Deployment"}`, wantErr: []string{`data.kind: "apps/Deployment" is not a kind`}},
+		{name: "name and label selector", data: `{"api_version":"v1","kind":"Pod","name":"p","label_selector":"a=b"}`, wantErr: []string{"data.label_selector: cannot be combined with data.name"}},
+		{name: "name and field selector", data: `{"api_version":"v1","kind":"Pod","name":"p","field_selector":"a=b"}`, wantErr: []string{"data.field_selector: cannot be combined with data.name"}},
+		{name: "bad label selector", data: `{"api_version":"v1","kind":"Pod","label_selector":"app in (a"}`, wantErr: []string{"data.label_selector:"}},
+		{name: "bad field selector", data: `{"api_version":"v1","kind":"Pod","field_selector":"a"}`, wantErr: []string{"data.field_selector:", "invalid selector"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := kubernetesCommand{}.Prepare(json.RawMessage(tt.data), SpecContext{})
+			if len(tt.wantErr) > 0 {
+				require.Error(t, err)
+				assert.Nil(t, p)
+				for _, w := range tt.wantErr {
+					assert.Contains(t, err.Error(), w)
+				}
+				return
+			}
+			require.NoError(t, err)
+			kp := p.(*kubernetesPrepared)
+			if diff := cmp.Diff(tt.want, kp.data); diff != "" {
+				t.Errorf("data (-want +got):\n%s", diff)
+			}
+			if tt.labels != "" {
+				assert.Equal(t, tt.labels, kp.labels)
+			}
+		})
+	}
+}
+
+// kubeFixture is a fake cluster: discovery that knows pods, nodes and whatever a test adds,
+// and a dynamic client holding objects.
+type kubeFixture struct {
+	disc *fakediscovery.FakeDiscovery
+	dyn  *dynamicfake.FakeDynamicClient
+	env  *Env
+}
+
+var (
+	kubePodsGVR    = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	kubeNodesGVR   = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	kubeWidgetsGVR = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+)
+
+func newKubeFixture(t testing.TB, objs ...runtime.Object) *kubeFixture {
+	t.Helper()
+	disc := &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{Resources: []*metav1.APIResourceList{{
+		GroupVersion: "v1",
+		APIResources: []metav1.APIResource{
+			{Name: "pods", SingularName: "pod", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get", "list"}},
+			{Name: "nodes", SingularName: "node", Namespaced: false, Kind: "Node", Verbs: metav1.Verbs{"get", "list"}},
+		},
+	}}}}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		kubePodsGVR: "PodList", kubeNodesGVR: "NodeList", kubeWidgetsGVR: "WidgetList",
+	}, objs...)
+	env := &Env{
+		Namespace: "default",
+		Config:    &rest.Config{Host: "http://127.0.0.1:1"}, // never dialled: the session holds the fakes
+		Session:   &Session{},
+	}
+	_, err := env.Session.Get(kubeClientsKey{}, func() (any, error) {
+		return &kubeClients{dynamic: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))}, nil
+	})
+	require.NoError(t, err)
+	return &kubeFixture{disc: disc, dyn: dyn, env: env}
+}
+
+func kubeObj(apiVersion, kind, ns, name string, labels map[string]any) *unstructured.Unstructured {
+	md := map[string]any{"name": name, "managedFields": []any{map[string]any{"manager": "kubectl"}}}
+	if ns != "" {
+		md["namespace"] = ns
+	}
+	if labels != nil {
+		md["labels"] = labels
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": md}}
+}
+
+func prepareKube(t *testing.T, data string) Prepared {
+	t.Helper()
+	p, err := kubernetesCommand{}.Prepare(json.RawMessage(data), SpecContext{})
+	require.NoError(t, err)
+	return p
+}
+
+func kubeItemNames(t *testing.T, out Output) []string {
+	t.Helper()
+	m, ok := out.Object.(map[string]any)
+	require.True(t, ok, "object is %T", out.Object)
+	items, ok := m["items"].([]any)
+	require.True(t, ok, "items is %T", m["items"])
+	names := []string{}
+	for _, it := range items {
+		names = append(names, it.(map[string]any)["metadata"].(map[string]any)["name"].(string))
+	}
+	return names
+}
+
+func TestKubernetesRun(t *testing.T) {
+	t.Parallel()
+	mon := map[string]any{"app": "rook-ceph-mon"}
+	objects := []runtime.Object{
+		kubeObj("v1", "Pod", "rook-ceph", "mon-a", mon),
+		kubeObj("v1", "Pod", "rook-ceph", "mon-b", mon),
+		kubeObj("v1", "Pod", "rook-ceph", "osd-0", map[string]any{"app": "rook-ceph-osd"}),
+		kubeObj("v1", "Pod", "default", "web", nil),
+		kubeObj("v1", "Node", "", "node-1", nil),
+	}
+	tests := []struct {
+		name      string
+		data      string
+		namespace string // env.Namespace
+		code      int
+		names     []string // list: item names; get: the object's name
+		nilObject bool
+	}{
+		{name: "list by label", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","label_selector":"app=rook-ceph-mon"}`, names: []string{"mon-a", "mon-b"}},
+		{name: "list none", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","label_selector":"app=nothing"}`, names: []string{}},
+		{name: "list in a namespace that does not exist", data: `{"api_version":"v1","kind":"Pod","namespace":"gone"}`, names: []string{}},
+		{name: "list defaults to the runner's namespace", data: `{"api_version":"v1","kind":"Pod"}`, namespace: "rook-ceph", names: []string{"mon-a", "mon-b", "osd-0"}},
+		{name: "list defaults to default", data: `{"api_version":"v1","kind":"Pod"}`, names: []string{"web"}},
+		{name: "cluster-scoped ignores namespace", data: `{"api_version":"v1","kind":"Node","namespace":"rook-ceph"}`, names: []string{"node-1"}},
+		{name: "get", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"mon-a"}`, names: []string{"mon-a"}},
+		{name: "get cluster-scoped", data: `{"api_version":"v1","kind":"Node","name":"node-1"}`, names: []string{"node-1"}},
+		{name: "get not found is data", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"mon-z"}`, code: 1, nilObject: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newKubeFixture(t, objects...)
+			if tt.namespace != "" {
+				f.env.Namespace = tt.namespace
+			}
+			res, err := prepareKube(t, tt.data).Run(context.Background(), f.env)
+			require.NoError(t, err)
+			require.Len(t, res.Outputs, 1)
+			out := res.Outputs[0]
+			assert.Equal(t, tt.code, out.StatusCode)
+			assert.NoError(t, out.Err)
+			if tt.nilObject {
+				assert.Nil(t, out.Object)
+				assert.Empty(t, out.Stdout)
+				return
+			}
+			assert.False(t, out.Truncated)
+			var fromStdout any
+			require.NoError(t, json.Unmarshal([]byte(out.Stdout), &fromStdout), "stdout is the object as JSON")
+			assert.Equal(t, out.Object, fromStdout)
+			assert.NotContains(t, out.Stdout, "managedFields")
+			m := out.Object.(map[string]any)
+			if _, isList := m["items"]; isList {
+				got := kubeItemNames(t, out)
+				assert.ElementsMatch(t, tt.names, got)
+				assert.True(t, strings.HasSuffix(m["kind"].(string), "List"))
+			} else {
+				assert.Equal(t, tt.names[0], m["metadata"].(map[string]any)["name"])
+			}
+		})
+	}
+}
+
+func TestKubernetesRunErrors(t *testing.T) {
+	t.Parallel()
+	t.Run("no cluster", func(t *testing.T) {
+		t.Parallel()
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod"}`).Run(context.Background(), &Env{})
+		require.ErrorContains(t, err, "the kubernetes command needs a cluster")
+	})
+	t.Run("unknown kind", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		_, err := prepareKube(t, `{"api_version":"example.com/v1","kind":"Gadget"}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, `no kind "Gadget" in group/version "example.com/v1"`)
+	})
+	t.Run("plural kind gets a hint", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"pods"}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, `no kind "pods" in group/version "v1"`)
+		require.ErrorContains(t, err, `did you mean "Pod"?`)
+	})
+	forbidden := func(verb string) clienttesting.ReactionFunc {
+		return func(a clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+				fmt.Errorf(`User "system:serviceaccount:x:y" cannot %s resource "pods" in API group "" in the namespace "rook-ceph"`, verb))
+		}
+	}
+	t.Run("list forbidden", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		f.dyn.PrependReactor("list", "pods", forbidden("list"))
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph"}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, `cannot list pods in namespace "rook-ceph": forbidden:`)
+		require.ErrorContains(t, err, `cannot list resource "pods"`)
+		require.True(t, apierrors.IsForbidden(err), "the API error stays reachable with errors.As")
+	})
+	t.Run("get forbidden", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		f.dyn.PrependReactor("get", "pods", forbidden("get"))
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"x"}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, `cannot get pods "x" in namespace "rook-ceph": forbidden:`)
+	})
+	t.Run("other API error", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		f.dyn.PrependReactor("list", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewServiceUnavailable("etcd is down")
+		})
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Node"}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, "cannot list nodes at the cluster scope: etcd is down")
+	})
+	t.Run("discovery that hangs is bounded by ctx", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		release := make(chan struct{})
+		defer close(release)
+		f.env.Session = &Session{}
+		_, _ = f.env.Session.Get(kubeClientsKey{}, func() (any, error) {
+			return &kubeClients{dynamic: f.dyn, mapper: hangingMapper{release: release}}, nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod"}`).Run(ctx, f.env)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorContains(t, err, "resolving kind Pod in v1")
+	})
+}
+
+// hangingMapper is a REST mapper whose discovery never answers until released.
+type hangingMapper struct {
+	meta.ResettableRESTMapper
+	release chan struct{}
+}
+
+func (h hangingMapper) RESTMapping(schema.GroupKind, ...string) (*meta.RESTMapping, error) {
+	<-h.release
+	return nil, errors.New("released")
+}
+
+// A CRD installed after the run's first discovery resolves: the unknown kind triggers one
+// fresh discovery.
+func TestKubernetesFreshCRD(t *testing.T) {
+	t.Parallel()
+	f := newKubeFixture(t, kubeObj("example.com/v1", "Widget", "default", "w1", nil))
+	_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod"}`).Run(context.Background(), f.env)
+	require.NoError(t, err) // discovery is now cached without widgets
+	f.disc.Resources = append(f.disc.Resources, &metav1.APIResourceList{
+		GroupVersion: "example.com/v1",
+		APIResources: []metav1.APIResource{{Name: "widgets", SingularName: "widget", Namespaced: true, Kind: "Widget"}},
+	})
+	res, err := prepareKube(t, `{"api_version":"example.com/v1","kind":"Widget","name":"w1"}`).Run(context.Background(), f.env)
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Outputs[0].StatusCode)
+	assert.Equal(t, "w1", res.Outputs[0].Object.(map[string]any)["metadata"].(map[string]any)["name"])
+}
+
+// pagedPods serves n pods in pages that honour Limit and Continue, the way the API server
+// does; expireAt > 0 makes the continue token of that page expire once.
+func kubePagedPods(n int, expireAt int, calls *[]metav1.ListOptions) clienttesting.ReactionFunc {
+	expired := false
+	return func(a clienttesting.Action) (bool, runtime.Object, error) {
+		opts := a.(clienttesting.ListActionImpl).ListOptions
+		*calls = append(*calls, opts)
+		start := 0
+		if opts.Continue != "" {
+			start, _ = strconv.Atoi(opts.Continue)
+			if start == expireAt && !expired {
+				expired = true
+				return true, nil, apierrors.NewResourceExpired("continue token expired")
+			}
+		}
+		end := n
+		if opts.Limit > 0 && start+int(opts.Limit) < n {
+			end = start + int(opts.Limit)
+		}
+		l := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "PodList"}}
+		l.SetResourceVersion("42")
+		for i := start; i < end; i++ {
+			l.Items = append(l.Items, *kubeObj("v1", "Pod", "default", fmt.Sprintf("p%05d", i), nil))
+		}
+		if end < n {
+			l.SetContinue(strconv.Itoa(end))
+		}
+		return true, l, nil
+	}
+}
+
+func TestKubernetesListPagination(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		n        int
+		expireAt int
+		want     int
+		pages    int
+		note     bool
+	}{
+		{name: "one page", n: 3, want: 3, pages: 1},
+		{name: "several pages", n: 1234, want: 1234, pages: 3},
+		{name: "exactly the cap", n: KubernetesMaxListItems, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize},
+		{name: "over the cap", n: KubernetesMaxListItems + 1, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize, note: true},
+		{name: "expired continue restarts once", n: 1200, expireAt: 1000, want: 1200, pages: 2 + 1 + 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newKubeFixture(t)
+			var calls []metav1.ListOptions
+			f.dyn.PrependReactor("list", "pods", kubePagedPods(tt.n, tt.expireAt, &calls))
+			res, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","label_selector":"a!=b"}`).Run(context.Background(), f.env)
+			require.NoError(t, err)
+			names := kubeItemNames(t, res.Outputs[0])
+			require.Len(t, names, tt.want)
+			assert.Equal(t, "p00000", names[0])
+			assert.Equal(t, fmt.Sprintf("p%05d", tt.want-1), names[tt.want-1], "no duplicates after a restart")
+			assert.Len(t, calls, tt.pages)
+			for _, c := range calls {
+				assert.Equal(t, int64(kubernetesPageSize), c.Limit)
+				assert.Equal(t, "a!=b", c.LabelSelector)
+			}
+			if tt.note {
+				require.Len(t, res.Notes, 1)
+				assert.Contains(t, res.Notes[0], "stopped at 10000 objects")
+			} else {
+				assert.Empty(t, res.Notes)
+			}
+		})
+	}
+}
+
+func TestKubernetesOutputLimit(t *testing.T) {
+	t.Parallel()
+	f := newKubeFixture(t, kubeObj("v1", "Pod", "default", "web", map[string]any{"big": strings.Repeat("x", 60)}))
+	f.env.OutputLimit = 50
+	res, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","name":"web"}`).Run(context.Background(), f.env)
+	require.NoError(t, err)
+	out := res.Outputs[0]
+	assert.Len(t, out.Stdout, 50)
+	assert.True(t, out.Truncated)
+	assert.Equal(t, strings.Repeat("x", 60), out.Object.(map[string]any)["metadata"].(map[string]any)["labels"].(map[string]any)["big"], "CEL still sees the whole object")
+}
+
+// The session's clients are built once per run, from a copy of the caller's config.
+func TestKubernetesClientsFromConfig(t *testing.T) {
+	t.Parallel()
+	cfg := &rest.Config{Host: "https://127.0.0.1:6443", QPS: 5}
+	env := &Env{Config: cfg, Session: &Session{}, Cluster: ClusterSettings{QPS: 50, Burst: 100}}
+	a, err := kubeClientsFor(env)
+	require.NoError(t, err)
+	b, err := kubeClientsFor(env)
+	require.NoError(t, err)
+	assert.Same(t, a, b)
+	assert.Equal(t, float32(5), cfg.QPS, "the caller's config is not mutated")
+	assert.Zero(t, cfg.Timeout)
+}
+
+func BenchmarkKubernetesList(b *testing.B) {
+	objs := make([]runtime.Object, 0, 1000)
+	for i := range 1000 {
+		objs = append(objs, kubeObj("v1", "Pod", "default", fmt.Sprintf("p%d", i), map[string]any{"app": "x"}))
+	}
+	f := newKubeFixture(b, objs...)
+	p, err := kubernetesCommand{}.Prepare(json.RawMessage(`{"api_version":"v1","kind":"Pod","label_selector":"app=x"}`), SpecContext{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Run(context.Background(), f.env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
