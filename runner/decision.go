@@ -1,6 +1,12 @@
 package runner
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
 
 // Gate is the decision for the whole spec.
 type Gate string
@@ -25,15 +31,24 @@ const (
 	StatusWarn    Status = "warn"
 	StatusFail    Status = "fail"
 	StatusSkipped Status = "skipped"
+	// StatusNotRun: the requirement did not run because a requirement it depends on failed
+	// or did not run. For the gate it counts like a failure (fail closed).
+	StatusNotRun Status = "not_run"
 )
 
 // Decision is the outcome of a run. Its JSON form is the CLI's `-o json` output.
 type Decision struct {
-	Gate         Gate                `json:"gate"`
-	RunID        string              `json:"run_id"`
-	Started      time.Time           `json:"started"`
-	Duration     Duration            `json:"duration"`
+	Gate     Gate      `json:"gate"`
+	RunID    string    `json:"run_id"`
+	Started  time.Time `json:"started"`
+	Duration Duration  `json:"duration"`
+	// Error is set when the run was cut short (its context was cancelled or its deadline
+	// passed) before every requirement finished; the gate is then blocked.
+	Error        string              `json:"error,omitempty"`
 	Requirements []RequirementResult `json:"requirements"`
+	// Cluster holds the cluster facts (`cluster` in CEL) the run fetched, nil when no
+	// expression used them. Evaluate reuses them from a recorded decision.
+	Cluster map[string]any `json:"cluster,omitempty"`
 }
 
 // Blocked reports whether a strict requirement failed.
@@ -77,6 +92,7 @@ type NodeResult struct {
 	Message    string   `json:"message,omitempty"`
 	StatusCode *int     `json:"status_code,omitempty"`
 	Stdout     string   `json:"stdout,omitempty"`
+	Stderr     string   `json:"stderr,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	NotRun     string   `json:"not_run,omitempty"`
 	Excluded   string   `json:"excluded,omitempty"`
@@ -88,7 +104,14 @@ type EventType string
 
 // Event types.
 const (
-	EventStarted  EventType = "started"
+	// EventStarted: the requirement's dependencies are done and it begins (its `when` is
+	// evaluated next).
+	EventStarted EventType = "started"
+	// EventAttempt: one attempt of a requirement with retry finished; Attempt numbers it
+	// from 1 and Result holds that attempt's outcome.
+	EventAttempt EventType = "attempt"
+	// EventFinished: the requirement has its final result. Every requirement of a run gets
+	// exactly one, including skipped, not-run and cancelled ones.
 	EventFinished EventType = "finished"
 )
 
@@ -96,10 +119,90 @@ const (
 type Event struct {
 	Type          EventType
 	RequirementID string
-	// Result is set on EventFinished.
+	// Attempt is the attempt number on EventAttempt (1, 2, ...), 0 otherwise.
+	Attempt int
+	// Result is set on EventAttempt and EventFinished. It is the receiver's copy.
 	Result *RequirementResult
 }
 
 // Duration is a time.Duration that marshals to JSON as seconds (a number), so the JSON
 // output reads the same in every language.
 type Duration time.Duration
+
+// MarshalJSON writes d as a number of seconds, such as 1.5 or 0.000250.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number of seconds, as MarshalJSON writes it. A string holding a Go
+// duration ("1.5s", "10m") is accepted too, for hand-written recordings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration: want a number of seconds: %w", err)
+	}
+	if math.IsNaN(secs) || math.Abs(secs) > math.MaxInt64/float64(time.Second) {
+		return fmt.Errorf("duration: %v seconds is out of range", secs)
+	}
+	*d = Duration(math.Round(secs * float64(time.Second)))
+	return nil
+}
+
+// String formats d as time.Duration does.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Passed reports whether the gate lets the caller proceed without acknowledging anything.
+func (d *Decision) Passed() bool { return d != nil && d.Gate == GatePass }
+
+// NeedsAck returns the ids of the requirements that failed, warned or did not run and are
+// not acknowledged, in spec order: the ids a caller must acknowledge (Options.Acknowledge,
+// or Options.AcknowledgeWarnings for strict requirements that warned) to proceed when the
+// gate is needs_ack. Strict requirements that failed are not listed: nothing can accept them.
+func (d *Decision) NeedsAck() []string {
+	if d == nil {
+		return nil
+	}
+	var ids []string
+	for i := range d.Requirements {
+		r := &d.Requirements[i]
+		if r.Acknowledged || !r.Status.needsAck() || (r.Strict && r.Status != StatusWarn) {
+			continue
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// needsAck reports whether s stops the gate from passing unless acknowledged.
+func (s Status) needsAck() bool {
+	return s == StatusFail || s == StatusWarn || s == StatusNotRun
+}
+
+// computeGate decides the gate from the requirements' results: blocked when a strict
+// requirement failed or did not run; else needs_ack when a requirement failed, warned or did
+// not run and is not acknowledged; else pass.
+func computeGate(results []RequirementResult) Gate {
+	gate := GatePass
+	for i := range results {
+		r := &results[i]
+		switch {
+		case r.Strict && (r.Status == StatusFail || r.Status == StatusNotRun):
+			return GateBlocked
+		case r.Status.needsAck() && !r.Acknowledged:
+			gate = GateNeedsAck
+		}
+	}
+	return gate
+}

@@ -44,9 +44,15 @@ type Options struct {
 	Parallel int
 	// Timeout is the deadline of the whole run; 0 means none.
 	Timeout time.Duration
-	// Acknowledge lists requirement ids the caller accepts when they fail or warn.
-	// Acknowledging a strict requirement is an error of Run.
+	// Acknowledge lists requirement ids the caller accepts when they fail, warn or do not
+	// run: such a requirement keeps its status, is marked Acknowledged and no longer holds
+	// the gate. Naming an id the spec does not have, or a strict requirement, is an error of
+	// Run (nothing can accept a strict failure).
 	Acknowledge []string
+	// AcknowledgeWarnings lists requirement ids whose warnings (not failures) the caller
+	// accepts. Unlike Acknowledge it may name strict requirements: strict concerns failures,
+	// so a strict requirement that warns asks for an acknowledgment like any other warning.
+	AcknowledgeWarnings []string
 	// OutputLimit caps each command's stdout and stderr; 0 means command.DefaultOutputLimit.
 	OutputLimit int
 	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
@@ -64,6 +70,8 @@ type Options struct {
 // Runner runs specs. It is safe for concurrent use.
 type Runner struct {
 	opts Options
+	// fetchCluster reads the cluster facts; clusterinfo.Fetch unless a test replaces it.
+	fetchCluster func(ctx context.Context, cfg *rest.Config) (map[string]any, error)
 }
 
 // New returns a Runner for opts.

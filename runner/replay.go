@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// errNoRecording is the source's error for a requirement the recording has no output for.
+var errNoRecording = errors.New("no recorded output")
+
+// recordedSource returns a source that replays the outputs of d, by requirement id.
+func recordedSource(d *Decision) func(context.Context, *requirement.Requirement, *command.Env) (*command.Result, error) {
+	byID := make(map[string]*RequirementResult, len(d.Requirements))
+	for i := range d.Requirements {
+		byID[d.Requirements[i].ID] = &d.Requirements[i]
+	}
+	return func(_ context.Context, req *requirement.Requirement, _ *command.Env) (*command.Result, error) {
+		r, ok := byID[req.ID]
+		if !ok {
+			return nil, errNoRecording
+		}
+		if res := recordedResult(r); res != nil {
+			return res, nil
+		}
+		return nil, errNoRecording
+	}
+}
+
+// recordedResult rebuilds the command result a recorded requirement result was analysed
+// from, or nil when it holds none (it was skipped, not run, or failed before its command).
+func recordedResult(r *RequirementResult) *command.Result {
+	res := &command.Result{Privileged: r.Privileged}
+	for _, n := range r.Nodes {
+		switch {
+		case n.Excluded != "":
+			res.Excluded = append(res.Excluded, command.Excluded{Node: n.Node, Reason: n.Excluded})
+		case n.NotRun != "":
+			res.Outputs = append(res.Outputs, command.Output{
+				Node: n.Node, NotRun: n.NotRun, Err: errorOrNil(commandErrText(n.Error)),
+				StatusCode: command.CodeGeneralError, Duration: durationOf(n.Duration),
+			})
+		case n.StatusCode != nil:
+			res.Outputs = append(res.Outputs, command.Output{
+				Node: n.Node, StatusCode: *n.StatusCode, Stdout: n.Stdout, Stderr: n.Stderr,
+				Err: errorOrNil(commandErrText(n.Error)), Duration: durationOf(n.Duration),
+			})
+		}
+	}
+	if len(r.Nodes) > 0 {
+		if len(res.Outputs) == 0 && len(res.Excluded) == 0 {
+			return nil
+		}
+		return res
+	}
+	if r.StatusCode == nil {
+		return nil
+	}
+	res.Outputs = []command.Output{{
+		StatusCode: *r.StatusCode, Stdout: r.Stdout, Stderr: r.Stderr,
+		Err: errorOrNil(commandErrText(r.Error)), Duration: durationOf(r.Duration),
+	}}
+	return res
+}
+
+func durationOf(d Duration) time.Duration { return time.Duration(d) }
+
+// recordedError stands for a command error read back from a recording.
+type recordedError string
+
+func (e recordedError) Error() string { return string(e) }
+
+func errorOrNil(s string) error {
+	if s == "" {
+		return nil
+	}
+	return recordedError(s)
+}
+
+// normalizeNumbers turns whole JSON numbers (float64 after decoding) back into int64, so
+// that recorded cluster facts have the CEL types the live ones have.
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = normalizeNumbers(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = normalizeNumbers(e)
+		}
+		return l
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
+		}
+		return x
+	default:
+		return v
+	}
+}

@@ -1,0 +1,299 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// DefaultRetryInterval is the pause between attempts when a retry gives no interval.
+const DefaultRetryInterval = 5 * time.Second
+
+// DefaultRetryTimeout bounds a retry that gives no timeout.
+const DefaultRetryTimeout = 10 * time.Minute
+
+// errCanceledBeforeRun is an attempt's error when the run ended before the command started.
+var errCanceledBeforeRun = errors.New("canceled before it ran")
+
+// runRequirement evaluates requirement i: `when`, then its command (with retries), then the
+// analysis. deps holds the statuses of the requirements it depends on.
+func (s *state) runRequirement(ctx context.Context, i int, deps map[string]string) RequirementResult {
+	req := s.reqs[i]
+	start := time.Now()
+	s.emit(Event{Type: EventStarted, RequirementID: req.ID})
+	rr := s.evaluate(ctx, req, deps)
+	rr.Duration = Duration(time.Since(start))
+	return rr
+}
+
+func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps map[string]string) RequirementResult {
+	base := RequirementResult{
+		ID:      req.ID,
+		Strict:  req.Strict,
+		Command: req.Command.ID,
+		Details: renderMessage(req.Details, nil),
+	}
+	fail := func(err string) RequirementResult {
+		r := base
+		r.Status = StatusFail
+		r.Message = renderMessage(req.Message, nil)
+		r.Error = err
+		return r
+	}
+	actx := s.baseContext()
+	actx.Results = deps
+	if req.When != nil {
+		if req.When.UsesCluster() {
+			facts, err := s.clusterFacts()
+			if err != nil {
+				return fail("cluster facts: " + err.Error())
+			}
+			actx.Cluster = facts
+		}
+		ok, err := req.When.Eval(ctx, &actx, nil)
+		if err != nil {
+			return fail("when: " + err.Error())
+		}
+		if !ok {
+			r := base
+			r.Status = StatusSkipped
+			r.Message = renderMessage(req.Message, nil)
+			r.Notes = []string{"skipped: when is false: " + req.When.Source()}
+			return r
+		}
+	}
+	if actx.Cluster == nil && conditionsUseCluster(req) {
+		facts, err := s.clusterFacts()
+		if err != nil {
+			return fail("cluster facts: " + err.Error())
+		}
+		actx.Cluster = facts
+	}
+	if req.Command.Prepared == nil && !s.replay {
+		return fail(fmt.Sprintf("command %q was not prepared (load the spec with requirement.Load)", req.Command.ID))
+	}
+
+	if req.Retry == nil || s.replay {
+		a := s.attempt(ctx, req, &actx, nil)
+		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
+			return fail(a.runErr.Error())
+		}
+		r := a.result(base)
+		if !s.replay {
+			r.Attempts = 1
+		}
+		return r
+	}
+	return s.retry(ctx, req, &actx, base)
+}
+
+// retry runs attempts until the status reaches Retry.Until, the retry timeout passes, the
+// failure limit is hit or ctx ends; the last attempt's result stands.
+func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult) RequirementResult {
+	rt := *req.Retry
+	if rt.Interval <= 0 {
+		rt.Interval = DefaultRetryInterval
+	}
+	if rt.Timeout <= 0 {
+		rt.Timeout = DefaultRetryTimeout
+	}
+	if rt.Until == "" {
+		rt.Until = analyzer.StatusSuccess
+	}
+	deadline := time.Now().Add(rt.Timeout)
+	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("retry timeout of %s passed", rt.Timeout))
+	defer cancel()
+
+	var last *attempt
+	var note string
+	consecutive := 0
+	n := 0
+	for {
+		a := s.attempt(rctx, req, actx, &deadline)
+		if errors.Is(a.runErr, errCanceledBeforeRun) {
+			if last == nil {
+				r := base
+				r.Status, r.Message, r.Error = StatusFail, renderMessage(req.Message, nil), a.runErr.Error()
+				return r
+			}
+			note = fmt.Sprintf("stopped after %d attempts: %v", n, context.Cause(rctx))
+			break
+		}
+		// An attempt cut short by the retry deadline says less than the one before it.
+		if last != nil && ctx.Err() == nil && rctx.Err() != nil && a.cmdErr {
+			n++
+			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): the last attempt was cut short; showing the one before: status %s", n, rt.Timeout, last.status)
+			break
+		}
+		n++
+		last = &a
+		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
+		if reached(&a, rt.Until) {
+			break
+		}
+		if a.cmdErr {
+			consecutive++
+		} else {
+			consecutive = 0
+		}
+		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
+			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
+			break
+		}
+		if ctx.Err() != nil {
+			note = fmt.Sprintf("stopped after %d attempts: %v: last status %s", n, context.Cause(ctx), a.status)
+			break
+		}
+		if !time.Now().Add(rt.Interval).Before(deadline) {
+			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, a.status, rt.Until)
+			break
+		}
+		t := time.NewTimer(rt.Interval)
+		select {
+		case <-t.C:
+		case <-rctx.Done():
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			note = fmt.Sprintf("stopped after %d attempts: %v while waiting to retry: last status %s", n, context.Cause(ctx), a.status)
+			break
+		}
+	}
+	r := withAttempts(last.result(base), n)
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
+	return *r
+}
+
+func withAttempts(r RequirementResult, n int) *RequirementResult {
+	r.Attempts = n
+	return &r
+}
+
+// reached reports whether an attempt reached the retry's goal: `until: success` wants a
+// pass, `until: warn` a warn or a pass, `until: error` any outcome of a command that
+// produced a result (it retries only while the command itself errors).
+func reached(a *attempt, until analyzer.Status) bool {
+	switch until {
+	case analyzer.StatusWarn:
+		return a.status == StatusPass || a.status == StatusWarn
+	case analyzer.StatusError:
+		return !a.cmdErr
+	default:
+		return a.status == StatusPass
+	}
+}
+
+func conditionsUseCluster(req *requirement.Requirement) bool {
+	for _, res := range req.Results {
+		if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
+			return true
+		}
+	}
+	return false
+}
+
+// attempt is one run of a requirement's command and its analysis.
+type attempt struct {
+	runErr error // the command could not produce a result at all (nil when it did)
+	cmdErr bool  // the command could not produce a result on at least one target
+	agg    aggregate
+	status Status
+	res    *command.Result
+}
+
+func (a *attempt) result(base RequirementResult) RequirementResult {
+	r := base
+	a.agg.fill(&r)
+	if a.res != nil {
+		r.Privileged = a.res.Privileged
+		r.Notes = append(r.Notes, a.res.Notes...)
+	}
+	return r
+}
+
+// attempt runs the command once, within one slot, and analyses what it produced.
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, retryDeadline *time.Time) attempt {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
+	}
+	if ctx.Err() != nil { // both were ready: do not start a command that is already cancelled
+		<-s.slots
+		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
+	}
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if t := req.Command.Timeout; t > 0 {
+		cctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("timed out after %s", t))
+	}
+	env := &command.Env{
+		RequirementID: req.ID,
+		RunID:         s.runID,
+		Namespace:     s.opts.Namespace,
+		Config:        s.opts.Config,
+		Timeout:       req.Command.Timeout,
+		OutputLimit:   s.opts.OutputLimit,
+		Logger:        s.logger.With("requirement", req.ID),
+		Session:       s.session,
+		Cluster: command.ClusterSettings{
+			QPS:               s.opts.QPS,
+			Burst:             s.opts.Burst,
+			MaxConcurrentPods: s.opts.MaxConcurrentPods,
+		},
+	}
+	start := time.Now()
+	res, err := s.source(cctx, req, env)
+	took := time.Since(start)
+	ctxErr, cause := cctx.Err(), context.Cause(cctx)
+	cancel()
+	<-s.slots
+
+	a := attempt{res: res}
+	switch {
+	case errors.Is(err, errNoRecording):
+		return attempt{runErr: err, status: StatusFail}
+	case err != nil:
+		a.runErr = err
+		res = &command.Result{Outputs: []command.Output{runErrorOutput(err, ctxErr, cause, took)}}
+	case res == nil:
+		a.runErr = errors.New("the command returned no result")
+		res = &command.Result{Outputs: []command.Output{{StatusCode: command.CodeGeneralError, Err: a.runErr, Duration: took}}}
+	}
+	a.agg = s.analyse(ctx, req, actx, res, took)
+	a.status = a.agg.status
+	a.cmdErr = a.runErr != nil || a.agg.cmdErr
+	return a
+}
+
+// runErrorOutput turns a command's error into the one output analysis sees.
+func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output {
+	out := command.Output{StatusCode: command.CodeGeneralError, Err: err, Duration: took}
+	if ctxErr == nil {
+		return out
+	}
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		out.StatusCode = command.CodeTimeout
+	}
+	if cause == nil {
+		cause = ctxErr
+	}
+	// Say why the context ended ("timed out after 15s") and keep what the command knew.
+	if errors.Is(err, ctxErr) && err.Error() == ctxErr.Error() {
+		out.Err = cause
+	} else if cause.Error() != err.Error() {
+		out.Err = fmt.Errorf("%v: %w", cause, err)
+	}
+	return out
+}
+
+// runCommand is the source of Run: the requirement's prepared command.
+func runCommand(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error) {
+	return req.Command.Prepared.Run(ctx, env)
+}

@@ -1,0 +1,493 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/internal/clusterinfo"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// sessionCloseTimeout bounds how long a run waits, after it is done or cancelled, for its
+// session to release what commands created (pods, watches).
+const sessionCloseTimeout = 60 * time.Second
+
+func newRunner(opts Options) (*Runner, error) {
+	var errs []error
+	if opts.Parallel < 0 {
+		errs = append(errs, fmt.Errorf("runner options: Parallel is %d: must be 0 (default %d) or more", opts.Parallel, DefaultParallel))
+	}
+	if opts.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("runner options: Timeout is %s: must be 0 (none) or more", opts.Timeout))
+	}
+	if opts.OutputLimit < 0 {
+		errs = append(errs, fmt.Errorf("runner options: OutputLimit is %d: must be 0 (default %d bytes) or more", opts.OutputLimit, command.DefaultOutputLimit))
+	}
+	if opts.MaxConcurrentPods < 0 {
+		errs = append(errs, fmt.Errorf("runner options: MaxConcurrentPods is %d: must be 0 (default) or more", opts.MaxConcurrentPods))
+	}
+	if opts.QPS < 0 || opts.Burst < 0 {
+		errs = append(errs, fmt.Errorf("runner options: QPS %v and Burst %d must be 0 (default) or more", opts.QPS, opts.Burst))
+	}
+	switch opts.Phase {
+	case "", Install, Upgrade:
+	default:
+		errs = append(errs, fmt.Errorf("runner options: Phase is %q: must be %q or %q", opts.Phase, Install, Upgrade))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if opts.Parallel == 0 {
+		opts.Parallel = DefaultParallel
+	}
+	if opts.Phase == "" {
+		opts.Phase = Install
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	// The caller's slices and maps are copied so that later changes do not race with runs.
+	opts.Acknowledge = slices.Clone(opts.Acknowledge)
+	opts.AcknowledgeWarnings = slices.Clone(opts.AcknowledgeWarnings)
+	return &Runner{opts: opts, fetchCluster: clusterinfo.Fetch}, nil
+}
+
+func (r *Runner) run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
+	s, err := r.newState(spec)
+	if err != nil {
+		return nil, err
+	}
+	s.source = runCommand
+	return s.execute(ctx)
+}
+
+// Evaluate analyses recorded command outputs (the `-o json` form of an earlier decision)
+// against spec without running any command: each requirement's `when` is evaluated as in
+// Run, and its results are matched against the recorded output of the requirement with the
+// same id (its status_code, stdout, stderr and error, or its nodes for per-node commands).
+// A requirement that applies but has no recorded output fails with "no recorded output".
+// Retries are not repeated: the recorded output is analysed once. Cluster facts come from
+// the recording's `cluster` when present, else from Options.Config. The options apply as in
+// Run (vars, phase, acknowledgments, events); the returned decision has the same shape.
+func (r *Runner) Evaluate(ctx context.Context, spec *requirement.Spec, recorded *Decision) (*Decision, error) {
+	if recorded == nil {
+		return nil, errors.New("evaluate: no recorded decision")
+	}
+	s, err := r.newState(spec)
+	if err != nil {
+		return nil, err
+	}
+	s.source = recordedSource(recorded)
+	s.replay = true
+	if recorded.Cluster != nil {
+		s.presetCluster = normalizeNumbers(recorded.Cluster).(map[string]any)
+	}
+	return s.execute(ctx)
+}
+
+// state is one run (or evaluation) of one spec.
+type state struct {
+	r      *Runner
+	opts   *Options
+	spec   *requirement.Spec
+	reqs   []*requirement.Requirement
+	index  map[string]int
+	deps   [][]int // deps[i]: indexes of the requirements i depends on
+	logger *slog.Logger
+	// source produces a requirement's command result: runs it, or replays a recording.
+	source func(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error)
+	replay bool
+	runID  string
+	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
+	runCtx  context.Context
+	session *command.Session
+	slots   chan struct{}
+	acks    map[string]bool
+	ackWarn map[string]bool
+
+	eventMu sync.Mutex
+
+	clusterOnce   sync.Once
+	presetCluster map[string]any
+	cluster       map[string]any
+	clusterErr    error
+}
+
+// newState validates spec and the acknowledgments against it.
+func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
+	if spec == nil {
+		return nil, errors.New("runner: spec is nil")
+	}
+	s := &state{
+		r:       r,
+		opts:    &r.opts,
+		spec:    spec,
+		reqs:    spec.Requirements,
+		index:   make(map[string]int, len(spec.Requirements)),
+		logger:  r.opts.Logger,
+		acks:    map[string]bool{},
+		ackWarn: map[string]bool{},
+	}
+	var errs []error
+	for i, req := range s.reqs {
+		switch {
+		case req == nil:
+			errs = append(errs, fmt.Errorf("requirement %d is nil", i))
+			continue
+		case req.ID == "":
+			errs = append(errs, fmt.Errorf("requirement %d has no id", i))
+		}
+		if j, dup := s.index[req.ID]; dup {
+			errs = append(errs, fmt.Errorf("requirement %q: id used twice (requirements %d and %d)", req.ID, j, i))
+			continue
+		}
+		s.index[req.ID] = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("runner: invalid spec: %w", err)
+	}
+	s.deps = make([][]int, len(s.reqs))
+	for i, req := range s.reqs {
+		for _, d := range req.DependsOn {
+			j, ok := s.index[d]
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("requirement %q: depends_on names %q, which the spec does not have", req.ID, d))
+			case j == i:
+				errs = append(errs, fmt.Errorf("requirement %q: depends_on names itself", req.ID))
+			case !slices.Contains(s.deps[i], j):
+				s.deps[i] = append(s.deps[i], j)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("runner: invalid spec: %w", err)
+	}
+	if cycle := s.findCycle(); cycle != nil {
+		return nil, fmt.Errorf("runner: invalid spec: depends_on has a cycle: %s", strings.Join(cycle, " -> "))
+	}
+	for _, id := range r.opts.Acknowledge {
+		i, ok := s.index[id]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("acknowledge %q: the spec has no requirement with that id", id))
+		case s.reqs[i].Strict:
+			errs = append(errs, fmt.Errorf("acknowledge %q: the requirement is strict: its failures cannot be acknowledged (use AcknowledgeWarnings to accept its warnings)", id))
+		default:
+			s.acks[id] = true
+		}
+	}
+	for _, id := range r.opts.AcknowledgeWarnings {
+		if _, ok := s.index[id]; !ok {
+			errs = append(errs, fmt.Errorf("acknowledge warnings of %q: the spec has no requirement with that id", id))
+			continue
+		}
+		s.ackWarn[id] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	return s, nil
+}
+
+// findCycle returns the ids of a depends_on cycle, first id repeated at the end, or nil.
+func (s *state) findCycle() []string {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	mark := make([]int, len(s.reqs))
+	var path []int
+	var visit func(i int) []string
+	visit = func(i int) []string {
+		mark[i] = onPath
+		path = append(path, i)
+		for _, j := range s.deps[i] {
+			switch mark[j] {
+			case onPath:
+				start := slices.Index(path, j)
+				var ids []string
+				for _, k := range path[start:] {
+					ids = append(ids, s.reqs[k].ID)
+				}
+				return append(ids, s.reqs[j].ID)
+			case unseen:
+				if c := visit(j); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		mark[i] = done
+		return nil
+	}
+	for i := range s.reqs {
+		if mark[i] == unseen {
+			if c := visit(i); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// newRunID returns 10 random hex digits: short, and a valid label value.
+func newRunID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// execute schedules every requirement and builds the decision.
+func (s *state) execute(ctx context.Context) (*Decision, error) {
+	started := time.Now()
+	s.runID = newRunID()
+	s.logger = s.logger.With("run_id", s.runID)
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if s.opts.Timeout > 0 {
+		runCtx, cancel = context.WithTimeoutCause(ctx, s.opts.Timeout,
+			fmt.Errorf("run timed out after %s", s.opts.Timeout))
+	}
+	defer cancel()
+	s.runCtx = runCtx
+	s.session = &command.Session{}
+	s.slots = make(chan struct{}, s.opts.Parallel)
+	defer func() {
+		// Cleanup outlives a cancelled ctx, so that pods are deleted even then.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), sessionCloseTimeout)
+		defer ccancel()
+		if err := s.session.Close(cctx); err != nil {
+			s.logger.Warn("closing the run's session", "error", err)
+		}
+	}()
+	s.logger.Debug("run starting", "requirements", len(s.reqs), "parallel", s.opts.Parallel)
+
+	results := s.schedule(runCtx)
+
+	d := &Decision{
+		RunID:        s.runID,
+		Started:      started,
+		Requirements: results,
+		Gate:         computeGate(results),
+	}
+	if s.clusterErr == nil && s.cluster != nil && !s.replay {
+		d.Cluster = s.cluster
+	} else if s.replay && s.presetCluster != nil {
+		d.Cluster = s.presetCluster
+	}
+	var err error
+	if cerr := runCtx.Err(); cerr != nil {
+		cause := context.Cause(runCtx)
+		if cause == nil || cause == cerr {
+			err = fmt.Errorf("run interrupted: %w", cerr)
+		} else {
+			err = fmt.Errorf("run interrupted: %v: %w", cause, cerr)
+		}
+		d.Error = err.Error()
+		d.Gate = GateBlocked
+	}
+	d.Duration = Duration(time.Since(started))
+	s.logger.Debug("run finished", "gate", d.Gate, "duration", time.Duration(d.Duration))
+	return d, err
+}
+
+// schedule runs the requirements as a DAG: a requirement starts as soon as the ones it
+// depends on are done; command runs are bounded by the slots. It returns the results in spec
+// order once every requirement has one.
+func (s *state) schedule(ctx context.Context) []RequirementResult {
+	n := len(s.reqs)
+	results := make([]RequirementResult, n)
+	finished := make([]bool, n)
+	pending := make([]int, n)
+	dependents := make([][]int, n)
+	var ready []int
+	for i := range s.reqs {
+		pending[i] = len(s.deps[i])
+		for _, j := range s.deps[i] {
+			dependents[j] = append(dependents[j], i)
+		}
+		if pending[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	done := make(chan int, n)
+	running, remaining := 0, n
+
+	// complete records that i is done and makes its dependents ready (or not run).
+	var complete func(i int)
+	complete = func(i int) {
+		finished[i] = true
+		remaining--
+		s.acknowledge(&results[i])
+		s.emit(Event{Type: EventFinished, RequirementID: s.reqs[i].ID, Result: copyResult(&results[i])})
+		for _, k := range dependents[i] {
+			pending[k]--
+			if pending[k] > 0 {
+				continue
+			}
+			if failed := s.failedDeps(k, results); failed != "" {
+				results[k] = s.notRun(k, failed)
+				complete(k)
+				continue
+			}
+			ready = append(ready, k)
+		}
+	}
+	launch := func(i int) {
+		running++
+		deps := make(map[string]string, len(s.deps[i]))
+		for _, j := range s.deps[i] {
+			deps[s.reqs[j].ID] = string(results[j].Status)
+		}
+		go func() {
+			results[i] = s.runRequirement(ctx, i, deps)
+			done <- i
+		}()
+	}
+
+	for remaining > 0 && ctx.Err() == nil {
+		slices.Sort(ready) // spec order among those ready
+		for _, i := range ready {
+			launch(i)
+		}
+		ready = ready[:0]
+		if running == 0 {
+			break // nothing can progress (cannot happen: the graph is acyclic)
+		}
+		select {
+		case i := <-done:
+			running--
+			complete(i)
+		case <-ctx.Done():
+		}
+	}
+	// Cancelled (or done): wait for what runs; they see ctx and return promptly.
+	for running > 0 {
+		i := <-done
+		running--
+		complete(i)
+	}
+	for i := range s.reqs {
+		if !finished[i] {
+			results[i] = s.canceled(i, ctx)
+			complete(i)
+		}
+	}
+	return results
+}
+
+// failedDeps returns why requirement k cannot run ("" when it can): the dependencies that
+// failed or did not run. A skipped dependency is not a failure.
+func (s *state) failedDeps(k int, results []RequirementResult) string {
+	var why []string
+	for _, j := range s.deps[k] {
+		switch results[j].Status {
+		case StatusFail:
+			why = append(why, s.reqs[j].ID+", which failed")
+		case StatusNotRun:
+			why = append(why, s.reqs[j].ID+", which did not run")
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
+func (s *state) notRun(k int, why string) RequirementResult {
+	req := s.reqs[k]
+	return RequirementResult{
+		ID:      req.ID,
+		Status:  StatusNotRun,
+		Strict:  req.Strict,
+		Command: req.Command.ID,
+		Message: "not run: depends on " + why,
+		Details: renderMessage(req.Details, nil),
+	}
+}
+
+func (s *state) canceled(i int, ctx context.Context) RequirementResult {
+	req := s.reqs[i]
+	why := "canceled before it ran"
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		why = fmt.Sprintf("not started: %v", cause)
+	}
+	return RequirementResult{
+		ID:      req.ID,
+		Status:  StatusFail,
+		Strict:  req.Strict,
+		Command: req.Command.ID,
+		Message: renderMessage(req.Message, nil),
+		Details: renderMessage(req.Details, nil),
+		Error:   why,
+	}
+}
+
+// acknowledge marks r acknowledged when the caller accepted its status.
+func (s *state) acknowledge(r *RequirementResult) {
+	switch {
+	case r.Status == StatusWarn && (s.acks[r.ID] || s.ackWarn[r.ID]):
+		r.Acknowledged = true
+	case (r.Status == StatusFail || r.Status == StatusNotRun) && s.acks[r.ID] && !r.Strict:
+		r.Acknowledged = true
+	}
+}
+
+// emit hands e to OnEvent, one call at a time.
+func (s *state) emit(e Event) {
+	if s.opts.OnEvent == nil {
+		return
+	}
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	s.opts.OnEvent(e)
+}
+
+func copyResult(r *RequirementResult) *RequirementResult {
+	c := *r
+	c.Nodes = slices.Clone(r.Nodes)
+	c.Notes = slices.Clone(r.Notes)
+	if r.StatusCode != nil {
+		v := *r.StatusCode
+		c.StatusCode = &v
+	}
+	return &c
+}
+
+// clusterFacts returns the cluster facts, fetching them once per run on first use.
+func (s *state) clusterFacts() (map[string]any, error) {
+	s.clusterOnce.Do(func() {
+		switch {
+		case s.presetCluster != nil:
+			s.cluster = s.presetCluster
+		case s.opts.Config == nil:
+			s.clusterErr = errors.New("cluster facts need a cluster: no kubeconfig (Options.Config is nil)")
+		default:
+			s.cluster, s.clusterErr = s.r.fetchCluster(s.runCtx, s.opts.Config)
+			if s.clusterErr == nil && s.cluster == nil {
+				s.cluster = map[string]any{}
+			}
+		}
+	})
+	return s.cluster, s.clusterErr
+}
+
+// baseContext is the analyzer context every requirement starts from.
+func (s *state) baseContext() analyzer.Context {
+	return analyzer.Context{
+		Vars:  s.opts.Vars,
+		App:   analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
+		Phase: string(s.opts.Phase),
+	}
+}
