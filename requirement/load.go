@@ -16,13 +16,42 @@ type LoadOptions struct {
 	Limits Limits
 }
 
-// Limits bound what the loader accepts.
+// Limits bound what the loader accepts. Each is checked before the work it guards: bytes
+// before parsing, aliases before expanding them, expression length before compiling.
 type Limits struct {
 	MaxBytes            int // total bytes of all sources (default 4 MiB)
-	MaxDocuments        int // YAML documents (default 256)
+	MaxDocuments        int // YAML documents, empty ones included (default 256)
 	MaxDepth            int // nesting depth of any document (default 64)
-	MaxAliases          int // YAML aliases (default 0: anchors and aliases are refused)
+	MaxAliases          int // YAML aliases expanded per document (default 0: anchors and aliases are refused)
 	MaxExpressionLength int // bytes of one CEL expression (default 10 KiB)
+}
+
+// The default limits.
+const (
+	DefaultMaxBytes            = 4 << 20
+	DefaultMaxDocuments        = 256
+	DefaultMaxDepth            = 64
+	DefaultMaxExpressionLength = 10 << 10
+)
+
+// withDefaults returns l with its zero (or negative) fields set to the defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxDocuments <= 0 {
+		l.MaxDocuments = DefaultMaxDocuments
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxAliases < 0 {
+		l.MaxAliases = 0
+	}
+	if l.MaxExpressionLength <= 0 {
+		l.MaxExpressionLength = DefaultMaxExpressionLength
+	}
+	return l
 }
 
 // Source is one named input of a spec.
@@ -55,10 +84,15 @@ func LoadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader)
 type Problem struct {
 	Location Location
 	Message  string
+	// Snippet, for problems of a CEL expression, shows the expression's line with a caret
+	// under the column.
+	Snippet string
 }
 
-// Error lists every problem of a spec that failed to load. Its Error method prints one
-// problem a line as "file:line:col: path: message".
+// Error lists every problem of a spec that failed to load, sorted by file, line and column.
+// Its Error method prints one problem a line as "file:line:col: path: message". Load returns
+// it (as error) for every problem of the spec itself; failures to read a file or a cancelled
+// context are returned as other errors.
 type Error struct {
 	Problems []Problem
 }

@@ -7,6 +7,7 @@ package requirement
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -76,4 +77,20 @@ type Location struct {
 	Column int    `json:"column,omitempty"`
 	// Path is the field path, such as custom_requirements[2].results[0].condition.expr.
 	Path string `json:"path,omitempty"`
+}
+
+// Summary describes a loaded spec in one line, for `preflight validate`: how many
+// requirements and pod templates it holds.
+func (s *Spec) Summary() string {
+	if s == nil {
+		return "no spec"
+	}
+	return fmt.Sprintf("%s, %s", plural(len(s.Requirements), "requirement"), plural(len(s.Pods), "pod template"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -1,0 +1,252 @@
+package requirement
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/schema"
+)
+
+// The structure of a requirements document (types, required and unknown fields, enums) is
+// checked by the schema, which runs first; the code below reads what it holds, skips what is
+// malformed (the schema has reported it) and checks what the schema cannot: CEL, templates,
+// messages, durations, command data (through each command's Prepare), ids and depends_on.
+
+// with returns tokens followed by more, in a new slice.
+func with(tokens []string, more ...string) []string {
+	out := make([]string, 0, len(tokens)+len(more))
+	return append(append(out, tokens...), more...)
+}
+
+// requirement loads one requirement.
+func (l *loader) requirement(d *document, tokens []string, m map[string]any) {
+	r := &Requirement{Location: d.loc(tokens, atValue)}
+	r.ID, _ = m["id"].(string)
+	r.Message = l.message(d, with(tokens, "message"), m["message"])
+	r.Details = l.message(d, with(tokens, "details"), m["details"])
+	if src, ok := m["when"].(string); ok {
+		r.When = l.expr(d, with(tokens, "when"), src, analyzer.ScopeWhen)
+	}
+	r.Strict, _ = m["strict"].(bool)
+	if cm, ok := m["command"].(map[string]any); ok {
+		r.Command = l.command(d, with(tokens, "command"), cm)
+	}
+	results, _ := m["results"].([]any)
+	for i, v := range results {
+		if rm, ok := v.(map[string]any); ok {
+			r.Results = append(r.Results, l.result(d, with(tokens, "results", itoa(i)), rm))
+		}
+	}
+	if rm, ok := m["retry"].(map[string]any); ok {
+		r.Retry = l.retry(d, with(tokens, "retry"), rm)
+	}
+	deps, _ := m["depends_on"].([]any)
+	for _, v := range deps {
+		if s, ok := v.(string); ok {
+			r.DependsOn = append(r.DependsOn, s)
+		}
+	}
+	l.reqs = append(l.reqs, &entry{req: r, doc: d, tokens: tokens})
+}
+
+// command loads a requirement's command: its timeout, its data and what the command's
+// implementation makes of the data.
+func (l *loader) command(d *document, tokens []string, m map[string]any) Command {
+	c := Command{Timeout: DefaultTimeout}
+	c.ID, _ = m["id"].(string)
+	if n, ok := m["timeout"].(json.Number); ok {
+		if secs, err := n.Int64(); err == nil {
+			switch {
+			case secs == -1:
+				c.Timeout = 0
+			case secs > 0 && secs <= math.MaxInt64/int64(time.Second):
+				c.Timeout = time.Duration(secs) * time.Second
+			case secs > 0:
+				l.problem(d.loc(with(tokens, "timeout"), atValue), "is too large; use -1 for no timeout")
+			}
+		}
+	}
+	data, hasData := m["data"]
+	if hasData {
+		raw, err := json.Marshal(data)
+		if err == nil {
+			c.Data = raw
+		}
+	}
+	if c.ID == "" || d.isFlagged(with(tokens, "id")) {
+		return c
+	}
+	impl, ok := l.reg.Lookup(c.ID)
+	if !ok {
+		ids := l.reg.IDs()
+		msg := fmt.Sprintf("unknown command %q", c.ID)
+		if s := schema.Suggest(c.ID, ids); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		msg += "; registered commands: " + strings.Join(ids, ", ")
+		l.problem(d.loc(with(tokens, "id"), atValue), msg)
+		return c
+	}
+	if d.isFlagged(with(tokens, "data")) {
+		return c // the schema reported what is wrong with data; Prepare would repeat it
+	}
+	prepared, err := prepare(impl, c.Data, command.SpecContext{Pods: l.pods})
+	if err != nil {
+		at := with(tokens, "data")
+		if !hasData {
+			at = tokens
+		}
+		msg := err.Error()
+		// Commands name the offending field relative to data: "data.cmd: must not be empty".
+		if m := dataField.FindStringSubmatch(msg); m != nil && hasData {
+			at = with(tokens, fieldTokens(m[1])...)
+			msg = m[2]
+		}
+		l.problem(d.loc(at, atValue), fmt.Sprintf("command %s: %s", c.ID, msg))
+		return c
+	}
+	c.Prepared = prepared
+	return c
+}
+
+var dataField = regexp.MustCompile(`^(data(?:\.[A-Za-z0-9_]+|\[\d+\])*): (.*)$`)
+
+// prepare calls a command's Prepare, turning a panic of a caller-registered command into an
+// error: a broken command fails the load, it does not crash the caller.
+func prepare(c command.Command, data json.RawMessage, sc command.SpecContext) (p command.Prepared, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("preparing the command panicked: %v", r)
+		}
+	}()
+	p, err = c.Prepare(data, sc)
+	if err == nil && p == nil {
+		err = fmt.Errorf("the command's Prepare returned nothing to run")
+	}
+	return p, err
+}
+
+// result loads one result.
+func (l *loader) result(d *document, tokens []string, m map[string]any) analyzer.Result {
+	var r analyzer.Result
+	s, _ := m["status"].(string)
+	r.Status = analyzer.Status(s)
+	r.Message = l.message(d, with(tokens, "message"), m["message"])
+	cm, ok := m["condition"].(map[string]any)
+	if !ok {
+		return r
+	}
+	var c analyzer.Condition
+	set := false
+	if n, ok := cm["status_code"].(json.Number); ok {
+		if code, err := n.Int64(); err == nil && code >= math.MinInt32 && code <= math.MaxInt32 {
+			v := int(code)
+			c.StatusCode, set = &v, true
+		} else {
+			l.problem(d.loc(with(tokens, "condition", "status_code"), atValue), "is out of range for a status code")
+		}
+	}
+	if b, ok := cm["error"].(bool); ok {
+		c.Error, set = &b, true
+	}
+	for _, key := range []string{"expr", "bool_expr"} {
+		if src, ok := cm[key].(string); ok {
+			c.Expr, set = l.expr(d, with(tokens, "condition", key), src, analyzer.ScopeCondition), true
+		}
+	}
+	if set {
+		r.Condition = &c
+	}
+	return r
+}
+
+// retry loads a requirement's retry.
+func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
+	r := &Retry{Until: analyzer.StatusSuccess}
+	duration := func(key string) (time.Duration, bool) {
+		s, ok := m[key].(string)
+		if !ok || d.isFlagged(with(tokens, key)) {
+			return 0, false
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			l.problem(d.loc(with(tokens, key), atValue), "must be a duration such as 5s, 10m or 1h30m: "+err.Error())
+			return 0, false
+		}
+		return v, true
+	}
+	interval, okInterval := duration("interval")
+	timeout, okTimeout := duration("timeout")
+	r.Interval, r.Timeout = interval, timeout
+	if okInterval && interval <= 0 {
+		l.problem(d.loc(with(tokens, "interval"), atValue), "must be longer than 0")
+	}
+	if okInterval && okTimeout && interval > 0 && timeout <= interval {
+		l.problem(d.loc(with(tokens, "timeout"), atValue), fmt.Sprintf("must be longer than interval (%s)", interval))
+	}
+	if s, ok := m["until"].(string); ok {
+		r.Until = analyzer.Status(s)
+	}
+	if n, ok := m["failure_limit"].(json.Number); ok {
+		if v, err := n.Int64(); err == nil && v >= 0 && v <= math.MaxInt32 {
+			r.FailureLimit = int(v)
+		} else if err == nil && v > math.MaxInt32 {
+			l.problem(d.loc(with(tokens, "failure_limit"), atValue), "is too large")
+		}
+	}
+	return r
+}
+
+// expr checks and compiles a CEL expression: its length first, then legacy templates, then
+// the compiler, whose issues are positioned in the spec's file.
+func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.Scope) *analyzer.Expression {
+	if d.isFlagged(tokens) {
+		return nil
+	}
+	if len(src) > l.limits.MaxExpressionLength {
+		l.problem(d.loc(tokens, atValue), fmt.Sprintf(
+			"the expression is %d bytes long; the limit is %d (Limits.MaxExpressionLength)", len(src), l.limits.MaxExpressionLength))
+		return nil
+	}
+	if strings.Contains(src, "{{") {
+		l.problem(d.loc(tokens, atValue), legacyMessage(src, scope, tokens[len(tokens)-1]))
+		return nil
+	}
+	e, err := analyzer.Compile(src, scope)
+	if err == nil {
+		return e
+	}
+	issues := exprIssues(err)
+	if len(issues) == 0 {
+		l.problem(d.loc(tokens, atValue), "invalid CEL: "+err.Error())
+		return nil
+	}
+	base := d.loc(tokens, atValue)
+	_, n, _ := resolve(d.root, tokens)
+	for _, is := range issues {
+		loc := base
+		if n != nil {
+			loc.Line, loc.Column = d.exprPosition(n, is.Line, is.Column)
+		}
+		l.add(Problem{Location: loc, Message: is.Message, Snippet: is.Snippet})
+	}
+	return nil
+}
+
+// exprIssues returns the issues of a compile error, if it is (or wraps) an *analyzer.ExprError.
+func exprIssues(err error) []analyzer.Issue {
+	var x *analyzer.ExprError
+	if errors.As(err, &x) {
+		return x.Issues
+	}
+	return nil
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }

@@ -1,0 +1,274 @@
+package requirement
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/preflightkit/preflight/analyzer"
+)
+
+// Legacy templates: in the classic format, `when` and `condition.bool_expr` were Go templates
+// such as {{repl ConfigOptionEquals "tier" "prod" }}. They are never evaluated; the loader
+// refuses them with the CEL to write instead, translating the common forms.
+
+// action matches one template action: {{repl ... }}, repl{{ ... }} or {{ ... }}.
+var action = regexp.MustCompile(`(?s)(?:repl)?\{\{-?\s*(?:repl\s+)?(.*?)\s*-?\}\}`)
+
+// legacyMessage is the message for a template found in field (when, expr or bool_expr).
+func legacyMessage(src string, scope analyzer.Scope, field string) string {
+	msg := fmt.Sprintf("%s holds a Go template, which is not evaluated; write CEL instead", field)
+	if cel, ok := translateTemplate(src, scope); ok {
+		return fmt.Sprintf("%s: %s", msg, cel)
+	}
+	if scope == analyzer.ScopeWhen {
+		return msg + `, over vars, app (version, previous_version), phase ("install" or "upgrade"), cluster and results; for example: vars.tier == "prod" && phase == "upgrade"`
+	}
+	return msg + `, over status_code, stdout, stderr, error, output (stdout as JSON), node, duration and the when variables (vars, app, phase, cluster, results); for example: status_code == 0 && stdout.trim() == "ok"`
+}
+
+// translateTemplate translates a whole template that is one action, or the classic
+// {{repl if X}}true{{repl else}}false{{repl end}}, into CEL.
+func translateTemplate(src string, scope analyzer.Scope) (string, bool) {
+	locs := action.FindAllStringSubmatchIndex(src, -1)
+	if len(locs) == 0 {
+		return "", false
+	}
+	var acts, texts []string
+	prev := 0
+	for _, m := range locs {
+		texts = append(texts, strings.TrimSpace(src[prev:m[0]]))
+		acts = append(acts, src[m[2]:m[3]])
+		prev = m[1]
+	}
+	texts = append(texts, strings.TrimSpace(src[prev:]))
+	switch {
+	case len(acts) == 1 && texts[0] == "" && texts[1] == "":
+		return translateAction(acts[0], scope)
+	case len(acts) == 3 && strings.HasPrefix(acts[0], "if ") && acts[1] == "else" && acts[2] == "end" && texts[0] == "" && texts[3] == "":
+		cond, ok := translateAction(strings.TrimPrefix(acts[0], "if "), scope)
+		if !ok {
+			return "", false
+		}
+		switch {
+		case texts[1] == "true" && texts[2] == "false":
+			return cond, true
+		case texts[1] == "false" && texts[2] == "true":
+			return "!(" + cond + ")", true
+		}
+	case len(acts) == 2 && strings.HasPrefix(acts[0], "if ") && acts[1] == "end" && texts[0] == "" && texts[1] == "true" && texts[2] == "":
+		return translateAction(strings.TrimPrefix(acts[0], "if "), scope)
+	}
+	return "", false
+}
+
+// translateAction translates the pipeline of one action.
+func translateAction(s string, scope analyzer.Scope) (string, bool) {
+	toks, ok := tokenize(s)
+	if !ok {
+		return "", false
+	}
+	p := &tparser{toks: toks, scope: scope}
+	out, ok := p.call(true)
+	if !ok || p.pos != len(p.toks) {
+		return "", false
+	}
+	return out, true
+}
+
+// tokenize splits a template pipeline into words, quoted strings and parentheses.
+func tokenize(s string) ([]string, bool) {
+	var toks []string
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t' || c == '\n':
+			i++
+		case c == '(' || c == ')':
+			toks = append(toks, string(c))
+			i++
+		case c == '"' || c == '`':
+			j := i + 1
+			for j < len(s) && s[j] != c {
+				if s[j] == '\\' && c == '"' {
+					j++
+				}
+				j++
+			}
+			if j >= len(s) {
+				return nil, false
+			}
+			toks = append(toks, s[i:j+1])
+			i = j + 1
+		default:
+			j := i
+			for j < len(s) && !strings.ContainsRune(" \t\n()\"`", rune(s[j])) {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		}
+	}
+	return toks, len(toks) > 0
+}
+
+// tparser translates template calls to CEL.
+type tparser struct {
+	toks  []string
+	pos   int
+	scope analyzer.Scope
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// vars returns the CEL for the config option named by a template string literal.
+func varsRef(lit string) (string, bool) {
+	name, err := strconv.Unquote(lit)
+	if err != nil {
+		return "", false
+	}
+	if identifier.MatchString(name) {
+		return "vars." + name, true
+	}
+	return "vars[" + strconv.Quote(name) + "]", true
+}
+
+// call parses a function application (name args...) up to the end or a ")"; top says the
+// result stands alone (a bare ConfigOption is then compared with "1", the classic true).
+func (p *tparser) call(top bool) (string, bool) {
+	if p.pos >= len(p.toks) {
+		return "", false
+	}
+	name := p.toks[p.pos]
+	var args []string
+	if fn, ok := templateFuncs[name]; ok {
+		p.pos++
+		for p.pos < len(p.toks) && p.toks[p.pos] != ")" {
+			a, ok := p.operand()
+			if !ok {
+				return "", false
+			}
+			args = append(args, a)
+		}
+		if name == "ConfigOption" && top && len(args) == 1 {
+			name, fn = "ConfigOptionEquals", templateFuncs["ConfigOptionEquals"]
+			args = append(args, `"1"`)
+		}
+		return fn(args)
+	}
+	return p.operand()
+}
+
+// operand parses a literal, a field of the output, or a parenthesised call.
+func (p *tparser) operand() (string, bool) {
+	if p.pos >= len(p.toks) {
+		return "", false
+	}
+	t := p.toks[p.pos]
+	p.pos++
+	switch {
+	case t == "(":
+		out, ok := p.call(false)
+		if !ok || p.pos >= len(p.toks) || p.toks[p.pos] != ")" {
+			return "", false
+		}
+		p.pos++
+		return "(" + out + ")", true
+	case strings.HasPrefix(t, `"`) || strings.HasPrefix(t, "`"):
+		s, err := strconv.Unquote(t)
+		if err != nil {
+			return "", false
+		}
+		return strconv.Quote(s), true
+	case t == "true" || t == "false":
+		return t, true
+	case t == ".StatusCode" || t == ".Result" || t == ".Error":
+		if p.scope != analyzer.ScopeCondition {
+			return "", false
+		}
+		return map[string]string{".StatusCode": "status_code", ".Result": "stdout", ".Error": "error"}[t], true
+	case t == "IsUpgrade" || t == "IsInstall":
+		return templateFuncs[t](nil)
+	}
+	if _, err := strconv.ParseFloat(t, 64); err == nil {
+		return t, true
+	}
+	return "", false
+}
+
+// templateFuncs translates the template functions of classic specs, given CEL arguments.
+var templateFuncs = map[string]func(args []string) (string, bool){
+	"ConfigOptionEquals":    configCompare("=="),
+	"ConfigOptionNotEquals": configCompare("!="),
+	"ConfigOption": func(a []string) (string, bool) {
+		if len(a) != 1 {
+			return "", false
+		}
+		return varsRef(a[0])
+	},
+	"IsUpgrade": func(a []string) (string, bool) { return `phase == "upgrade"`, len(a) == 0 },
+	"IsInstall": func(a []string) (string, bool) { return `phase == "install"`, len(a) == 0 },
+	"eq":        compare("=="),
+	"ne":        compare("!="),
+	"lt":        compare("<"),
+	"le":        compare("<="),
+	"gt":        compare(">"),
+	"ge":        compare(">="),
+	"and":       join(" && "),
+	"or":        join(" || "),
+	"not": func(a []string) (string, bool) {
+		if len(a) != 1 {
+			return "", false
+		}
+		return "!" + paren(a[0]), true
+	},
+	"Trim": func(a []string) (string, bool) {
+		if len(a) != 1 {
+			return "", false
+		}
+		return paren(a[0]) + ".trim()", true
+	},
+}
+
+func configCompare(op string) func([]string) (string, bool) {
+	return func(a []string) (string, bool) {
+		if len(a) != 2 {
+			return "", false
+		}
+		v, ok := varsRef(a[0])
+		if !ok {
+			return "", false
+		}
+		return v + " " + op + " " + a[1], true
+	}
+}
+
+func compare(op string) func([]string) (string, bool) {
+	return func(a []string) (string, bool) {
+		if len(a) != 2 {
+			return "", false
+		}
+		return a[0] + " " + op + " " + a[1], true
+	}
+}
+
+func join(op string) func([]string) (string, bool) {
+	return func(a []string) (string, bool) {
+		if len(a) < 2 {
+			return "", false
+		}
+		parts := make([]string, len(a))
+		for i, s := range a {
+			parts[i] = paren(s)
+		}
+		return strings.Join(parts, op), true
+	}
+}
+
+// paren wraps an operand holding an operator in parentheses.
+func paren(s string) string {
+	if identifier.MatchString(s) || strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") || !strings.ContainsAny(s, " !") {
+		return s
+	}
+	return "(" + s + ")"
+}

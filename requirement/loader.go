@@ -1,0 +1,310 @@
+package requirement
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/schema"
+)
+
+// loader holds the state of one load.
+type loader struct {
+	ctx    context.Context
+	limits Limits
+	reg    *command.Registry
+	problems
+
+	pods    map[string]*corev1.Pod
+	podLocs map[string]Location
+	reqs    []*entry // every requirement, in spec order
+}
+
+// entry is a loaded requirement and where it was written.
+type entry struct {
+	req    *Requirement
+	doc    *document
+	tokens []string
+}
+
+func (l *loader) problem(loc Location, msg string) {
+	l.add(Problem{Location: loc, Message: msg})
+}
+
+func newLoader(ctx context.Context, opts LoadOptions) *loader {
+	reg := opts.Registry
+	if reg == nil {
+		reg = command.Builtins()
+	}
+	return &loader{
+		ctx:     ctx,
+		limits:  opts.Limits.withDefaults(),
+		reg:     reg,
+		pods:    map[string]*corev1.Pod{},
+		podLocs: map[string]Location{},
+	}
+}
+
+func load(ctx context.Context, opts LoadOptions, sources []Source) (*Spec, error) {
+	l := newLoader(ctx, opts)
+	total := 0
+	srcs := make([]*source, len(sources))
+	for i, s := range sources {
+		total += len(s.Data)
+		if total > l.limits.MaxBytes {
+			l.problem(Location{File: s.Name}, fmt.Sprintf(
+				"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
+			return nil, l.err()
+		}
+		srcs[i] = &source{name: s.Name, data: s.Data}
+	}
+	return l.run(srcs)
+}
+
+func loadFiles(ctx context.Context, opts LoadOptions, paths []string) (*Spec, error) {
+	l := newLoader(ctx, opts)
+	srcs := make([]*source, 0, len(paths))
+	remaining := l.limits.MaxBytes
+	for _, p := range paths {
+		data, err := readLimited(p, remaining)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > remaining {
+			l.problem(Location{File: p}, fmt.Sprintf(
+				"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
+			return nil, l.err()
+		}
+		remaining -= len(data)
+		srcs = append(srcs, &source{name: p, data: data})
+	}
+	return l.run(srcs)
+}
+
+// readLimited reads at most limit+1 bytes of the file at path, so that an oversized file is
+// detected without reading it whole.
+func readLimited(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func loadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader) (*Spec, error) {
+	l := newLoader(ctx, opts)
+	data, err := io.ReadAll(io.LimitReader(r, int64(l.limits.MaxBytes)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading spec %s: %w", name, err)
+	}
+	if len(data) > l.limits.MaxBytes {
+		l.problem(Location{File: name}, fmt.Sprintf(
+			"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
+		return nil, l.err()
+	}
+	return l.run([]*source{{name: name, data: data}})
+}
+
+// run parses every source, decodes the pod templates, then the requirements (which may name
+// pods of any document or file), then checks what spans requirements: unique ids and
+// depends_on.
+func (l *loader) run(srcs []*source) (*Spec, error) {
+	var reqDocs []*document
+	count := 0
+	for _, src := range srcs {
+		nodes, _ := l.parse(src, &count)
+		for i, n := range nodes {
+			if err := l.ctx.Err(); err != nil {
+				return nil, fmt.Errorf("loading spec: %w", err)
+			}
+			d := l.document(src, i, n)
+			if d == nil {
+				continue
+			}
+			if m, ok := d.value.(map[string]any); ok {
+				if _, ok := m["custom_requirements"]; ok {
+					reqDocs = append(reqDocs, d)
+					continue
+				}
+			}
+			l.podDocument(d)
+		}
+	}
+	for _, d := range reqDocs {
+		if err := l.requirementsDocument(d); err != nil {
+			return nil, err
+		}
+	}
+	l.crossChecks()
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	spec := &Spec{Requirements: make([]*Requirement, len(l.reqs)), Pods: l.pods}
+	for i, e := range l.reqs {
+		spec.Requirements[i] = e.req
+	}
+	return spec, nil
+}
+
+// document converts one parsed document; it returns nil for an empty document and for one
+// the converter refused (a limit was hit).
+func (l *loader) document(src *source, index int, n *yaml.Node) *document {
+	root := n
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		root = n.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil // an empty document, or one holding only comments
+	}
+	c := &converter{l: l, src: src, root: root}
+	v := c.value(root, 1)
+	if c.fatal {
+		return nil
+	}
+	return &document{src: src, index: index, root: root, value: v}
+}
+
+// podDocument decodes a document that is not a requirements document: it must be a Pod.
+func (l *loader) podDocument(d *document) {
+	m, ok := d.value.(map[string]any)
+	kind, _ := m["kind"].(string)
+	apiVersion, _ := m["apiVersion"].(string)
+	if !ok || kind != "Pod" || apiVersion != "v1" {
+		what := "a " + schema.TypeOf(d.value)
+		if ok {
+			what = "a map without custom_requirements"
+			if kind != "" || apiVersion != "" {
+				what = fmt.Sprintf("apiVersion: %s, kind: %s", apiVersion, kind)
+			}
+		}
+		l.problem(d.loc(nil, atValue), fmt.Sprintf(
+			"document %d is %s; expected a requirements document (a map with custom_requirements) or a pod template (apiVersion: v1, kind: Pod)",
+			d.index+1, what))
+		return
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		l.problem(d.loc(nil, atValue), fmt.Sprintf("invalid Pod: %v", err))
+		return
+	}
+	pod := &corev1.Pod{}
+	strictErrs, err := sigsjson.UnmarshalStrict(raw, pod)
+	if err != nil {
+		l.problem(d.loc(fieldTokens(jsonErrorField(err)), atValue), "invalid Pod: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	for _, e := range strictErrs {
+		var path string
+		if fe, ok := e.(sigsjson.FieldError); ok {
+			path = fe.FieldPath()
+		}
+		msg := strings.TrimPrefix(e.Error(), "json: ")
+		if strings.HasPrefix(msg, "unknown field") {
+			msg += "; field names are case-sensitive (see kubectl explain pod)"
+		}
+		l.problem(d.loc(fieldTokens(path), atKey), "invalid Pod: "+msg)
+	}
+	name := pod.Name
+	if name == "" {
+		l.problem(d.loc([]string{"metadata"}, atValue), `missing required field "metadata.name": scheduler commands refer to the pod by it (pod_name)`)
+		return
+	}
+	if first, dup := l.podLocs[name]; dup {
+		l.problem(d.loc([]string{"metadata", "name"}, atValue), fmt.Sprintf(
+			"duplicate Pod name %q; first defined at %s", name, first.String()))
+		return
+	}
+	l.podLocs[name] = d.loc([]string{"metadata", "name"}, atValue)
+	l.pods[name] = pod
+}
+
+// jsonErrorField returns the field path of a JSON type error, if it has one.
+func jsonErrorField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	return ""
+}
+
+var fieldToken = regexp.MustCompile(`[^.\[\]]+|\[\d+\]`)
+
+// fieldTokens splits a field path such as spec.containers[0].image into pointer tokens.
+func fieldTokens(path string) []string {
+	var out []string
+	for _, t := range fieldToken.FindAllString(path, -1) {
+		if strings.HasPrefix(t, "[") {
+			t = strings.Trim(t, "[]")
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// requirementsDocument validates a requirements document against the schema and loads its
+// requirements.
+func (l *loader) requirementsDocument(d *document) error {
+	violations, err := schema.ValidateRequirements(d.value)
+	if err != nil {
+		l.problem(d.loc(nil, atValue), err.Error())
+		return nil
+	}
+	for _, v := range violations {
+		tokens := v.Tokens()
+		d.flagged = append(d.flagged, v.Pointer)
+		msg := v.Message
+		if v.Keyword == "type" {
+			msg += l.typeHint(d, tokens, v.Types)
+		}
+		l.problem(d.loc(tokens, anchor(v.At)), msg)
+	}
+	list, _ := d.value.(map[string]any)["custom_requirements"].([]any)
+	for i, item := range list {
+		if err := l.ctx.Err(); err != nil {
+			return fmt.Errorf("loading spec: %w", err)
+		}
+		if m, ok := item.(map[string]any); ok {
+			l.requirement(d, []string{"custom_requirements", strconv.Itoa(i)}, m)
+		}
+	}
+	return nil
+}
+
+// typeHint adds YAML advice to a type violation: an unquoted 1.20, 10 or true where a string
+// is wanted is resolved by YAML as a number or a boolean.
+func (l *loader) typeHint(d *document, tokens []string, want []string) string {
+	_, n, _ := resolve(d.root, tokens)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	for _, w := range want {
+		if w == "string" && n.Tag != "!!str" && n.Tag != "!!null" && n.Style == 0 {
+			return fmt.Sprintf(`; YAML reads the unquoted %s as %s: quote it ("%s")`, n.Value, strings.TrimPrefix(n.Tag, "!!"), n.Value)
+		}
+	}
+	if len(want) == 1 && want[0] == "boolean" && n.Tag == "!!str" {
+		switch strings.ToLower(n.Value) {
+		case "yes", "no", "on", "off", "y", "n", "true", "false":
+			return "; write true or false, unquoted"
+		}
+	}
+	return ""
+}
