@@ -1,0 +1,356 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/preflightkit/preflight/internal/podrun"
+)
+
+// schedulerCommand runs a pod in the cluster (once, or once per node in scope) and takes the
+// chosen container's exit code as the status code and its log as stdout. See
+// internal/podrun for the pod machinery.
+type schedulerCommand struct{}
+
+// schedulerData is the command's data: everything sits under "kubernetes", as in the classic
+// format.
+type schedulerData struct {
+	Kubernetes *schedulerKube `json:"kubernetes"`
+}
+
+type schedulerKube struct {
+	PodName        string            `json:"pod_name"`
+	Pod            json.RawMessage   `json:"pod"`
+	Global         bool              `json:"global"`
+	NodeSelector   map[string]string `json:"node_selector"`
+	Namespace      string            `json:"namespace"`
+	Container      string            `json:"container"`
+	ReadyNodesOnly bool              `json:"ready_nodes_only"`
+}
+
+// schedulerPrepared is a validated scheduler command.
+type schedulerPrepared struct {
+	pod            *corev1.Pod // the template, never changed after Prepare
+	container      string      // the container whose exit code counts
+	fanOut         bool
+	nodeSelector   map[string]string
+	namespace      string // data.namespace, else the template's
+	readyNodesOnly bool
+}
+
+func (schedulerCommand) Prepare(data json.RawMessage, spec SpecContext) (Prepared, error) {
+	var top struct {
+		Kubernetes json.RawMessage `json:"kubernetes"`
+	}
+	if err := decodeStrict(data, &top); err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(top.Kubernetes)) == 0 || bytes.Equal(bytes.TrimSpace(top.Kubernetes), []byte("null")) {
+		return nil, errors.New("data.kubernetes: required: give the pod to run (pod_name or pod) and where (global, node_selector)")
+	}
+	var k schedulerKube
+	if err := decodeStrict(top.Kubernetes, &k); err != nil {
+		return nil, prefixDataPath(err, "data.kubernetes")
+	}
+	p := &schedulerPrepared{
+		fanOut:         k.Global || len(k.NodeSelector) > 0,
+		nodeSelector:   k.NodeSelector,
+		readyNodesOnly: k.ReadyNodesOnly,
+	}
+	var errs []error
+	hasInline := len(bytes.TrimSpace(k.Pod)) > 0 && !bytes.Equal(bytes.TrimSpace(k.Pod), []byte("null"))
+	switch {
+	case k.PodName != "" && hasInline:
+		errs = append(errs, errors.New("data.kubernetes: set exactly one of pod_name and pod, not both"))
+	case k.PodName == "" && !hasInline:
+		errs = append(errs, errors.New("data.kubernetes: set pod_name (the metadata.name of a kind: Pod document of the spec) or pod (an inline Pod)"))
+	case k.PodName != "":
+		tmpl, ok := spec.Pods[k.PodName]
+		if !ok || tmpl == nil {
+			errs = append(errs, fmt.Errorf("data.kubernetes.pod_name: no kind: Pod document named %q in the spec (%s)", k.PodName, knownPods(spec.Pods)))
+		} else {
+			p.pod = tmpl.DeepCopy()
+		}
+	default:
+		pod, err := decodePod(k.Pod)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.pod = pod
+		}
+	}
+	where := "data.kubernetes.pod"
+	if k.PodName != "" {
+		where = fmt.Sprintf("the Pod %q (data.kubernetes.pod_name)", k.PodName)
+	}
+	if p.pod != nil {
+		errs = append(errs, validateTemplate(p.pod, where, p.fanOut)...)
+		if c, err := selectContainer(p.pod, k.Container); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.container = c
+		}
+		p.namespace = p.pod.Namespace
+	}
+	if k.Namespace != "" {
+		if msgs := validation.IsDNS1123Label(k.Namespace); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("data.kubernetes.namespace: %q is not a valid namespace name: %s", k.Namespace, strings.Join(msgs, "; ")))
+		}
+		p.namespace = k.Namespace
+	}
+	for _, key := range sortedKeys(k.NodeSelector) {
+		if msgs := validation.IsQualifiedName(key); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("data.kubernetes.node_selector: key %q is not a valid label key: %s", key, strings.Join(msgs, "; ")))
+		}
+		if msgs := validation.IsValidLabelValue(k.NodeSelector[key]); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("data.kubernetes.node_selector.%s: %q is not a valid label value: %s", key, k.NodeSelector[key], strings.Join(msgs, "; ")))
+		}
+	}
+	if k.ReadyNodesOnly && !p.fanOut {
+		errs = append(errs, errors.New("data.kubernetes.ready_nodes_only: only applies to a fan-out: set global: true or node_selector too"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// prefixDataPath rewrites the "data" prefix of decodeStrict's messages to prefix, one message
+// a line.
+func prefixDataPath(err error, prefix string) error {
+	lines := strings.Split(err.Error(), "\n")
+	errs := make([]error, len(lines))
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "data"); ok {
+			l = prefix + rest
+		}
+		errs[i] = errors.New(l)
+	}
+	return errors.Join(errs...)
+}
+
+// decodePod decodes an inline pod strictly, as a kind: Pod document is.
+func decodePod(raw json.RawMessage) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	strictErrs, err := sigsjson.UnmarshalStrict(raw, pod)
+	if err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("data.kubernetes.pod.%s: must be %s, not %s", te.Field, describeType(te.Type), te.Value)
+		}
+		return nil, fmt.Errorf("data.kubernetes.pod: %w", err)
+	}
+	var errs []error
+	for _, se := range strictErrs {
+		var fe sigsjson.FieldError
+		if errors.As(se, &fe) {
+			msg, _, _ := strings.Cut(se.Error(), " \"")
+			errs = append(errs, fmt.Errorf("data.kubernetes.pod.%s: %s (Pod fields are case-sensitive, as in kubectl)", fe.FieldPath(), msg))
+		} else {
+			errs = append(errs, fmt.Errorf("data.kubernetes.pod: %w", se))
+		}
+	}
+	if pod.APIVersion != "" && pod.APIVersion != "v1" || pod.Kind != "" && pod.Kind != "Pod" {
+		errs = append(errs, fmt.Errorf("data.kubernetes.pod: apiVersion/kind must be v1/Pod (or absent), not %s/%s", pod.APIVersion, pod.Kind))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return pod, nil
+}
+
+// validateTemplate checks what the API server would refuse later, or what cannot work as a
+// check, so that a bad spec fails when it loads.
+func validateTemplate(pod *corev1.Pod, where string, fanOut bool) []error {
+	var errs []error
+	if len(pod.Spec.Containers) == 0 {
+		errs = append(errs, fmt.Errorf("%s: spec.containers: a check pod needs at least one container", where))
+	}
+	seen := map[string]bool{}
+	for i, c := range pod.Spec.Containers {
+		if c.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: required", where, i))
+		} else if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: %q: %s", where, i, c.Name, strings.Join(msgs, "; ")))
+		}
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: duplicate container name %q", where, i, c.Name))
+		}
+		seen[c.Name] = true
+		if strings.TrimSpace(c.Image) == "" {
+			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].image: required", where, i))
+		}
+	}
+	if fanOut && pod.Spec.NodeName != "" {
+		errs = append(errs, fmt.Errorf("%s: spec.nodeName: must be empty when the pod runs per node (global or node_selector): the command pins each pod to its node itself", where))
+	}
+	return errs
+}
+
+// selectContainer returns the container whose exit code and output count.
+func selectContainer(pod *corev1.Pod, name string) (string, error) {
+	if len(pod.Spec.Containers) == 0 {
+		return "", nil // reported by validateTemplate
+	}
+	if name == "" {
+		return pod.Spec.Containers[0].Name, nil
+	}
+	names := make([]string, 0, len(pod.Spec.Containers))
+	for _, c := range pod.Spec.Containers {
+		if c.Name == name {
+			return name, nil
+		}
+		names = append(names, c.Name)
+	}
+	return "", fmt.Errorf("data.kubernetes.container: the pod has no container %q (it has: %s)", name, strings.Join(names, ", "))
+}
+
+func knownPods(pods map[string]*corev1.Pod) string {
+	if len(pods) == 0 {
+		return "the spec has no kind: Pod documents"
+	}
+	return "known pod templates: " + strings.Join(sortedKeys(pods), ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// schedulerSessionKey keys the run's podrun.Client in the Session, one per rest.Config.
+type schedulerSessionKey struct{ cfg *rest.Config }
+
+// Run runs the pod (or one per node in scope) and returns one output per pod.
+func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
+	if env == nil || env.Config == nil {
+		return nil, errors.New("the scheduler command needs a cluster: no kubeconfig")
+	}
+	sess := env.Session
+	if sess == nil {
+		// Called outside a runner: the pods of this call are cleaned up when it returns.
+		sess = &Session{}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := sess.Close(cctx); err != nil {
+				loggerOf(env).Warn("cleaning up the scheduler's pods", "err", err)
+			}
+		}()
+	}
+	v, err := sess.Get(schedulerSessionKey{env.Config}, func() (any, error) {
+		runID := env.RunID
+		if runID == "" {
+			runID = randomRunID()
+		}
+		return podrun.New(env.Config, podrun.Options{
+			RunID:             runID,
+			QPS:               env.Cluster.QPS,
+			Burst:             env.Cluster.Burst,
+			MaxConcurrentPods: env.Cluster.MaxConcurrentPods,
+			Logger:            loggerOf(env),
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	client := v.(*podrun.Client)
+	ns := p.namespace
+	if ns == "" {
+		ns = env.Namespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	res, err := client.Run(ctx, podrun.Job{
+		RequirementID:  env.RequirementID,
+		Namespace:      ns,
+		Pod:            p.pod,
+		Container:      p.container,
+		FanOut:         p.fanOut,
+		NodeSelector:   p.nodeSelector,
+		ReadyNodesOnly: p.readyNodesOnly,
+		Timeout:        env.Timeout,
+		OutputLimit:    env.Limit(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return schedulerResult(res), nil
+}
+
+// schedulerResult maps podrun's result onto the command contract.
+func schedulerResult(res *podrun.Result) *Result {
+	out := &Result{Notes: res.Notes}
+	for _, t := range res.Targets {
+		o := Output{
+			Node:       t.Node,
+			StatusCode: t.ExitCode,
+			Stdout:     t.Output,
+			Truncated:  t.Truncated,
+			Err:        t.Err,
+			NotRun:     t.NotRun,
+			Duration:   t.Duration,
+		}
+		if t.Err != nil {
+			o.StatusCode = CodeGeneralError
+			if errors.Is(t.Err, context.DeadlineExceeded) {
+				o.StatusCode = CodeTimeout
+			}
+		}
+		if t.Pod != "" && res.Privileged {
+			out.Privileged = true
+		}
+		out.Outputs = append(out.Outputs, o)
+	}
+	for _, e := range res.Excluded {
+		out.Excluded = append(out.Excluded, Excluded{Node: e.Node, Reason: e.Reason})
+	}
+	return out
+}
+
+func randomRunID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CleanupOptions select the pods Cleanup removes. The zero value removes every pod this
+// library created, in every namespace.
+type CleanupOptions struct {
+	Namespace string        // "" means all namespaces
+	RunID     string        // "" means every run
+	OlderThan time.Duration // only pods older than this; 0 means any age
+}
+
+// Cleanup deletes the pods a run (or a crashed run) left behind, found by the labels the
+// library puts on every pod it creates (app.kubernetes.io/managed-by=preflight, and
+// preflight.dev/run-id for one run). It returns the names (namespace/name) it deleted, sorted.
+// Pods are deleted with a grace period of one second. cfg is not mutated.
+func Cleanup(ctx context.Context, cfg *rest.Config, opts CleanupOptions) ([]string, error) {
+	if cfg == nil {
+		return nil, errors.New("cleanup needs a cluster: no kubeconfig")
+	}
+	cs, err := kubernetes.NewForConfig(podrun.RunConfig(cfg, podrun.Options{}))
+	if err != nil {
+		return nil, fmt.Errorf("cluster client: %w", err)
+	}
+	return podrun.Cleanup(ctx, cs, podrun.CleanupOptions{Namespace: opts.Namespace, RunID: opts.RunID, OlderThan: opts.OlderThan})
+}
