@@ -1,0 +1,228 @@
+package clusterinfo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+func node(name string, ready corev1.ConditionStatus, mem string, taints ...corev1.Taint) *corev1.Node {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/os": "linux"}},
+		Spec:       corev1.NodeSpec{Taints: taints},
+		Status: corev1.NodeStatus{
+			Capacity: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("4"),
+				corev1.ResourceMemory: resource.MustParse("16Gi"),
+			},
+			Allocatable: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("3500m"),
+				corev1.ResourceMemory: resource.MustParse(mem),
+			},
+			NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.36.3"},
+		},
+	}
+	if ready != "" {
+		n.Status.Conditions = []corev1.NodeCondition{
+			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse},
+			{Type: corev1.NodeReady, Status: ready},
+		}
+	}
+	return n
+}
+
+func TestFetchFake(t *testing.T) {
+	t.Parallel()
+	cs := fake.NewClientset(
+		node("b", corev1.ConditionTrue, "15Gi"),
+		node("a", corev1.ConditionFalse, "7Gi", corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}),
+		node("c", "", "8Gi"),
+	)
+	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.30.2+k3s1", Platform: "linux/arm64"}
+	got, err := fetch(context.Background(), cs)
+	require.NoError(t, err)
+	want := map[string]any{
+		"version": "1.30.2", "git_version": "v1.30.2+k3s1", "major": int64(1), "minor": int64(30), "platform": "linux/arm64",
+		"nodes": []any{
+			map[string]any{
+				"name": "a", "labels": map[string]any{"kubernetes.io/os": "linux"}, "ready": false, "unschedulable": false,
+				"taints":          []any{map[string]any{"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}},
+				"capacity":        map[string]any{"cpu": "4", "memory": "16Gi"},
+				"allocatable":     map[string]any{"cpu": "3500m", "memory": "7Gi"},
+				"kubelet_version": "v1.36.3",
+			},
+			map[string]any{
+				"name": "b", "labels": map[string]any{"kubernetes.io/os": "linux"}, "ready": true, "unschedulable": false,
+				"taints":          []any{},
+				"capacity":        map[string]any{"cpu": "4", "memory": "16Gi"},
+				"allocatable":     map[string]any{"cpu": "3500m", "memory": "15Gi"},
+				"kubelet_version": "v1.36.3",
+			},
+			map[string]any{
+				"name": "c", "labels": map[string]any{"kubernetes.io/os": "linux"}, "ready": false, "unschedulable": false,
+				"taints":          []any{},
+				"capacity":        map[string]any{"cpu": "4", "memory": "16Gi"},
+				"allocatable":     map[string]any{"cpu": "3500m", "memory": "8Gi"},
+				"kubelet_version": "v1.36.3",
+			},
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("facts (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseGitVersion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in                  string
+		major, minor, patch int
+		wantErr             bool
+	}{
+		{in: "v1.36.3", major: 1, minor: 36, patch: 3},
+		{in: "v1.29.3-gke.1093000", major: 1, minor: 29, patch: 3},
+		{in: "v1.30.2+k3s1", major: 1, minor: 30, patch: 2},
+		{in: "v1.31.0-eks-a737599", major: 1, minor: 31},
+		{in: "1.28.4", major: 1, minor: 28, patch: 4},
+		{in: "v0.0.0-master+$Format:%H$", major: 0},
+		{in: "", wantErr: true},
+		{in: "v1.30", wantErr: true},
+		{in: "v1.x.0", wantErr: true},
+		{in: "v1.-1.0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			ma, mi, pa, err := parseGitVersion(tt.in)
+			if tt.wantErr {
+				require.ErrorContains(t, err, "not vMAJOR.MINOR.PATCH")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []int{tt.major, tt.minor, tt.patch}, []int{ma, mi, pa})
+		})
+	}
+}
+
+func TestFetchErrors(t *testing.T) {
+	t.Parallel()
+	t.Run("nodes forbidden", func(t *testing.T) {
+		t.Parallel()
+		cs := fake.NewClientset()
+		cs.PrependReactor("list", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", fmt.Errorf(`User "bob" cannot list resource "nodes" in API group "" at the cluster scope`))
+		})
+		_, err := fetch(context.Background(), cs)
+		require.ErrorContains(t, err, "cluster facts: cannot list nodes at the cluster scope: forbidden:")
+		require.ErrorContains(t, err, `User "bob" cannot list`)
+	})
+	t.Run("bad version", func(t *testing.T) {
+		t.Parallel()
+		cs := fake.NewClientset()
+		cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "banana"}
+		_, err := fetch(context.Background(), cs)
+		require.ErrorContains(t, err, `the server reports version "banana"`)
+	})
+	t.Run("no config", func(t *testing.T) {
+		t.Parallel()
+		_, err := Fetch(context.Background(), nil)
+		require.ErrorContains(t, err, "no cluster configuration")
+	})
+	t.Run("too many nodes", func(t *testing.T) {
+		t.Parallel()
+		cs := fake.NewClientset()
+		cs.PrependReactor("list", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+			return true, &corev1.NodeList{Items: make([]corev1.Node, MaxNodes+1)}, nil
+		})
+		_, err := fetch(context.Background(), cs)
+		require.ErrorContains(t, err, "more than 20000 nodes")
+	})
+}
+
+// apiServer is a minimal API server over HTTP: /version and a paginated node list.
+func apiServer(t *testing.T, nodes int, listCalls *atomic.Int32) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(version.Info{GitVersion: "v1.36.3", Platform: "linux/amd64"})
+	})
+	mux.HandleFunc("/api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		listCalls.Add(1)
+		start := 0
+		if c := r.URL.Query().Get("continue"); c != "" {
+			_, _ = fmt.Sscan(c, &start)
+		}
+		end := min(start+pageSize, nodes)
+		assert.Equal(t, fmt.Sprint(pageSize), r.URL.Query().Get("limit"))
+		l := corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
+		for i := start; i < end; i++ {
+			l.Items = append(l.Items, *node(fmt.Sprintf("n%04d", i), corev1.ConditionTrue, "8Gi"))
+		}
+		if end < nodes {
+			l.Continue = fmt.Sprint(end)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(l)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestFetchHTTP(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := apiServer(t, 1201, &calls)
+	cfg := &rest.Config{Host: srv.URL}
+	got, err := Fetch(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "1.36.3", got["version"])
+	nodes := got["nodes"].([]any)
+	require.Len(t, nodes, 1201)
+	assert.Equal(t, "n1200", nodes[1200].(map[string]any)["name"])
+	assert.Equal(t, int32(3), calls.Load(), "three pages of 500")
+	assert.Equal(t, &rest.Config{Host: srv.URL}, cfg, "the caller's config is not mutated")
+}
+
+func TestFetchCancelled(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := apiServer(t, 1, &calls)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Fetch(ctx, &rest.Config{Host: srv.URL})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func BenchmarkFetch1000Nodes(b *testing.B) {
+	nodes := make([]runtime.Object, 1000)
+	for i := range nodes {
+		nodes[i] = node(fmt.Sprintf("n%04d", i), corev1.ConditionTrue, "8Gi")
+	}
+	cs := fake.NewClientset(nodes...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fetch(context.Background(), cs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
