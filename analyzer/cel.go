@@ -1,0 +1,355 @@
+package analyzer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/preflightkit/preflight/internal/celenv"
+)
+
+// Limits of expressions, the numbers Kubernetes uses for CEL.
+const (
+	// MaxExpressionBytes is the longest expression Compile accepts (10 KiB).
+	MaxExpressionBytes = celenv.MaxExpressionBytes
+	// PerCallCostLimit bounds the cost of one evaluation (about 0.1 s of CPU); an evaluation
+	// that reaches it fails with ErrCostLimit.
+	PerCallCostLimit = celenv.PerCallCostLimit
+	// StaticCostLimit bounds the cost Compile estimates for an expression, with stdout and
+	// stderr at 1 MiB and the run's other data of any size; above it the expression is refused
+	// as too complex.
+	StaticCostLimit = celenv.StaticCostLimit
+	// DefaultRunBudget is the cost a zero Budget allows the expressions of one run together.
+	DefaultRunBudget = celenv.RunCostBudget
+	// MaxOutputBytes is the largest stdout or stderr an expression is evaluated against; the
+	// runner caps outputs well below it (1 MiB by default), and a larger one is an evaluation
+	// error rather than a silently truncated input.
+	MaxOutputBytes = 64 << 20
+	// MaxEvalDuration bounds the wall-clock time of one evaluation of an expression with a
+	// comprehension (all, exists, map, filter, ...). The cost limit is meant to bound time, but
+	// cel-go v0.26's cost tracker is quadratic in the number of comprehension iterations (10,000
+	// iterations take about 0.5 s of CPU while costing 50,000), so a loop over a large list
+	// needs this second guard. Only comprehensions can run long, and only they check for
+	// interruption.
+	MaxEvalDuration = 5 * time.Second
+)
+
+// Evaluation errors, to be matched with errors.Is.
+var (
+	// ErrCostLimit: an evaluation reached PerCallCostLimit.
+	ErrCostLimit = errors.New("CEL cost limit per evaluation exceeded")
+	// ErrBudgetExhausted: the run's Budget is spent; no further expression is evaluated.
+	ErrBudgetExhausted = errors.New("CEL cost budget of the run exhausted")
+	// ErrEvalTimeout: an evaluation ran longer than MaxEvalDuration.
+	ErrEvalTimeout = fmt.Errorf("CEL evaluation took longer than %s", MaxEvalDuration)
+)
+
+// maxEvalDuration is MaxEvalDuration; tests shorten it.
+var maxEvalDuration = MaxEvalDuration
+
+// exprImpl is the compiled form of an Expression.
+type exprImpl struct {
+	scope   Scope
+	program cel.Program
+	ast     *cel.Ast
+	cluster bool
+	// loops is set when the expression has a comprehension.
+	loops bool
+	// maxCost is the static estimate Compile checked against StaticCostLimit.
+	maxCost uint64
+}
+
+func (i exprImpl) usesCluster() bool { return i.cluster }
+
+// EstimatedCost returns the worst-case cost Compile estimated for the expression (with stdout
+// and stderr at 1 MiB and the run's other data empty); it is at most StaticCostLimit.
+func (e *Expression) EstimatedCost() uint64 {
+	if e == nil {
+		return 0
+	}
+	return e.impl.maxCost
+}
+
+// Scope returns the scope the expression was compiled for.
+func (e *Expression) Scope() Scope { return e.impl.scope }
+
+// String returns the expression's text.
+func (e *Expression) String() string { return e.src }
+
+// String returns the scope's name as the spec calls it: "when" or "condition".
+func (s Scope) String() string {
+	switch s {
+	case ScopeWhen:
+		return "when"
+	case ScopeCondition:
+		return "condition"
+	}
+	return fmt.Sprintf("Scope(%d)", int(s))
+}
+
+// Error renders every issue as "line:column: message" followed by its snippet.
+func (e *ExprError) Error() string {
+	if e == nil || len(e.Issues) == 0 {
+		return "invalid expression"
+	}
+	var b strings.Builder
+	for i, is := range e.Issues {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%d:%d: %s", is.Line, is.Column, is.Message)
+		if is.Snippet != "" {
+			b.WriteByte('\n')
+			b.WriteString(is.Snippet)
+		}
+	}
+	return b.String()
+}
+
+func compile(src string, scope Scope) (*Expression, error) {
+	if len(src) > MaxExpressionBytes {
+		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1,
+			Message: fmt.Sprintf("expression is %d bytes long, more than the limit of %d bytes: split the check into several requirements", len(src), MaxExpressionBytes)}}}
+	}
+	if strings.TrimSpace(src) == "" {
+		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"}}}
+	}
+	var (
+		env *cel.Env
+		err error
+	)
+	switch scope {
+	case ScopeWhen:
+		env, err = celenv.When()
+	case ScopeCondition:
+		env, err = celenv.Condition()
+	default:
+		return nil, fmt.Errorf("compiling a CEL expression: unknown scope %d", int(scope))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, issuesError(src, iss.Errors(), scope)
+	}
+	// dyn is accepted (`vars.enabled` is a natural `when`); Eval then checks the value.
+	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
+			fmt.Sprintf("must evaluate to bool, got %s: compare the value, as in `%s == ...`", typeName(t), firstLine(src)))}}
+	}
+	est, err := celenv.EstimateCost(env, ast)
+	if err != nil {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, "cannot estimate the cost: "+err.Error())}}
+	}
+	if est.Max > StaticCostLimit {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
+			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, StaticCostLimit))}}
+	}
+	prg, err := env.Program(ast, celenv.ProgramOptions()...)
+	if err != nil {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
+	}
+	return &Expression{src: src, impl: exprImpl{
+		scope:   scope,
+		program: prg,
+		ast:     ast,
+		cluster: references(ast, celenv.VarCluster),
+		loops:   hasComprehension(ast),
+		maxCost: est.Max,
+	}}, nil
+}
+
+// typeName names a CEL type as a spec writer knows it.
+func typeName(t *cel.Type) string {
+	if t == nil {
+		return "unknown"
+	}
+	return t.String()
+}
+
+func firstLine(src string) string {
+	s := strings.TrimSpace(src)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return s
+}
+
+// issuesError turns cel's issues into an *ExprError.
+func issuesError(src string, errs []*cel.Error, scope Scope) *ExprError {
+	out := &ExprError{Issues: make([]Issue, 0, len(errs))}
+	for _, e := range errs {
+		msg := strings.TrimSuffix(e.Message, " (in container '')")
+		if scope == ScopeWhen {
+			msg = whenHint(msg)
+		}
+		out.Issues = append(out.Issues, positioned(src, e.Location.Line(), e.Location.Column(), msg))
+	}
+	return out
+}
+
+// whenHint adds a hint to an undeclared reference to a condition-only variable in a `when`.
+func whenHint(msg string) string {
+	for _, v := range []string{celenv.VarStatusCode, celenv.VarStdout, celenv.VarStderr, celenv.VarError,
+		celenv.VarOutput, celenv.VarNode, celenv.VarDuration} {
+		if msg == "undeclared reference to '"+v+"'" {
+			return msg + ": " + v + " exists only in result conditions, after the command ran"
+		}
+	}
+	return msg
+}
+
+// positioned builds an Issue at line (1-based) and column (0-based, in code points) of src,
+// with a caret snippet in the style of cel's ToDisplayString.
+func positioned(src string, line, col int, msg string) Issue {
+	if line < 1 {
+		line = 1
+	}
+	if col < 0 {
+		col = 0
+	}
+	is := Issue{Line: line, Column: col + 1, Message: msg}
+	lines := strings.Split(src, "\n")
+	if line > len(lines) {
+		return is
+	}
+	text := strings.ReplaceAll(strings.TrimSuffix(lines[line-1], "\r"), "\t", " ")
+	if utf8.RuneCountInString(text) > 200 {
+		// A very long line would make an unreadable snippet; keep the position only.
+		return is
+	}
+	var caret strings.Builder
+	rest := text
+	for i := 0; i < col && rest != ""; i++ {
+		_, sz := utf8.DecodeRuneInString(rest)
+		rest = rest[sz:]
+		if sz > 1 {
+			caret.WriteString("\uff0e")
+		} else {
+			caret.WriteByte('.')
+		}
+	}
+	if _, sz := utf8.DecodeRuneInString(rest); sz > 1 {
+		caret.WriteString("\uff3e")
+	} else {
+		caret.WriteByte('^')
+	}
+	is.Snippet = " | " + text + "\n | " + caret.String()
+	return is
+}
+
+// references reports whether the checked expression refers to the variable name.
+func references(ast *cel.Ast, name string) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref != nil && ref.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// hasComprehension reports whether the checked expression has a comprehension.
+func hasComprehension(a *cel.Ast) bool {
+	found := false
+	celast.PostOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
+}
+
+func (e *Expression) eval(ctx context.Context, c *Context, in *Input) (bool, error) {
+	return e.evalIn(ctx, &activation{c: c, in: in})
+}
+
+// evalIn evaluates the expression against act, which may be shared by several expressions
+// evaluated one after the other on the same output (it memoizes `output`).
+func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) {
+	if e == nil || e.impl.program == nil {
+		return false, errors.New("expression was not compiled: use analyzer.Compile")
+	}
+	if ctx == nil {
+		return false, errors.New("evaluating a CEL expression: nil context")
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("not evaluated: %w", context.Cause(ctx))
+	}
+	if e.impl.scope == ScopeCondition {
+		if act.in == nil {
+			return false, errors.New("a result condition needs the command's output, and there is none")
+		}
+		if n := max(len(act.in.Stdout), len(act.in.Stderr)); n > MaxOutputBytes {
+			return false, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, MaxOutputBytes)
+		}
+	}
+	var budget *Budget
+	if act.c != nil {
+		budget = act.c.Budget
+	}
+	if budget.exhausted() {
+		return false, budget.exhaustedError()
+	}
+	if e.impl.loops {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
+		defer cancel()
+	}
+	val, det, err := e.impl.program.ContextEval(ctx, act)
+	var cost uint64
+	if det != nil && det.ActualCost() != nil {
+		cost = *det.ActualCost()
+	}
+	var cancelled interpreter.EvalCancelledError
+	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+		cost = PerCallCostLimit
+	}
+	if !budget.charge(cost) {
+		return false, budget.exhaustedError()
+	}
+	if err != nil {
+		return false, e.evalError(ctx, err)
+	}
+	b, ok := val.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("must evaluate to bool, got %s", val.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// evalError explains an evaluation error, with the position of the failing term when cel
+// tells which it was.
+func (e *Expression) evalError(ctx context.Context, err error) error {
+	var cancelled interpreter.EvalCancelledError
+	if errors.As(err, &cancelled) {
+		if cancelled.Cause == interpreter.CostLimitExceeded {
+			return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, PerCallCostLimit)
+		}
+		return fmt.Errorf("evaluation interrupted: %w", err)
+	}
+	if ctx.Err() != nil {
+		// The interrupt checks of a comprehension saw the context done.
+		return fmt.Errorf("evaluation interrupted: %w", context.Cause(ctx))
+	}
+	var celErr *types.Err
+	if errors.As(err, &celErr) && celErr.NodeID() != 0 && e.impl.ast != nil {
+		loc := e.impl.ast.NativeRep().SourceInfo().GetStartLocation(celErr.NodeID())
+		if loc != common.NoLocation && loc.Line() > 0 {
+			return fmt.Errorf("%d:%d: %w", loc.Line(), loc.Column()+1, err)
+		}
+	}
+	return err
+}
