@@ -76,6 +76,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
 	root.SetArgs(args)

@@ -23,7 +23,7 @@ func (k *kubeFlags) bind(f *pflag.FlagSet) {
 type cluster struct {
 	config    *rest.Config // nil: no cluster
 	namespace string       // the context's namespace, "" when none
-	note      string       // why there is no cluster, for a note on stderr
+	note      string       // why there is no cluster
 }
 
 // load loads the kubeconfig with client-go's default loading rules (--kubeconfig, else
@@ -42,9 +42,9 @@ func (k *kubeFlags) load() (cluster, error) {
 			return cluster{}, usageError("cannot use the cluster named by --kubeconfig/--context: %w", err)
 		}
 		if clientcmd.IsEmptyConfig(err) {
-			return cluster{note: "no kubeconfig found: running without a cluster (cluster commands will fail)"}, nil
+			return cluster{note: "no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster)"}, nil
 		}
-		return cluster{note: fmt.Sprintf("kubeconfig unusable, running without a cluster (cluster commands will fail): %v", err)}, nil
+		return cluster{note: fmt.Sprintf("the kubeconfig cannot be used: %v", err)}, nil
 	}
 	ns, _, err := cc.Namespace()
 	if err != nil {

@@ -145,7 +145,7 @@ func pad(s string, width int) string {
 // be evaluated, and which nodes failed, did not run or were excluded.
 func detailLines(r *runner.RequirementResult, colour bool) []string {
 	var out []string
-	if r.Error != "" && r.Error != r.Message && r.Status != runner.StatusPass {
+	if r.Error != "" && r.Message != "" && r.Error != r.Message && r.Status != runner.StatusPass {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
 	if len(r.Nodes) > 0 {
@@ -164,8 +164,11 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 				failed++
 				word, c := statusWord(n.Status)
 				msg := n.Message
-				if n.Error != "" {
-					msg = strings.TrimSpace(msg + " (" + n.Error + ")")
+				switch {
+				case msg == "":
+					msg = n.Error
+				case n.Error != "" && n.Error != msg:
+					msg += " (" + n.Error + ")"
 				}
 				out = append(out, fmt.Sprintf("%s %s: %s", paint(word, c, colour), n.Node, oneLine(msg)))
 			}
@@ -183,8 +186,8 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 
 // summary is the gate line.
 func summary(d *runner.Decision, colour bool) string {
-	var passed, skipped, acked int
-	var fails, warns, strict []string
+	var passed, skipped, acked, failed, warned int
+	var strict, ackable []string // in spec order
 	for _, r := range d.Requirements {
 		switch {
 		case r.Acknowledged:
@@ -194,48 +197,46 @@ func summary(d *runner.Decision, colour bool) string {
 		case r.Status == runner.StatusSkipped:
 			skipped++
 		case r.Status == runner.StatusWarn:
-			warns = append(warns, r.ID)
+			warned++
+			ackable = append(ackable, r.ID)
 		case r.Strict:
+			failed++
 			strict = append(strict, r.ID)
 		default:
-			fails = append(fails, r.ID)
+			failed++
+			ackable = append(ackable, r.ID)
 		}
 	}
-	counts := []string{plural(passed, "passed", "passed")}
-	if n := len(fails) + len(strict); n > 0 {
-		counts = append(counts, plural(n, "failed", "failed"))
+	counts := []string{fmt.Sprintf("%d passed", passed)}
+	if failed > 0 {
+		counts = append(counts, fmt.Sprintf("%d failed", failed))
 	}
-	if len(warns) > 0 {
-		counts = append(counts, plural(len(warns), "warning", "warnings"))
+	if warned > 0 {
+		counts = append(counts, plural(warned, "warning", "warnings"))
 	}
 	if skipped > 0 {
-		counts = append(counts, plural(skipped, "skipped", "skipped"))
+		counts = append(counts, fmt.Sprintf("%d skipped", skipped))
 	}
 	if acked > 0 {
-		counts = append(counts, plural(acked, "acknowledged", "acknowledged"))
+		counts = append(counts, fmt.Sprintf("%d acknowledged", acked))
 	}
-	tally := strings.Join(counts, ", ")
-	ackable := append(append([]string(nil), fails...), warns...)
+	tally := "(" + strings.Join(counts, ", ") + ")"
 	switch d.Gate {
 	case runner.GateBlocked:
-		s := fmt.Sprintf("%s: %s (%s)", paint("Gate: blocked", ansiRed, colour), strictLabel(strict), tally)
+		s := fmt.Sprintf("%s %s", paint("Gate: blocked", ansiRed, colour), tally)
+		if len(strict) > 0 {
+			s += ": strict requirement " + strings.Join(strict, ", ") + " failed and cannot be acknowledged"
+		}
 		if len(ackable) > 0 {
 			s += "; the others need --ack " + strings.Join(ackable, ",")
 		}
 		return s
 	case runner.GateNeedsAck:
-		return fmt.Sprintf("%s (%s): re-run with --ack %s to accept", paint("Gate: needs acknowledgment", ansiYellow, colour), tally, strings.Join(ackable, ","))
+		return fmt.Sprintf("%s %s: re-run with --ack %s to accept", paint("Gate: needs acknowledgment", ansiYellow, colour), tally, strings.Join(ackable, ","))
 	case runner.GatePass:
-		return fmt.Sprintf("%s (%s)", paint("Gate: pass", ansiGreen, colour), tally)
+		return fmt.Sprintf("%s %s", paint("Gate: pass", ansiGreen, colour), tally)
 	}
-	return fmt.Sprintf("Gate: %s (%s)", d.Gate, tally)
-}
-
-func strictLabel(ids []string) string {
-	if len(ids) == 0 {
-		return "a strict requirement failed"
-	}
-	return plural(len(ids), "strict failure", "strict failures") + " (" + strings.Join(ids, ", ") + ")"
+	return fmt.Sprintf("Gate: %s %s", d.Gate, tally)
 }
 
 func plural(n int, one, many string) string {

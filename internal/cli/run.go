@@ -105,7 +105,7 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 		opts.Namespace = cl.namespace
 	}
 	if cl.config == nil && needsCluster(spec) {
-		fmt.Fprintf(a.stderr, "note: %s\n", cl.note)
+		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", cl.note)
 	}
 	opts.Logger = a.logger()
 	return opts, nil

@@ -1,0 +1,110 @@
+//go:build e2e
+
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/preflightkit/preflight/internal/cli"
+	"github.com/preflightkit/preflight/internal/testcluster"
+	"github.com/preflightkit/preflight/runner"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) {
+	cluster = testcluster.ForTestMain(testcluster.Options{})
+	os.Exit(m.Run())
+}
+
+// namespace creates a fresh namespace for one test and deletes it afterwards.
+func namespace(t *testing.T) string {
+	t.Helper()
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ns := "preflight-cli-" + hex.EncodeToString(b)
+	_, err = cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	return ns
+}
+
+// TestLicenseCheckerOnRealCluster runs DESIGN.md's license-checker spec through the CLI
+// against the project's cluster: the pod runs on the real node (kwok nodes are excluded by
+// their taint and listed), the result follows the host's /etc/vendor-license, and no pod is
+// left behind.
+func TestLicenseCheckerOnRealCluster(t *testing.T) {
+	ns := namespace(t)
+	run := func() (int, *runner.Decision, string) {
+		var stdout, stderr bytes.Buffer
+		code := cli.Run(context.Background(), []string{"run", "license-checker.yaml", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "-o", "json", "-q"}, nil, &stdout, &stderr)
+		if stdout.Len() == 0 {
+			return code, nil, stderr.String()
+		}
+		var d runner.Decision
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &d), stdout.String())
+		return code, &d, stderr.String()
+	}
+
+	if cluster.Local() {
+		_, err := os.Stat("/etc/vendor-license")
+		if errors.Is(err, fs.ErrNotExist) {
+			code, d, stderr := run()
+			require.NotNil(t, d, stderr)
+			assert.Equal(t, cli.ExitFail, code, stderr)
+			r := d.Requirements[0]
+			assert.Equal(t, runner.StatusFail, r.Status)
+			assert.Equal(t, "File /etc/vendor-license does not exists.", r.Message)
+			assert.True(t, hasNode(r, testcluster.RealNodeName, runner.StatusFail), "%+v", r.Nodes)
+
+			require.NoError(t, os.WriteFile("/etc/vendor-license", []byte("test\n"), 0o644))
+			t.Cleanup(func() { _ = os.Remove("/etc/vendor-license") })
+		}
+	}
+	code, d, stderr := run()
+	require.NotNil(t, d, stderr)
+	if cluster.Local() {
+		assert.Equal(t, cli.ExitPass, code, stderr)
+		assert.Equal(t, runner.GatePass, d.Gate)
+		assert.True(t, hasNode(d.Requirements[0], testcluster.RealNodeName, runner.StatusPass), "%+v", d.Requirements[0].Nodes)
+	}
+	assert.True(t, d.Requirements[0].Privileged, "a hostPath pod is reported as privileged")
+
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, pods.Items, "the run deleted its pods")
+
+	var out, errOut bytes.Buffer
+	code = cli.Run(context.Background(), []string{"cleanup", "--kubeconfig", cluster.Kubeconfig, "-n", ns}, nil, &out, &errOut)
+	assert.Equal(t, cli.ExitPass, code, errOut.String())
+	assert.True(t, strings.Contains(out.String(), "no leftover preflight pods"), out.String())
+}
+
+func hasNode(r runner.RequirementResult, node string, s runner.Status) bool {
+	for _, n := range r.Nodes {
+		if n.Node == node && n.Status == s {
+			return true
+		}
+	}
+	return false
+}
