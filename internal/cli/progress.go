@@ -60,12 +60,15 @@ func (p *progress) event(e runner.Event) {
 	}
 	if p.live {
 		line := fmt.Sprintf("[%d/%d] running: %s", p.finished, p.total, strings.Join(p.running, ", "))
-		if len(line) > 100 {
-			line = line[:97] + "..."
+		if r := []rune(line); len(r) > maxLiveLine {
+			line = string(r[:maxLiveLine-3]) + "..."
 		}
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	}
 }
+
+// maxLiveLine caps the live line so that it does not wrap on an ordinary terminal.
+const maxLiveLine = 100
 
 // done clears the live line.
 func (p *progress) done() {

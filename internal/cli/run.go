@@ -316,6 +316,9 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	if res.err != nil {
 		if a.ctx.Err() != nil {
+			if errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded) {
+				return withCode(ExitError, errors.New("interrupted"))
+			}
 			return withCode(ExitError, fmt.Errorf("interrupted: %w", res.err))
 		}
 		return withCode(ExitError, fmt.Errorf("the run could not be evaluated: %w", res.err))
