@@ -108,3 +108,49 @@ func hasNode(r runner.RequirementResult, node string, s runner.Status) bool {
 	}
 	return false
 }
+
+// TestCleanupRemovesLabelledPods: `preflight cleanup` deletes the pods that carry the
+// library's labels (as a crashed run leaves them), honours --run-id and --older-than, and
+// leaves every other pod alone.
+func TestCleanupRemovesLabelledPods(t *testing.T) {
+	ns := namespace(t)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ctx := context.Background()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	runID := "cli-e2e-" + hex.EncodeToString(b)
+	pod := func(name string, labels map[string]string) {
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: corev1.PodSpec{
+				// Never scheduled: the test needs API objects, not containers.
+				NodeSelector: map[string]string{"preflight.test/no-such-node": "true"},
+				Containers:   []corev1.Container{{Name: "main", Image: testcluster.BusyboxImage, Command: []string{"true"}}},
+			},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	pod("leftover", map[string]string{"app.kubernetes.io/managed-by": "preflight", "preflight.dev/run-id": runID})
+	pod("other-run", map[string]string{"app.kubernetes.io/managed-by": "preflight", "preflight.dev/run-id": "another-run"})
+	pod("not-ours", map[string]string{"app": "web"})
+
+	cleanup := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := cli.Run(ctx, append([]string{"cleanup", "--kubeconfig", cluster.Kubeconfig, "-n", ns}, args...), nil, &out, &errOut)
+		require.Equal(t, cli.ExitPass, code, errOut.String())
+		return code, out.String()
+	}
+	_, out := cleanup("--run-id", runID, "--older-than", "1h")
+	assert.Contains(t, out, "no leftover preflight pods", "a fresh pod is younger than --older-than")
+
+	_, out = cleanup("--run-id", runID)
+	assert.Equal(t, "deleted pod "+ns+"/leftover\n", out)
+
+	_, out = cleanup()
+	assert.Equal(t, "deleted pod "+ns+"/other-run\n", out)
+
+	left, err := cs.CoreV1().Pods(ns).Get(ctx, "not-ours", metav1.GetOptions{})
+	require.NoError(t, err, "a pod without the library's labels is never touched")
+	assert.Nil(t, left.DeletionTimestamp)
+}
