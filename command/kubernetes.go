@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/preflightkit/preflight/internal/podrun"
 )
 
 // Limits of the kubernetes command.
@@ -33,6 +35,8 @@ const (
 	// kubeDiscoveryTimeout bounds each discovery request when the caller's config sets no
 	// timeout.
 	kubeDiscoveryTimeout = 30 * time.Second
+	// kubeUserAgent is the user agent of the kubernetes command's requests.
+	kubeUserAgent = "preflight-kubernetes"
 )
 
 // kubernetesCommand is the `kubernetes` command: it gets one object (data.name set) or lists
@@ -131,13 +135,9 @@ func kubeClientsFor(env *Env) (*kubeClients, error) {
 		session = &Session{} // no sharing possible, still correct
 	}
 	v, err := session.Get(kubeClientsKey{}, func() (any, error) {
-		cfg := rest.CopyConfig(env.Config)
-		if env.Cluster.QPS > 0 {
-			cfg.QPS = env.Cluster.QPS
-		}
-		if env.Cluster.Burst > 0 {
-			cfg.Burst = env.Cluster.Burst
-		}
+		// The run's rate limits and user agent, on a copy: env.Config is never changed.
+		cfg := podrun.RunConfig(env.Config, podrun.Options{QPS: env.Cluster.QPS, Burst: env.Cluster.Burst})
+		cfg.UserAgent = strings.TrimSuffix(cfg.UserAgent, podrun.UserAgent) + kubeUserAgent
 		dcfg := rest.CopyConfig(cfg)
 		if dcfg.Timeout == 0 {
 			// Discovery calls take no context; bound each request instead.

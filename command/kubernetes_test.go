@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery/cached/memory"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
@@ -132,7 +135,7 @@ func kubeObj(apiVersion, kind, ns, name string, labels map[string]any) *unstruct
 	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": md}}
 }
 
-func prepareKube(t *testing.T, data string) Prepared {
+func prepareKube(t testing.TB, data string) Prepared {
 	t.Helper()
 	p, err := kubernetesCommand{}.Prepare(json.RawMessage(data), SpecContext{})
 	require.NoError(t, err)
@@ -425,6 +428,57 @@ func BenchmarkKubernetesList(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.Run(context.Background(), f.env); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKubernetesListHTTP lists 1000 pods (about 1 KiB each, in two pages) from an HTTP
+// server through the real dynamic client: decoding, paging, stripping and encoding stdout.
+func BenchmarkKubernetesListHTTP(b *testing.B) {
+	const n = 1000
+	pages := map[string][]byte{}
+	for start := 0; start < n; start += kubernetesPageSize {
+		l := map[string]any{"apiVersion": "v1", "kind": "PodList", "metadata": map[string]any{"resourceVersion": "1"}}
+		items := []any{}
+		for i := start; i < min(start+kubernetesPageSize, n); i++ {
+			p := kubeObj("v1", "Pod", "default", fmt.Sprintf("pod-%04d", i), map[string]any{"app": "x"}).Object
+			p["spec"] = map[string]any{"containers": []any{map[string]any{"name": "c", "image": "busybox", "command": []any{"sleep", "3600"}}}, "nodeName": "node-1"}
+			p["status"] = map[string]any{"phase": "Running", "podIP": "10.244.0.7", "conditions": []any{map[string]any{"type": "Ready", "status": "True"}}, "note": strings.Repeat("x", 600)}
+			items = append(items, p)
+		}
+		l["items"] = items
+		if start+kubernetesPageSize < n {
+			l["metadata"].(map[string]any)["continue"] = strconv.Itoa(start + kubernetesPageSize)
+		}
+		pages[strconv.Itoa(start)], _ = json.Marshal(l)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("continue")
+		if c == "" {
+			c = "0"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(pages[c])
+	}))
+	defer srv.Close()
+	f := newKubeFixture(b)
+	dyn, err := dynamic.NewForConfig(&rest.Config{Host: srv.URL, QPS: -1}) // no client-side rate limit
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.env.Session = &Session{}
+	_, _ = f.env.Session.Get(kubeClientsKey{}, func() (any, error) {
+		return &kubeClients{dynamic: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(f.disc))}, nil
+	})
+	p := prepareKube(b, `{"api_version":"v1","kind":"Pod","label_selector":"app=x"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := p.Run(context.Background(), f.env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := len(res.Outputs[0].Object.(map[string]any)["items"].([]any)); got != n {
+			b.Fatalf("%d items", got)
 		}
 	}
 }
