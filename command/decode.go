@@ -27,7 +27,7 @@ func decodeStrict(data json.RawMessage, v any) error {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("%s: must be %s, not %s", dataPath(te.Field), describeType(te.Type), te.Value)
+			return fmt.Errorf("%s: must be %s, not %s", dataPath(elementPath(trimmed, te)), describeType(te.Type), te.Value)
 		}
 		if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
 			return fmt.Errorf("data: invalid JSON at byte %d: %w", off, err)
@@ -57,6 +57,64 @@ func decodeStrict(data json.RawMessage, v any) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// elementPath returns the path of the value a type error is about. The decoder names only
+// the field for a bad element of a top-level map or array field ("env" for env.A); this finds
+// the first element that does not decode, so the path says which one ("env.A", "cmd[1]").
+func elementPath(data []byte, te *json.UnmarshalTypeError) string {
+	if te.Field == "" || strings.ContainsAny(te.Field, ".[") {
+		return te.Field
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return te.Field
+	}
+	raw := bytes.TrimSpace(top[te.Field])
+	if len(raw) == 0 || strings.HasPrefix(te.Value, jsonKind(raw[0])) {
+		return te.Field // the field itself has the wrong type
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) == nil {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if json.Unmarshal(m[k], reflect.New(te.Type).Interface()) != nil {
+				return te.Field + "." + k
+			}
+		}
+		return te.Field
+	}
+	var a []json.RawMessage
+	if json.Unmarshal(raw, &a) == nil {
+		for i, v := range a {
+			if json.Unmarshal(v, reflect.New(te.Type).Interface()) != nil {
+				return fmt.Sprintf("%s[%d]", te.Field, i)
+			}
+		}
+	}
+	return te.Field
+}
+
+// jsonKind names the kind of a JSON value from its first byte, as UnmarshalTypeError.Value
+// does.
+func jsonKind(first byte) string {
+	switch first {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // dataPath returns the path of a field of data as the spec's error messages show it.

@@ -7,7 +7,6 @@ import (
 	"errors"
 )
 
-type execCommand struct{}
 type tcpDialCommand struct{}
 type portAvailableCommand struct{}
 type diskSpaceCommand struct{ total bool }
@@ -15,9 +14,6 @@ type httpCommand struct{}
 
 var errNotImplemented = errors.New("not implemented")
 
-func (execCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
-	return nil, errNotImplemented
-}
 func (tcpDialCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
 	return nil, errNotImplemented
 }

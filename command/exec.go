@@ -1,0 +1,345 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// execWaitDelay bounds how long a run waits, once the command's process has exited (or been
+// killed), for its stdout and stderr to reach end of file. Only a process that left the
+// command's process group (setsid, a daemon) can hold them open that long; the run then
+// returns without the rest of its output and says so in Result.Notes.
+var execWaitDelay = 500 * time.Millisecond
+
+// execCommand runs a local process on the installer's host: command id "exec".
+type execCommand struct{}
+
+// execData is the data of an exec command, as the spec gives it.
+type execData struct {
+	// Cmd is the argv, as an array of strings or as the legacy string holding a JSON array.
+	Cmd json.RawMessage `json:"cmd,omitempty"`
+	// Shell is a script run as /bin/sh -c <script>; exactly one of Cmd and Shell is set.
+	Shell *string `json:"shell,omitempty"`
+	// Env is added to the environment the process starts with.
+	Env map[string]string `json:"env,omitempty"`
+	// Dir is the working directory; empty means the installer's.
+	Dir string `json:"dir,omitempty"`
+	// InheritEnv (default true) starts from the installer's environment; false starts from
+	// an empty one holding only PATH.
+	InheritEnv *bool `json:"inherit_env,omitempty"`
+}
+
+// execPrepared is a validated exec command.
+type execPrepared struct {
+	argv     []string
+	extraEnv []string // "KEY=value" from data.env, sorted by key
+	pathEnv  string   // data.env's PATH, when hasPath
+	hasPath  bool
+	dir      string
+	inherit  bool
+}
+
+// Prepare validates data: exactly one of cmd and shell, a non-empty argv, environment names
+// without "=", no NUL bytes anywhere (the kernel could not pass them).
+func (execCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
+	var d execData
+	if err := decodeStrict(data, &d); err != nil {
+		return nil, err
+	}
+	p := &execPrepared{dir: d.Dir, inherit: d.InheritEnv == nil || *d.InheritEnv}
+	var errs []error
+	hasCmd := len(d.Cmd) > 0 && !bytes.Equal(bytes.TrimSpace(d.Cmd), []byte("null"))
+	switch {
+	case hasCmd && d.Shell != nil:
+		errs = append(errs, errors.New("data: give exactly one of cmd (an argv array) and shell (a script), not both"))
+	case d.Shell != nil:
+		switch {
+		case strings.TrimSpace(*d.Shell) == "":
+			errs = append(errs, errors.New("data.shell: must not be empty"))
+		case strings.IndexByte(*d.Shell, 0) >= 0:
+			errs = append(errs, errors.New("data.shell: must not contain a NUL byte"))
+		}
+		p.argv = []string{"/bin/sh", "-c", *d.Shell}
+	case hasCmd:
+		argv, err := parseArgv(d.Cmd)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.argv = argv
+	default:
+		errs = append(errs, errors.New(`data.cmd: required: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or a script in data.shell`))
+	}
+	if strings.IndexByte(d.Dir, 0) >= 0 {
+		errs = append(errs, errors.New("data.dir: must not contain a NUL byte"))
+	}
+	keys := make([]string, 0, len(d.Env))
+	for k := range d.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := d.Env[k]
+		switch {
+		case k == "":
+			errs = append(errs, errors.New("data.env: variable names must not be empty"))
+			continue
+		case strings.ContainsAny(k, "=\x00"):
+			errs = append(errs, fmt.Errorf("data.env.%s: variable names must not contain \"=\" or a NUL byte", k))
+			continue
+		case strings.IndexByte(v, 0) >= 0:
+			errs = append(errs, fmt.Errorf("data.env.%s: value must not contain a NUL byte", k))
+			continue
+		}
+		p.extraEnv = append(p.extraEnv, k+"="+v)
+		if k == "PATH" {
+			p.pathEnv, p.hasPath = v, true
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// parseArgv reads cmd: an array of strings, or the legacy string holding a JSON array.
+func parseArgv(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	var argv []string
+	switch raw[0] {
+	case '[':
+		if err := json.Unmarshal(raw, &argv); err != nil {
+			return nil, errors.New("data.cmd: must be an array of strings")
+		}
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("data.cmd: %w", err)
+		}
+		if !strings.HasPrefix(strings.TrimSpace(s), "[") {
+			return nil, fmt.Errorf(`data.cmd: %q is not a JSON array: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or put a script in data.shell`, s)
+		}
+		if err := json.Unmarshal([]byte(s), &argv); err != nil {
+			return nil, fmt.Errorf(`data.cmd: the string form must hold a JSON array of strings such as '["test", "-e", "/etc/x"]': %w`, err)
+		}
+	default:
+		return nil, fmt.Errorf("data.cmd: must be an array of strings, not %s", raw)
+	}
+	if len(argv) == 0 {
+		return nil, errors.New("data.cmd: must not be empty")
+	}
+	var errs []error
+	if argv[0] == "" {
+		errs = append(errs, errors.New("data.cmd[0]: the program must not be empty"))
+	}
+	for i, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			errs = append(errs, fmt.Errorf("data.cmd[%d]: must not contain a NUL byte", i))
+		}
+	}
+	return argv, errors.Join(errs...)
+}
+
+// Run starts the process in a process group of its own, with stdin from /dev/null and stdout
+// and stderr each captured up to env.Limit() bytes. When ctx is done first, the whole group
+// is killed with SIGKILL and the output says timeout (CodeTimeout) or canceled, with Err set.
+// When the process exits, whatever it left running in its group is killed too, as when a
+// container's main process ends. The status code is the exit code, 128+n for a process killed
+// by signal n (as a shell reports it), 127 for a program that was not found and 126 for one
+// that could not be executed; the last two, and a missing dir, also set Err.
+func (p *execPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
+	start := time.Now()
+	var out Output
+	if ctx.Err() != nil {
+		interrupted(ctx, env, &out)
+		return single(out, start), nil
+	}
+	path, err := p.lookPath()
+	if err != nil {
+		out.StatusCode, out.Err = startFailureCode(err), err
+		return single(out, start), nil
+	}
+	if p.dir != "" {
+		if err := checkDir(p.dir); err != nil {
+			out.StatusCode, out.Err = CodeGeneralError, err
+			return single(out, start), nil
+		}
+	}
+	res, err := p.start(ctx, env, path)
+	if err != nil {
+		out.StatusCode, out.Err = startFailureCode(err), err
+		return single(out, start), nil
+	}
+	res.Outputs[0].Duration = time.Since(start)
+	return res, nil
+}
+
+// start runs the resolved program and collects its outcome. Its error is a failure to start.
+func (p *execPrepared) start(ctx context.Context, env *Env, path string) (*Result, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("creating the stderr pipe: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        p.argv,
+		Env:         p.environ(),
+		Dir:         p.dir,
+		Stdout:      outW,
+		Stderr:      errW,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	err = cmd.Start()
+	// The child holds its own copies of the write ends; ours must go for EOF to come.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	pgid := cmd.Process.Pid
+	limit := env.Limit()
+	stdout, stderr := newCappedBuffer(limit), newCappedBuffer(limit)
+	readDone := make(chan error, 2)
+	go func() { readDone <- copyCapped(stdout, outR) }()
+	go func() { readDone <- copyCapped(stderr, errR) }()
+
+	stop := context.AfterFunc(ctx, func() { killGroup(pgid) })
+	_ = cmd.Wait() // the exit status is in cmd.ProcessState; pipes are ours to read
+	ctxStopped := !stop()
+	// Whatever the command left in its group goes with it, so that nothing it started
+	// outlives the check and holds its output open.
+	killGroup(pgid)
+	deadline := time.Now().Add(execWaitDelay)
+	_ = outR.SetReadDeadline(deadline)
+	_ = errR.SetReadDeadline(deadline)
+	var readErrs []error
+	for range 2 {
+		if err := <-readDone; err != nil {
+			readErrs = append(readErrs, err)
+		}
+	}
+	outR.Close()
+	errR.Close()
+
+	res := &Result{Outputs: []Output{{
+		Stdout:    stdout.String(),
+		Stderr:    stderr.String(),
+		Truncated: stdout.Truncated() || stderr.Truncated(),
+	}}}
+	o := &res.Outputs[0]
+	if ctxStopped {
+		interrupted(ctx, env, o)
+	} else {
+		o.StatusCode = exitCode(cmd.ProcessState)
+	}
+	if len(readErrs) > 0 {
+		note := fmt.Sprintf("output may be incomplete: stdout or stderr was still open %s after the process ended (held by a process outside its process group?): %v",
+			execWaitDelay, errors.Join(readErrs...))
+		res.Notes = append(res.Notes, note)
+		loggerOf(env).Warn("exec: output incomplete", "requirement", envRequirement(env), "program", p.argv[0], "err", errors.Join(readErrs...))
+	}
+	return res, nil
+}
+
+// killGroup sends SIGKILL to the process group pgid. A group that is already gone is fine.
+func killGroup(pgid int) {
+	if pgid > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}
+
+// exitCode returns the status code a shell would report for st: the exit status, or 128+n
+// for a process killed by signal n.
+func exitCode(st *os.ProcessState) int {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+// startFailureCode maps a failure to start a program to a shell's status code: 127 when it
+// was not found, 126 when it was found but could not be executed, CodeGeneralError otherwise
+// (no more processes or file descriptors).
+func startFailureCode(err error) int {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return 127
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
+		return 126
+	}
+	return CodeGeneralError
+}
+
+// environ returns the process environment: the installer's (or only its PATH when
+// inherit_env is false) with data.env on top. nil lets os/exec use the installer's as is.
+func (p *execPrepared) environ() []string {
+	if p.inherit {
+		if len(p.extraEnv) == 0 {
+			return nil
+		}
+		return append(os.Environ(), p.extraEnv...)
+	}
+	env := make([]string, 0, 1+len(p.extraEnv))
+	if !p.hasPath {
+		env = append(env, "PATH="+os.Getenv("PATH"))
+	}
+	return append(env, p.extraEnv...)
+}
+
+// lookPath resolves the program as a shell would: a name with a slash is used as is, any
+// other is searched in PATH, data.env's PATH when it sets one, the installer's otherwise.
+// Relative PATH entries are ignored, as os/exec does for security.
+func (p *execPrepared) lookPath() (string, error) {
+	file := p.argv[0]
+	if !p.hasPath || strings.Contains(file, "/") {
+		return exec.LookPath(file)
+	}
+	for _, dir := range filepath.SplitList(p.pathEnv) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		if lp, err := exec.LookPath(filepath.Join(dir, file)); err == nil {
+			return lp, nil
+		}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+// envRequirement returns env's requirement id for log records.
+func envRequirement(env *Env) string {
+	if env == nil {
+		return ""
+	}
+	return env.RequirementID
+}
+
+// checkDir reports, naming data.dir, why dir cannot be a working directory. The child's own
+// chdir failure would be indistinguishable from a missing program.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data.dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data.dir: %s is not a directory", dir)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+)
+
+// timeoutError is the error of an output whose command ran out of time. Its text is what
+// users read ("timed out after 2s"); it unwraps to the context's cause, so errors.Is(err,
+// context.DeadlineExceeded) holds.
+type timeoutError struct {
+	after time.Duration // the command's timeout, 0 when unknown
+	cause error
+}
+
+func (e *timeoutError) Error() string {
+	if e.after > 0 {
+		return "timed out after " + e.after.String()
+	}
+	if e.cause != nil && !errors.Is(e.cause, context.DeadlineExceeded) {
+		return "timed out: " + e.cause.Error()
+	}
+	return "timed out"
+}
+
+func (e *timeoutError) Unwrap() error { return e.cause }
+
+// interrupted fills out for a command that ctx stopped: CodeTimeout and a timeoutError when
+// its deadline passed, CodeGeneralError and the cancellation cause otherwise. Either way Err
+// is set, so no result condition can mistake it for an answer.
+func interrupted(ctx context.Context, env *Env, out *Output) {
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = context.Canceled
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		out.StatusCode = CodeTimeout
+		var after time.Duration
+		if env != nil {
+			after = env.Timeout
+		}
+		out.Err = &timeoutError{after: after, cause: cause}
+		return
+	}
+	out.StatusCode = CodeGeneralError
+	out.Err = fmt.Errorf("canceled before it finished: %w", cause)
+}
+
+// errnoOf returns the errno inside err, if any.
+func errnoOf(err error) (syscall.Errno, bool) {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno, true
+	}
+	return 0, false
+}
+
+// loggerOf returns env's logger, or one that discards when a caller ran the command
+// without a runner.
+func loggerOf(env *Env) *slog.Logger {
+	if env != nil && env.Logger != nil {
+		return env.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// single wraps one output as a Result, stamping its duration.
+func single(out Output, start time.Time) *Result {
+	out.Duration = time.Since(start)
+	return &Result{Outputs: []Output{out}}
+}
