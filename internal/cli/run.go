@@ -58,12 +58,12 @@ type runFlags struct {
 
 func (rf *runFlags) bind(f *pflag.FlagSet) {
 	rf.output = outputText
-	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL `vars` value: key=value (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
-	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML file of `vars` values (repeatable, merged in order; --set wins; - reads stdin)")
-	f.Var(phaseValue{&rf.opts.Phase}, "phase", "what is about to happen: install or upgrade (CEL `phase`)")
-	f.StringVar(&rf.opts.AppVersion, "app-version", "", "version being installed (CEL `app.version`)")
-	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "version currently installed, for upgrades (CEL `app.previous_version`)")
-	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by id (repeatable or comma-separated; strict ones cannot be acknowledged)")
+	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL vars value, `key=value` (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
+	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML `file` of CEL vars values (repeatable, merged in order; --set wins; - reads stdin)")
+	f.Var(phaseValue{&rf.opts.Phase}, "phase", "what is about to happen: install or upgrade (CEL phase)")
+	f.StringVar(&rf.opts.AppVersion, "app-version", "", "`version` being installed (CEL app.version)")
+	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "`version` currently installed, for upgrades (CEL app.previous_version)")
+	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by `id` (repeatable or comma-separated; strict ones cannot be acknowledged)")
 	f.VarP(&rf.output, "output", "o", "output format: text or json")
 	f.IntVar(&rf.opts.Parallel, "parallel", 0, fmt.Sprintf("how many commands run at once (0 means %d)", runner.DefaultParallel))
 	f.DurationVar(&rf.opts.Timeout, "timeout", 0, "deadline of the whole run, e.g. 5m (0 means none; each command keeps its own timeout)")
