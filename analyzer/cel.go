@@ -155,7 +155,7 @@ func compile(src string, scope Scope) (*Expression, error) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
 			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, StaticCostLimit))}}
 	}
-	prg, err := env.Program(ast, celenv.ProgramOptions()...)
+	prg, err := celenv.Program(ast, scope == ScopeCondition)
 	if err != nil {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
 	}

@@ -341,6 +341,19 @@ func TestEvalCostLimit(t *testing.T) {
 	assert.True(t, ok)
 }
 
+func TestEvalCostLimitListFunctions(t *testing.T) {
+	// sort costs 2·n² (the lists extension's model), also on a dyn list from vars.
+	c := &analyzer.Context{Vars: map[string]any{"l": listOf(2000)}}
+	e := mustCompile(t, `vars.l.sort().size() > 0`, analyzer.ScopeWhen)
+	_, err := e.Eval(context.Background(), c, nil)
+	require.ErrorIs(t, err, analyzer.ErrCostLimit)
+
+	c.Vars["l"] = listOf(100)
+	ok, err := e.Eval(context.Background(), c, nil)
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
 func TestEvalTimeout(t *testing.T) {
 	defer analyzer.SetMaxEvalDuration(20 * time.Millisecond)()
 	// Under the cost limit, but cel-go's cost tracker makes 50,000 iterations slow.

@@ -6,6 +6,10 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 	"k8s.io/apiserver/pkg/cel/library"
@@ -83,9 +87,7 @@ func baseOptions() []cel.EnvOption {
 		cel.ParserExpressionSizeLimit(MaxExpressionBytes),
 
 		ext.Strings(ext.StringsVersion(2)),
-		ext.Sets(ext.SetsVersion(0)),
 		ext.TwoVarComprehensions(ext.TwoVarComprehensionsVersion(0)),
-		ext.Lists(ext.ListsVersion(3)), // version 3: the first with cost estimates
 
 		library.URLs(),
 		library.Regex(),
@@ -95,6 +97,17 @@ func baseOptions() []cel.EnvOption {
 		library.CIDR(),
 		library.Format(),
 		library.SemverLib(library.SemverVersion(1)),
+	}
+}
+
+// trackedOptions are the libraries that register per-overload runtime cost trackers. cel-go
+// v0.26 copies every registered tracker into a new map at each evaluation, which costs more
+// than evaluating a typical condition; programs of expressions that call none of these
+// libraries' functions are therefore built in an environment without them (see Program).
+func trackedOptions() []cel.EnvOption {
+	return []cel.EnvOption{
+		ext.Sets(ext.SetsVersion(0)),
+		ext.Lists(ext.ListsVersion(3)), // version 3: the first with cost estimates
 	}
 }
 
@@ -122,33 +135,87 @@ func conditionVariables() []cel.EnvOption {
 	}
 }
 
+// envPair is one scope's environment (full) and the same without trackedOptions (lean).
+type envPair struct {
+	full, lean *cel.Env
+	// leanOverloads holds the overload ids lean declares.
+	leanOverloads map[string]bool
+}
+
+func newEnvPair(scope string, vars ...[]cel.EnvOption) (*envPair, error) {
+	var decl []cel.EnvOption
+	for _, v := range vars {
+		decl = append(decl, v...)
+	}
+	lean, err := cel.NewEnv(append(baseOptions(), decl...)...)
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)
+	}
+	full, err := lean.Extend(trackedOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)
+	}
+	p := &envPair{full: full, lean: lean, leanOverloads: map[string]bool{}}
+	for _, fn := range lean.Functions() {
+		for _, o := range fn.OverloadDecls() {
+			p.leanOverloads[o.ID()] = true
+		}
+	}
+	return p, nil
+}
+
 var (
-	whenEnv = sync.OnceValues(func() (*cel.Env, error) {
-		env, err := cel.NewEnv(append(baseOptions(), whenVariables()...)...)
-		if err != nil {
-			return nil, fmt.Errorf("building the CEL environment for when: %w", err)
-		}
-		return env, nil
+	whenEnvs = sync.OnceValues(func() (*envPair, error) {
+		return newEnvPair("when", whenVariables())
 	})
-	conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
-		base, err := whenEnv()
-		if err != nil {
-			return nil, err
-		}
-		env, err := base.Extend(conditionVariables()...)
-		if err != nil {
-			return nil, fmt.Errorf("building the CEL environment for conditions: %w", err)
-		}
-		return env, nil
+	conditionEnvs = sync.OnceValues(func() (*envPair, error) {
+		return newEnvPair("conditions", whenVariables(), conditionVariables())
 	})
 )
 
 // When returns the environment of `when` expressions. It is built on first use and shared;
 // the error can only be a programming error (a bad declaration), never one of the caller's.
-func When() (*cel.Env, error) { return whenEnv() }
+func When() (*cel.Env, error) {
+	p, err := whenEnvs()
+	if err != nil {
+		return nil, err
+	}
+	return p.full, nil
+}
 
 // Condition returns the environment of result conditions: When's plus the output variables.
-func Condition() (*cel.Env, error) { return conditionEnv() }
+func Condition() (*cel.Env, error) {
+	p, err := conditionEnvs()
+	if err != nil {
+		return nil, err
+	}
+	return p.full, nil
+}
+
+// Program builds the program of ast, checked in When() (condition false) or Condition()
+// (condition true), with ProgramOptions. An expression that calls no function of the sets
+// and lists extensions gets a program from the same environment without them: the same
+// functions, the same cost model, minus per-overload cost trackers it could never use, whose
+// per-evaluation setup would otherwise dominate its evaluation time.
+func Program(ast *cel.Ast, condition bool) (cel.Program, error) {
+	envs := whenEnvs
+	if condition {
+		envs = conditionEnvs
+	}
+	p, err := envs()
+	if err != nil {
+		return nil, err
+	}
+	env := p.lean
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		for _, id := range ref.OverloadIDs {
+			if !p.leanOverloads[id] {
+				env = p.full
+			}
+		}
+	}
+	return env.Program(ast, programOptions...)
+}
 
 // programOptions are the options of every program: Kubernetes' per-call cost limit and cost
 // model, optimisation, and interrupt checks so that ContextEval can stop a long comprehension.
@@ -156,13 +223,80 @@ var programOptions = []cel.ProgramOption{
 	cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
 	cel.CostLimit(PerCallCostLimit),
 	cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
-	cel.CostTracking(&library.CostEstimator{}),
+	cel.CostTracking(runtimeCost{}),
 	cel.InterruptCheckFrequency(InterruptCheckFrequency),
 }
 
 // ProgramOptions returns the options every program is built with. The slice is shared: do not
 // modify it.
 func ProgramOptions() []cel.ProgramOption { return programOptions }
+
+// runtimeCost is the runtime cost estimator: Kubernetes' library estimator, plus the costs of
+// the lists and sets extensions' functions when they are called on dyn values (a list from
+// vars or output). cel-go v0.26 attaches those costs to typed overload ids only, so
+// `output.items.sort()` would otherwise cost 1 whatever the size of the list. The formulas are
+// the extensions' own.
+type runtimeCost struct{ library.CostEstimator }
+
+// CallCost implements interpreter.ActualCostEstimator.
+func (r runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	switch function {
+	case "sort", "distinct":
+		if len(args) >= 1 {
+			return selfCompareCost(args[0])
+		}
+	case "@sortByAssociatedKeys":
+		if len(args) >= 2 {
+			return selfCompareCost(args[1])
+		}
+	case "flatten":
+		if len(args) >= 1 {
+			depth := uint64(1)
+			if len(args) == 2 {
+				if d, ok := args[1].(types.Int); ok && d > 1 {
+					depth = uint64(d)
+				}
+			}
+			return listCallCost(sizeOf(args[0]) * depth)
+		}
+	case "slice", "reverse", "lists.range":
+		return listCallCost(sizeOf(result))
+	case "sets.contains", "sets.intersects", "sets.equivalent":
+		if len(args) == 2 {
+			c := 1 + sizeOf(args[0])*sizeOf(args[1])
+			return &c
+		}
+	}
+	return r.CostEstimator.CallCost(function, overloadID, args, result)
+}
+
+// selfCompareCost is the lists extension's cost of sort and distinct: 2·n² (n² comparisons),
+// plus a traversal factor for strings.
+func selfCompareCost(v ref.Val) *uint64 {
+	n := sizeOf(v)
+	factor := 2.0
+	if l, ok := v.(traits.Lister); ok && n > 0 {
+		if t := l.Get(types.IntZero).Type(); t == types.StringType || t == types.BytesType {
+			factor += common.StringTraversalCostFactor
+		}
+	}
+	return listCallCost(uint64(float64(n*n) * factor))
+}
+
+func listCallCost(size uint64) *uint64 {
+	c := size + 1 + common.ListCreateBaseCost
+	return &c
+}
+
+func sizeOf(v ref.Val) uint64 {
+	if s, ok := v.(traits.Sizer); ok {
+		if n, ok := s.Size().(types.Int); ok && n > 0 {
+			return uint64(n)
+		}
+		return 0
+	}
+	return 1
+}
 
 // EstimateCost estimates the worst-case cost of a checked expression with Kubernetes' cost
 // model, for the static check Compile makes against StaticCostLimit.

@@ -1,0 +1,89 @@
+package celenv
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cost evaluates src in the when environment with vars and returns its actual cost.
+func cost(t *testing.T, src string, vars map[string]any) uint64 {
+	t.Helper()
+	env, err := When()
+	require.NoError(t, err)
+	ast, iss := env.Compile(src)
+	require.NoError(t, iss.Err(), src)
+	prg, err := Program(ast, false)
+	require.NoError(t, err)
+	act := map[string]any{VarVars: vars, VarApp: map[string]string{}, VarPhase: "", VarCluster: map[string]any{}, VarResults: map[string]string{}}
+	_, det, err := prg.ContextEval(context.Background(), act)
+	require.NoError(t, err, src)
+	return *det.ActualCost()
+}
+
+func TestDynListFunctionsCostAsTyped(t *testing.T) {
+	// A list from vars is dyn: cel-go's own trackers only see typed overloads; runtimeCost
+	// must charge the same as for the typed literal.
+	vars := map[string]any{
+		"l": []any{int64(5), int64(3), int64(1), int64(4), int64(2), int64(3)},
+		"s": []any{"b", "a", "c"},
+		"n": []any{[]any{int64(1)}, []any{int64(2), int64(3)}},
+	}
+	tests := []struct{ dyn, typed string }{
+		{`vars.l.sort().size() > 0`, `[5, 3, 1, 4, 2, 3].sort().size() > 0`},
+		{`vars.s.sort().size() > 0`, `["b", "a", "c"].sort().size() > 0`},
+		{`vars.l.distinct().size() > 0`, `[5, 3, 1, 4, 2, 3].distinct().size() > 0`},
+		{`vars.l.reverse().size() > 0`, `[5, 3, 1, 4, 2, 3].reverse().size() > 0`},
+		{`vars.l.slice(1, 4).size() > 0`, `[5, 3, 1, 4, 2, 3].slice(1, 4).size() > 0`},
+		{`vars.n.flatten().size() > 0`, `[[1], [2, 3]].flatten().size() > 0`},
+		{`sets.contains(vars.l, [1, 2])`, `sets.contains([5, 3, 1, 4, 2, 3], [1, 2])`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dyn, func(t *testing.T) {
+			typed := cost(t, tt.typed, vars)
+			dyn := cost(t, tt.dyn, vars)
+			// The dyn form reads vars.x: one select and one ident more.
+			assert.InDelta(t, float64(typed), float64(dyn), 3, "typed %d, dyn %d", typed, dyn)
+			assert.Greater(t, dyn, uint64(6), "the call itself must be charged by size")
+		})
+	}
+}
+
+func TestLeanProgramSameResultAndCost(t *testing.T) {
+	// A program built in the lean environment evaluates like the full one.
+	env, err := Condition()
+	require.NoError(t, err)
+	src := `status_code == 0 && stdout.contains("ok") && semver("1.2.3").isLessThan(semver("2.0.0"))`
+	ast, iss := env.Compile(src)
+	require.NoError(t, iss.Err())
+	lean, err := Program(ast, true)
+	require.NoError(t, err)
+	full, err := env.Program(ast, ProgramOptions()...)
+	require.NoError(t, err)
+	act := map[string]any{VarStatusCode: 0, VarStdout: "all ok", VarApp: map[string]string{}}
+	v1, d1, err := lean.Eval(act)
+	require.NoError(t, err)
+	v2, d2, err := full.Eval(act)
+	require.NoError(t, err)
+	assert.Equal(t, v2, v1)
+	assert.Equal(t, *d2.ActualCost(), *d1.ActualCost())
+}
+
+func TestEnvironmentsBuildOnce(t *testing.T) {
+	a, err := When()
+	require.NoError(t, err)
+	b, err := When()
+	require.NoError(t, err)
+	assert.Same(t, a, b)
+	c, err := Condition()
+	require.NoError(t, err)
+	// Condition variables are not visible to when.
+	_, iss := a.Compile(`stdout == ""`)
+	assert.Error(t, iss.Err())
+	_, iss = c.Compile(`stdout == "" && vars.x == 1`)
+	assert.NoError(t, iss.Err())
+	var _ *cel.Env = c
+}
