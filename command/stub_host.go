@@ -7,19 +7,11 @@ import (
 	"errors"
 )
 
-type tcpDialCommand struct{}
-type portAvailableCommand struct{}
 type diskSpaceCommand struct{ total bool }
 type httpCommand struct{}
 
 var errNotImplemented = errors.New("not implemented")
 
-func (tcpDialCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
-	return nil, errNotImplemented
-}
-func (portAvailableCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
-	return nil, errNotImplemented
-}
 func (diskSpaceCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
 	return nil, errNotImplemented
 }
