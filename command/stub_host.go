@@ -7,14 +7,10 @@ import (
 	"errors"
 )
 
-type diskSpaceCommand struct{ total bool }
 type httpCommand struct{}
 
 var errNotImplemented = errors.New("not implemented")
 
-func (diskSpaceCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
-	return nil, errNotImplemented
-}
 func (httpCommand) Prepare(json.RawMessage, SpecContext) (Prepared, error) {
 	return nil, errNotImplemented
 }
