@@ -121,6 +121,7 @@ func TestGolden(t *testing.T) {
 		{"run-vars-values-merged", []string{"run", specs + "vars.yaml", "-q", "-f", "testdata/values/prod.yaml", "-f", "testdata/values/small.yaml"}, "", ExitFail},
 		{"run-vars-set-wins", []string{"run", specs + "vars.yaml", "-q", "-f", "testdata/values/prod.yaml", "--set", "db.ha=false"}, "", ExitFail},
 		{"run-vars-missing", []string{"run", specs + "vars.yaml", "-q"}, "", ExitFail},
+		{"run-timeout", []string{"run", specs + "sleep.yaml", "-q", "--timeout", "300ms"}, "", ExitFail},
 		{"run-stdin", []string{"run", "-", "-q"}, mustRead("testdata/specs/warn.yaml"), ExitWarn},
 		// Usage errors.
 		{"usage-unknown-flag", []string{"run", specs + "pass.yaml", "--bogus"}, "", ExitUsage},

@@ -224,11 +224,18 @@ func summary(d *runner.Decision, colour bool) string {
 	switch d.Gate {
 	case runner.GateBlocked:
 		s := fmt.Sprintf("%s %s", paint("Gate: blocked", ansiRed, colour), tally)
+		var why []string
 		if len(strict) > 0 {
-			s += ": strict requirement " + strings.Join(strict, ", ") + " failed and cannot be acknowledged"
+			why = append(why, "strict requirement "+strings.Join(strict, ", ")+" failed and cannot be acknowledged")
+		}
+		if d.Error != "" {
+			why = append(why, "the run did not finish ("+oneLine(d.Error)+")")
+		}
+		if len(why) > 0 {
+			s += ": " + strings.Join(why, "; ")
 		}
 		if len(ackable) > 0 {
-			s += "; the others need --ack " + strings.Join(ackable, ",")
+			s += "; also needs --ack " + strings.Join(ackable, ",")
 		}
 		return s
 	case runner.GateNeedsAck:

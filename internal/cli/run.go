@@ -314,24 +314,31 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	if prog != nil {
 		prog.done()
 	}
-	if res.err != nil {
-		if a.ctx.Err() != nil {
-			if errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded) {
-				return withCode(ExitError, errors.New("interrupted"))
-			}
-			return withCode(ExitError, fmt.Errorf("interrupted: %w", res.err))
-		}
-		return withCode(ExitError, fmt.Errorf("the run could not be evaluated: %w", res.err))
-	}
+	interrupted := a.ctx.Err() != nil
 	if res.d == nil {
+		switch {
+		case interrupted && (res.err == nil || errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded)):
+			return withCode(ExitError, errors.New("interrupted"))
+		case interrupted:
+			return withCode(ExitError, fmt.Errorf("interrupted: %w", res.err))
+		case res.err != nil:
+			return withCode(ExitError, fmt.Errorf("the run could not be evaluated: %w", res.err))
+		}
 		return withCode(ExitError, errors.New("the run returned no decision"))
 	}
+	// A decision comes back even from a run cut short (--timeout, Ctrl-C): what did not finish
+	// failed and the gate is blocked. Print it, so the caller sees how far it got.
 	if err := a.print(rf.output, res.d); err != nil {
 		return withCode(ExitError, err)
 	}
-	if a.ctx.Err() != nil {
-		// The decision is incomplete: what did not finish failed, but the caller asked to stop.
+	if interrupted {
+		// The caller asked to stop: the decision is incomplete, whatever it says.
 		return withCode(ExitError, errors.New("interrupted"))
+	}
+	if res.err != nil {
+		// The run's own deadline (--timeout) passed: the decision stands (blocked) and its
+		// exit code applies; say why on stderr.
+		fmt.Fprintf(a.stderr, "Error: %v\n", res.err)
 	}
 	a.code = exitCode(res.d)
 	return nil

@@ -260,7 +260,7 @@ func TestSummary(t *testing.T) {
 			"Gate: needs acknowledgment (0 passed, 1 failed, 1 warning, 1 acknowledged): re-run with --ack a,b to accept"},
 		{"blocked", runner.Decision{Gate: runner.GateBlocked, Requirements: []runner.RequirementResult{
 			r("lic", runner.StatusFail, true, false), r("b", runner.StatusFail, false, false)}},
-			"Gate: blocked (0 passed, 2 failed): strict requirement lic failed and cannot be acknowledged; the others need --ack b"},
+			"Gate: blocked (0 passed, 2 failed): strict requirement lic failed and cannot be acknowledged; also needs --ack b"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
