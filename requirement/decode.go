@@ -219,7 +219,7 @@ func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.S
 		l.problem(d.loc(tokens, atValue), legacyMessage(src, scope, tokens[len(tokens)-1]))
 		return nil
 	}
-	e, err := analyzer.Compile(src, scope)
+	e, err := l.compile(src, scope)
 	if err == nil {
 		return e
 	}
@@ -238,6 +238,32 @@ func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.S
 		l.add(Problem{Location: loc, Message: is.Message, Snippet: is.Snippet})
 	}
 	return nil
+}
+
+// compiled is the outcome of compiling one expression text in one scope.
+type compiled struct {
+	expr *analyzer.Expression
+	err  error
+}
+
+type exprKey struct {
+	src   string
+	scope analyzer.Scope
+}
+
+// compile compiles src once per load: specs repeat expressions (status_code == 0), and a
+// compiled Expression is immutable and safe to share.
+func (l *loader) compile(src string, scope analyzer.Scope) (*analyzer.Expression, error) {
+	k := exprKey{src, scope}
+	if c, ok := l.exprs[k]; ok {
+		return c.expr, c.err
+	}
+	e, err := analyzer.Compile(src, scope)
+	if l.exprs == nil {
+		l.exprs = map[exprKey]compiled{}
+	}
+	l.exprs[k] = compiled{e, err}
+	return e, err
 }
 
 // exprIssues returns the issues of a compile error, if it is (or wraps) an *analyzer.ExprError.

@@ -173,7 +173,7 @@ func (p *tparser) operand() (string, bool) {
 			return "", false
 		}
 		p.pos++
-		return "(" + out + ")", true
+		return out, true
 	case strings.HasPrefix(t, `"`) || strings.HasPrefix(t, "`"):
 		s, err := strconv.Unquote(t)
 		if err != nil {
@@ -248,7 +248,7 @@ func compare(op string) func([]string) (string, bool) {
 		if len(a) != 2 {
 			return "", false
 		}
-		return a[0] + " " + op + " " + a[1], true
+		return paren(a[0]) + " " + op + " " + paren(a[1]), true
 	}
 }
 
@@ -265,10 +265,40 @@ func join(op string) func([]string) (string, bool) {
 	}
 }
 
-// paren wraps an operand holding an operator in parentheses.
+// paren wraps an operand holding an operator in parentheses, unless it is one already
+// (wholly parenthesised, optionally negated).
 func paren(s string) string {
-	if identifier.MatchString(s) || strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") || !strings.ContainsAny(s, " !") {
+	if !strings.ContainsAny(s, " !") || enclosed(strings.TrimPrefix(s, "!")) {
 		return s
 	}
 	return "(" + s + ")"
+}
+
+// enclosed reports whether s is one parenthesised group, ignoring parentheses in strings.
+func enclosed(s string) bool {
+	if !strings.HasPrefix(s, "(") {
+		return false
+	}
+	depth, quote := 0, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth == 0 {
+				return i == len(s)-1
+			}
+		}
+	}
+	return false
 }

@@ -29,6 +29,7 @@ type loader struct {
 	pods    map[string]*corev1.Pod
 	podLocs map[string]Location
 	reqs    []*entry // every requirement, in spec order
+	exprs   map[exprKey]compiled
 }
 
 // entry is a loaded requirement and where it was written.
@@ -189,7 +190,8 @@ func (l *loader) podDocument(d *document) {
 	kind, _ := m["kind"].(string)
 	apiVersion, _ := m["apiVersion"].(string)
 	if !ok || kind != "Pod" || apiVersion != "v1" {
-		what := "a " + schema.TypeOf(d.value)
+		what := map[string]string{"array": "a list", "string": "a string", "integer": "a number",
+			"number": "a number", "boolean": "a boolean"}[schema.TypeOf(d.value)]
 		if ok {
 			what = "a map without custom_requirements"
 			if kind != "" || apiVersion != "" {
@@ -298,6 +300,11 @@ func (l *loader) typeHint(d *document, tokens []string, want []string) string {
 	for _, w := range want {
 		if w == "string" && n.Tag != "!!str" && n.Tag != "!!null" && n.Style == 0 {
 			return fmt.Sprintf(`; YAML reads the unquoted %s as %s: quote it ("%s")`, n.Value, strings.TrimPrefix(n.Tag, "!!"), n.Value)
+		}
+	}
+	if len(want) == 1 && want[0] == "integer" && n.Tag == "!!str" {
+		if _, err := strconv.Atoi(n.Value); err == nil {
+			return "; remove the quotes"
 		}
 	}
 	if len(want) == 1 && want[0] == "boolean" && n.Tag == "!!str" {

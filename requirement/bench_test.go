@@ -1,0 +1,70 @@
+package requirement_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// specN generates a spec of n requirements, each with a when, an exec command and two
+// results with a CEL expression each; every expression is distinct, so that each one is
+// compiled (the loader compiles a repeated expression once).
+func specN(n int) []byte {
+	var b strings.Builder
+	b.WriteString("# kind: replicated\ncustom_requirements:\n")
+	for i := range n {
+		fmt.Fprintf(&b, `- id: check-%d
+  message: Check %d passes
+  when: phase == "upgrade" && vars.tier == "prod-%d"
+  command:
+    id: exec
+    timeout: 30
+    data:
+      cmd: ["test", "-e", "/etc/file-%d"]
+  results:
+  - status: success
+    message: File %d exists.
+    condition:
+      expr: status_code == 0 && stdout.trim() == "ok-%d"
+  - status: error
+    message: File %d is missing.
+    condition:
+      expr: status_code != %d || stderr.contains("denied")
+`, i, i, i, i, i, i, i, i)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkLoad200 loads a 200-requirement spec with the built-in commands (exec's Prepare
+// included) and compiles its 600 CEL expressions.
+func BenchmarkLoad200(b *testing.B) {
+	data := specN(200)
+	if _, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Data: data}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Data: data}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBillionLaughs measures how fast a billion-laughs document is refused.
+func BenchmarkBillionLaughs(b *testing.B) {
+	data, err := os.ReadFile("testdata/invalid/billion-laughs.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "x.yaml", Data: data}); err == nil {
+			b.Fatal("loaded")
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package requirement_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// TestBuiltinCommands loads the valid specs with the library's own commands, whose Prepare
+// checks each command's data: the schema and the implementations must agree.
+func TestBuiltinCommands(t *testing.T) {
+	forEachSpec(t, "testdata/valid/*.yaml", func(t *testing.T, f string) {
+		spec, err := requirement.LoadFile(f)
+		require.NoError(t, err)
+		for _, r := range spec.Requirements {
+			require.NotNil(t, r.Command.Prepared, r.ID)
+		}
+	})
+}
+
+// TestBuiltinPrepareErrors checks that a built-in command's own data errors (those the
+// schema cannot express) come back as problems located at the command's data.
+func TestBuiltinPrepareErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		path string
+	}{
+		{
+			name: "legacy cmd string that is not a JSON array",
+			src:  "custom_requirements:\n- id: a\n  command:\n    id: exec\n    data:\n      cmd: 'test -e /x'\n  results: [{status: success}]\n",
+			path: "custom_requirements[0].command.data",
+		},
+		{
+			name: "pod_name naming no Pod document",
+			src:  "custom_requirements:\n- id: a\n  command:\n    id: scheduler\n    data:\n      kubernetes: {pod_name: nowhere}\n  results: [{status: success}]\n",
+			path: "custom_requirements[0].command.data",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(tc.src)})
+			ps := problems(t, err)
+			require.Len(t, ps, 1, "%v", err)
+			require.Contains(t, ps[0].Location.Path, tc.path, "%v", err)
+			require.Greater(t, ps[0].Location.Line, 4, "%v", err)
+		})
+	}
+}

@@ -1,0 +1,378 @@
+package requirement_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+const minimal = `custom_requirements:
+- id: a
+  command: {id: exec, data: {cmd: [ls]}}
+  results: [{status: success}]
+`
+
+func loadString(t testing.TB, opts requirement.LoadOptions, src string) (*requirement.Spec, error) {
+	t.Helper()
+	if opts.Registry == nil {
+		opts.Registry = fakeRegistry(t)
+	}
+	return requirement.Load(context.Background(), opts, requirement.Source{Name: "spec.yaml", Data: []byte(src)})
+}
+
+// problems returns the problems of a load error, failing the test if err is not one.
+func problems(t testing.TB, err error) []requirement.Problem {
+	t.Helper()
+	var lerr *requirement.Error
+	require.ErrorAs(t, err, &lerr)
+	return lerr.Problems
+}
+
+// TestProblemLocations asserts the location and message of one problem per kind of bad input.
+func TestProblemLocations(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want requirement.Problem
+	}{
+		{
+			name: "unknown field is case-sensitive",
+			src:  minimal + "  When: 'true'\n",
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 5, Column: 3, Path: "custom_requirements[0].When"},
+				Message: `unknown field "When"; did you mean "when"? (field names are case-sensitive)`},
+		},
+		{
+			name: "duplicate key",
+			src:  minimal + "  id: b\n",
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 5, Column: 3, Path: "custom_requirements[0].id"},
+				Message: `duplicate key "id" (first at line 2, column 3); remove one`},
+		},
+		{
+			name: "unquoted version where a string is wanted",
+			src:  strings.Replace(minimal, "id: a", "id: 1.20", 1),
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 2, Column: 7, Path: "custom_requirements[0].id"},
+				Message: `must be a string, not the number 1.2; YAML reads the unquoted 1.20 as float: quote it ("1.20")`},
+		},
+		{
+			name: "empty results",
+			src:  strings.Replace(minimal, "[{status: success}]", "[]", 1),
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 4, Column: 12, Path: "custom_requirements[0].results"},
+				Message: "must list at least one result"},
+		},
+		{
+			name: "missing command id",
+			src:  strings.Replace(minimal, "id: exec, ", "", 1),
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 3, Column: 12, Path: "custom_requirements[0].command"},
+				Message: `missing required field "id"`},
+		},
+		{
+			name: "legacy template",
+			src:  minimal + "  when: '{{repl ConfigOptionEquals \"tier\" \"prod\" }}'\n",
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 5, Column: 9, Path: "custom_requirements[0].when"},
+				Message: `when holds a Go template, which is not evaluated; write CEL instead: vars.tier == "prod"`},
+		},
+		{
+			name: "timeout zero",
+			src:  strings.Replace(minimal, "id: exec,", "id: exec, timeout: 0,", 1),
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 3, Column: 32, Path: "custom_requirements[0].command.timeout"},
+				Message: "must not be 0; use -1 for no timeout"},
+		},
+		{
+			name: "command data error from Prepare, placed at the field it names",
+			src:  "custom_requirements:\n- id: a\n  command:\n    id: custom\n    data:\n      ok: 1\n      bad: 2\n  results: [{status: success}]\n",
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 7, Column: 12, Path: "custom_requirements[0].command.data.bad"},
+				Message: "command custom: must not be set (custom refuses it)"},
+		},
+		{
+			name: "cycle",
+			src:  strings.Replace(minimal, "  command:", "  depends_on: [a]\n  command:", 1),
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 3, Column: 16, Path: "custom_requirements[0].depends_on[0]"},
+				Message: "dependency cycle: a -> a"},
+		},
+		{
+			name: "not a spec",
+			src:  "apiVersion: apps/v1\nkind: Deployment\n",
+			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 1, Column: 1},
+				Message: "document 1 is apiVersion: apps/v1, kind: Deployment; expected a requirements document (a map with custom_requirements) or a pod template (apiVersion: v1, kind: Pod)"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadString(t, requirement.LoadOptions{}, tc.src)
+			ps := problems(t, err)
+			require.Len(t, ps, 1, "%v", err)
+			if diff := cmp.Diff(tc.want, ps[0]); diff != "" {
+				t.Errorf("problem (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCELProblemPositions(t *testing.T) {
+	tests := []struct {
+		name      string
+		when      string
+		line, col int
+	}{
+		{name: "plain", when: "  when: phase == nope\n", line: 5, col: 18},
+		{name: "double quoted", when: "  when: \"phase == nope\"\n", line: 5, col: 19},
+		{name: "single quoted", when: "  when: 'phase == nope'\n", line: 5, col: 19},
+		{name: "literal block, second line", when: "  when: |\n    phase == \"x\" &&\n      nope\n", line: 7, col: 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadString(t, requirement.LoadOptions{}, minimal+tc.when)
+			ps := problems(t, err)
+			require.Len(t, ps, 1, "%v", err)
+			require.Equal(t, tc.line, ps[0].Location.Line, "%v", err)
+			require.Equal(t, tc.col, ps[0].Location.Column, "%v", err)
+			require.Contains(t, ps[0].Message, "undeclared reference to 'nope'")
+			require.Contains(t, ps[0].Snippet, "^")
+			require.Contains(t, err.Error(), "\n     | ", "the snippet is indented under the line")
+		})
+	}
+}
+
+func TestAllProblemsAtOnceSorted(t *testing.T) {
+	src := `custom_requirements:
+- id: b
+  command: {id: exec, timout: 1, data: {cmd: [ls]}}
+  results: []
+- id: a
+  When: x
+  command: {id: nope}
+  results: [{status: sucess}]
+`
+	_, err := loadString(t, requirement.LoadOptions{}, src)
+	ps := problems(t, err)
+	var got []string
+	for _, p := range ps {
+		got = append(got, fmt.Sprintf("%d:%d %s", p.Location.Line, p.Location.Column, p.Location.Path))
+	}
+	require.Equal(t, []string{
+		"3:23 custom_requirements[0].command.timout",
+		"4:12 custom_requirements[0].results",
+		"6:3 custom_requirements[1].When",
+		"7:17 custom_requirements[1].command.id",
+		"8:22 custom_requirements[1].results[0].status",
+	}, got)
+}
+
+func TestDefaultsAndConversion(t *testing.T) {
+	src := `custom_requirements:
+- id: a
+  strict: true
+  message:
+    id: msg-a
+    default_message: "{{.n}} nodes"
+    args: {n: "{{repl .Result }}"}
+  command: {id: exec, timeout: -1, data: {cmd: [ls]}}
+  retry: {interval: 5s, timeout: 10m}
+  results:
+  - status: warn
+    condition: {status_code: 0, error: false, bool_expr: 'stdout == "x"'}
+  - status: success
+- id: b
+  depends_on: [a]
+  command: {id: custom, timeout: 30, data: {n: 1}}
+  results: [{status: error, condition: {}}]
+`
+	spec, err := loadString(t, requirement.LoadOptions{}, src)
+	require.NoError(t, err)
+	require.Len(t, spec.Requirements, 2)
+	a, b := spec.Requirements[0], spec.Requirements[1]
+	require.True(t, a.Strict)
+	require.Equal(t, analyzer.Message{ID: "msg-a", Text: "{{.n}} nodes", Args: map[string]string{"n": "{{repl .Result }}"}}, a.Message)
+	require.Equal(t, time.Duration(0), a.Command.Timeout, "-1 means no timeout")
+	require.Equal(t, &requirement.Retry{Interval: 5 * time.Second, Timeout: 10 * time.Minute, Until: analyzer.StatusSuccess}, a.Retry)
+	require.NotNil(t, a.Command.Prepared)
+	require.JSONEq(t, `{"cmd":["ls"]}`, string(a.Command.Data))
+	c := a.Results[0].Condition
+	require.Equal(t, 0, *c.StatusCode)
+	require.False(t, *c.Error)
+	require.Equal(t, `stdout == "x"`, c.Expr.Source(), "bool_expr holding CEL is expr")
+	require.Nil(t, a.Results[1].Condition)
+	require.Equal(t, 30*time.Second, b.Command.Timeout)
+	require.Equal(t, []string{"a"}, b.DependsOn)
+	require.Nil(t, b.Results[0].Condition, "an empty condition always matches")
+	require.Equal(t, "2 requirements, 0 pod templates", spec.Summary())
+}
+
+func TestMultipleFilesMerge(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	b := filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, []byte(`# kind: replicated
+custom_requirements:
+- id: one
+  command: {id: scheduler, data: {kubernetes: {pod_name: checker}}}
+  results: [{status: success}]
+`), 0o644))
+	require.NoError(t, os.WriteFile(b, []byte(`---
+---
+# only a comment
+---
+custom_requirements:
+- id: two
+  depends_on: [one]
+  command: {id: exec, data: {cmd: [ls]}}
+  results: [{status: success}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: checker}
+spec: {containers: [{name: c, image: busybox}]}
+`), 0o644))
+	spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, a, b)
+	require.NoError(t, err)
+	require.Equal(t, "2 requirements, 1 pod template", spec.Summary())
+	require.Equal(t, "one", spec.Requirements[0].ID)
+	require.Equal(t, "two", spec.Requirements[1].ID)
+	require.Equal(t, b, spec.Requirements[1].Location.File)
+	require.Equal(t, "busybox", spec.Pods["checker"].Spec.Containers[0].Image)
+
+	// The same id in both files: the problem names both places.
+	require.NoError(t, os.WriteFile(b, []byte(strings.Replace(minimal, "id: a", "id: one", 1)), 0o644))
+	_, err = requirement.LoadFiles(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, a, b)
+	ps := problems(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, b, ps[0].Location.File)
+	require.Equal(t, `duplicate id "one"; first defined at `+a+`:3:7: custom_requirements[0].id`, ps[0].Message)
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	_, err := requirement.LoadFile(filepath.Join(t.TempDir(), "missing.yaml"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	var lerr *requirement.Error
+	require.False(t, errors.As(err, &lerr), "an unreadable file is not a spec problem")
+}
+
+func TestLoadReader(t *testing.T) {
+	spec, err := requirement.LoadReader(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, "<stdin>", strings.NewReader(minimal))
+	require.NoError(t, err)
+	require.Equal(t, "<stdin>", spec.Requirements[0].Location.File)
+	require.Equal(t, requirement.DefaultTimeout, spec.Requirements[0].Command.Timeout, "no timeout given")
+}
+
+func TestCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := requirement.Load(ctx, requirement.LoadOptions{Registry: fakeRegistry(t)}, requirement.Source{Name: "x", Data: []byte(minimal)})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestEmptySpec(t *testing.T) {
+	spec, err := loadString(t, requirement.LoadOptions{}, "# nothing here\n---\n")
+	require.NoError(t, err)
+	require.Empty(t, spec.Requirements)
+	spec, err = loadString(t, requirement.LoadOptions{}, "custom_requirements: []\n")
+	require.NoError(t, err)
+	require.Empty(t, spec.Requirements)
+}
+
+// zeros is an endless reader.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("bytes", func(t *testing.T) {
+		_, err := loadString(t, requirement.LoadOptions{Limits: requirement.Limits{MaxBytes: 50}}, minimal)
+		ps := problems(t, err)
+		require.Equal(t, "the spec is larger than 50 bytes (the limit, Limits.MaxBytes)", ps[0].Message)
+		// An endless reader is cut at the limit, not read whole.
+		_, err = requirement.LoadReader(context.Background(), requirement.LoadOptions{}, "<stdin>", io.Reader(zeros{}))
+		require.Contains(t, problems(t, err)[0].Message, "Limits.MaxBytes")
+		// Files are cut at the limit too, across files.
+		dir := t.TempDir()
+		f := filepath.Join(dir, "a.yaml")
+		require.NoError(t, os.WriteFile(f, []byte(minimal), 0o644))
+		_, err = requirement.LoadFiles(context.Background(), requirement.LoadOptions{Limits: requirement.Limits{MaxBytes: len(minimal) + 10}}, f, f)
+		require.Contains(t, problems(t, err)[0].Message, "Limits.MaxBytes")
+	})
+	t.Run("documents", func(t *testing.T) {
+		_, err := loadString(t, requirement.LoadOptions{Limits: requirement.Limits{MaxDocuments: 3}}, strings.Repeat("---\n{}\n", 4))
+		ps := problems(t, err)
+		require.Equal(t, "the spec has more than 3 YAML documents (the limit, Limits.MaxDocuments)", ps[len(ps)-1].Message)
+		_, err = loadString(t, requirement.LoadOptions{}, strings.Repeat("---\n", 10000))
+		require.Contains(t, problems(t, err)[0].Message, "more than 256 YAML documents")
+	})
+	t.Run("depth", func(t *testing.T) {
+		_, err := loadString(t, requirement.LoadOptions{}, strings.Repeat("[", 100)+strings.Repeat("]", 100))
+		ps := problems(t, err)
+		require.Len(t, ps, 1)
+		require.Equal(t, "nesting is deeper than 64 levels (the limit, Limits.MaxDepth)", ps[0].Message)
+		// Deeper than the YAML parser's own limit: refused by the parser, with no stack blow-up.
+		_, err = loadString(t, requirement.LoadOptions{}, strings.Repeat("[", 100000))
+		require.Contains(t, problems(t, err)[0].Message, "invalid YAML: exceeded max depth")
+	})
+	t.Run("aliases refused by default", func(t *testing.T) {
+		_, err := loadString(t, requirement.LoadOptions{}, "a: &x 1\nb: *x\n")
+		ps := problems(t, err)
+		require.Contains(t, ps[0].Message, "YAML anchors (&x) and aliases are not allowed")
+		require.Contains(t, ps[1].Message, "YAML aliases (*x) are not allowed")
+	})
+	t.Run("aliases allowed up to the limit", func(t *testing.T) {
+		src := "custom_requirements:\n- id: a\n  command: &c {id: exec, data: {cmd: [ls]}}\n  results: &r [{status: success}]\n" +
+			"- id: b\n  command: *c\n  results: *r\n"
+		spec, err := loadString(t, requirement.LoadOptions{Limits: requirement.Limits{MaxAliases: 2}}, src)
+		require.NoError(t, err)
+		require.Equal(t, "exec", spec.Requirements[1].Command.ID)
+		_, err = loadString(t, requirement.LoadOptions{Limits: requirement.Limits{MaxAliases: 1}}, src)
+		require.Contains(t, problems(t, err)[0].Message, "more than 1 YAML aliases (the limit, Limits.MaxAliases)")
+	})
+	t.Run("expression length", func(t *testing.T) {
+		when := "  when: " + strings.Repeat("true && ", 2000) + "true\n"
+		_, err := loadString(t, requirement.LoadOptions{}, minimal+when)
+		ps := problems(t, err)
+		require.Len(t, ps, 1)
+		require.Equal(t, "the expression is 16004 bytes long; the limit is 10240 (Limits.MaxExpressionLength)", ps[0].Message)
+	})
+}
+
+// TestBillionLaughsBoundedMemory loads a billion-laughs document, even with aliases
+// allowed, and checks that it is refused without expanding it: the allocation stays small.
+func TestBillionLaughsBoundedMemory(t *testing.T) {
+	data, err := os.ReadFile("testdata/invalid/billion-laughs.yaml")
+	require.NoError(t, err)
+	for _, limit := range []int{0, 1000} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := loadString(t, requirement.LoadOptions{Limits: requirement.Limits{MaxAliases: limit}}, string(data))
+		runtime.ReadMemStats(&after)
+		require.NotEmpty(t, problems(t, err))
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "MaxAliases %d", limit)
+	}
+}
+
+func TestProblemCap(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("custom_requirements:\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "- id: r%d\n  command: {id: exec, data: {cmd: [ls]}}\n  results: []\n", i)
+	}
+	_, err := loadString(t, requirement.LoadOptions{}, b.String())
+	ps := problems(t, err)
+	require.Len(t, ps, 201)
+	require.Equal(t, "100 more problems not shown", ps[200].Message)
+}
