@@ -12,8 +12,8 @@ import (
 
 // progress writes the runner's events to stderr: on a terminal one live line that is
 // rewritten in place ("[3/12] running: a, b"), otherwise one plain line per event
-// ("[1/12] started disk-space", "[1/12] pass disk-space (3ms)"), so that logs of CI jobs show
-// what ran. stdout stays clean for the result.
+// ("started disk-space", then "[1/12] pass disk-space (3ms)" where 1 counts the finished
+// requirements), so that logs of CI jobs show what ran. stdout stays clean for the result.
 type progress struct {
 	mu       sync.Mutex
 	w        io.Writer
@@ -37,7 +37,7 @@ func (p *progress) event(e runner.Event) {
 		p.started++
 		p.running = append(p.running, e.RequirementID)
 		if !p.live {
-			fmt.Fprintf(p.w, "[%d/%d] started %s\n", p.started, p.total, e.RequirementID)
+			fmt.Fprintf(p.w, "started %s\n", e.RequirementID)
 		}
 	case runner.EventFinished:
 		p.finished++

@@ -178,8 +178,10 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	if r.Privileged {
 		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
 	}
-	for _, n := range r.Notes {
-		out = append(out, "note: "+oneLine(n))
+	if r.Status != runner.StatusSkipped { // a SKIP says enough; its note only repeats the when
+		for _, n := range r.Notes {
+			out = append(out, "note: "+oneLine(n))
+		}
 	}
 	return out
 }

@@ -291,7 +291,7 @@ func TestProgressPlainLines(t *testing.T) {
 	p.event(runner.Event{Type: runner.EventFinished, RequirementID: "b", Result: &runner.RequirementResult{Status: runner.StatusFail, Duration: runner.Duration(time.Second)}})
 	p.event(runner.Event{Type: runner.EventFinished, RequirementID: "a"})
 	p.done()
-	assert.Equal(t, "[1/2] started a\n[2/2] started b\n[1/2] fail b (1s)\n[2/2] finished a\n", b.String())
+	assert.Equal(t, "started a\nstarted b\n[1/2] fail b (1s)\n[2/2] finished a\n", b.String())
 }
 
 func TestProgressLiveLine(t *testing.T) {
