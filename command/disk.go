@@ -56,13 +56,13 @@ func (p *diskSpacePrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	start := time.Now()
 	var out Output
 	if ctx.Err() != nil {
-		interrupted(ctx, env, &out)
-		return single(out, start), nil
+		setInterrupted(ctx, env, &out)
+		return singleOutput(out, start), nil
 	}
 	dir, err := filepath.Abs(p.dir)
 	if err != nil {
 		out.StatusCode, out.Err = CodeGeneralError, fmt.Errorf("data.dir: %w", err)
-		return single(out, start), nil
+		return singleOutput(out, start), nil
 	}
 	measured := dir
 	for {
@@ -85,5 +85,5 @@ func (p *diskSpacePrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		}
 		measured = parent
 	}
-	return single(out, start), nil
+	return singleOutput(out, start), nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestDiskSpacePrepareErrors(t *testing.T) {
-	tests := []struct{ name, data, want string }{
+	tests := []prepareErrorCase{
 		{"missing", `{}`, `data.dir: required: give the directory to measure, such as "/var/lib"`},
 		{"empty", `{"dir": ""}`, `data.dir: required: give the directory to measure, such as "/var/lib"`},
 		{"NUL", `{"dir": "/a\u0000"}`, `data.dir: must not contain a NUL byte`},
@@ -21,13 +21,7 @@ func TestDiskSpacePrepareErrors(t *testing.T) {
 		{"unknown field", `{"dir": "/", "path": "/"}`, `data.path: unknown field (known fields: dir; names are case-sensitive)`},
 	}
 	for _, id := range []string{"disk_space_available", "disk_space_total"} {
-		for _, tt := range tests {
-			t.Run(id+"/"+tt.name, func(t *testing.T) {
-				_, err := prepareHost(t, id, tt.data)
-				require.Error(t, err)
-				assert.Equal(t, tt.want, err.Error())
-			})
-		}
+		t.Run(id, func(t *testing.T) { checkPrepareErrors(t, id, tests) })
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,12 +84,7 @@ func (execCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 	if strings.IndexByte(d.Dir, 0) >= 0 {
 		errs = append(errs, errors.New("data.dir: must not contain a NUL byte"))
 	}
-	keys := make([]string, 0, len(d.Env))
-	for k := range d.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(d.Env)) {
 		v := d.Env[k]
 		switch {
 		case k == "":
@@ -161,24 +157,24 @@ func (p *execPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	start := time.Now()
 	var out Output
 	if ctx.Err() != nil {
-		interrupted(ctx, env, &out)
-		return single(out, start), nil
+		setInterrupted(ctx, env, &out)
+		return singleOutput(out, start), nil
 	}
 	path, err := p.lookPath()
 	if err != nil {
 		out.StatusCode, out.Err = startFailureCode(err), err
-		return single(out, start), nil
+		return singleOutput(out, start), nil
 	}
 	if p.dir != "" {
 		if err := checkDir(p.dir); err != nil {
 			out.StatusCode, out.Err = CodeGeneralError, err
-			return single(out, start), nil
+			return singleOutput(out, start), nil
 		}
 	}
 	res, err := p.start(ctx, env, path)
 	if err != nil {
 		out.StatusCode, out.Err = startFailureCode(err), err
-		return single(out, start), nil
+		return singleOutput(out, start), nil
 	}
 	res.Outputs[0].Duration = time.Since(start)
 	return res, nil
@@ -246,7 +242,7 @@ func (p *execPrepared) start(ctx context.Context, env *Env, path string) (*Resul
 	}}}
 	o := &res.Outputs[0]
 	if ctxStopped {
-		interrupted(ctx, env, o)
+		setInterrupted(ctx, env, o)
 	} else {
 		o.StatusCode = exitCode(cmd.ProcessState)
 	}

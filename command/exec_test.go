@@ -18,9 +18,7 @@ import (
 )
 
 func TestExecPrepareErrors(t *testing.T) {
-	tests := []struct {
-		name, data, want string
-	}{
+	tests := []prepareErrorCase{
 		{"no data", ``, `data.cmd: required: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or a script in data.shell`},
 		{"null cmd", `{"cmd": null}`, `data.cmd: required: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or a script in data.shell`},
 		{"empty argv", `{"cmd": []}`, `data.cmd: must not be empty`},
@@ -49,14 +47,7 @@ func TestExecPrepareErrors(t *testing.T) {
 		{"broken JSON", `{"cmd": [}`, `data: invalid JSON at byte 10: invalid character '}' looking for beginning of value`},
 		{"several problems at once", `{"shell": "", "dir": "a\u0000"}`, "data.shell: must not be empty\ndata.dir: must not contain a NUL byte"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, err := prepareHost(t, "exec", tt.data)
-			require.Error(t, err)
-			assert.Nil(t, p)
-			assert.Equal(t, tt.want, err.Error())
-		})
-	}
+	checkPrepareErrors(t, "exec", tests)
 }
 
 func TestExecRun(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -76,5 +77,22 @@ func requireGone(t *testing.T, pid int) {
 func killIfRunning(pid int) {
 	if pid > 0 && !processGone(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// prepareErrorCase is data a command must reject, with the exact message.
+type prepareErrorCase struct{ name, data, want string }
+
+// checkPrepareErrors asserts that the built-in command id rejects each case's data with
+// exactly its message.
+func checkPrepareErrors(t *testing.T, id string, cases []prepareErrorCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := prepareHost(t, id, tt.data)
+			require.Error(t, err)
+			assert.Nil(t, p)
+			assert.Equal(t, tt.want, err.Error())
+		})
 	}
 }

@@ -29,10 +29,10 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() error { return e.cause }
 
-// interrupted fills out for a command that ctx stopped: CodeTimeout and a timeoutError when
+// setInterrupted fills out for a command that ctx stopped: CodeTimeout and a timeoutError when
 // its deadline passed, CodeGeneralError and the cancellation cause otherwise. Either way Err
 // is set, so no result condition can mistake it for an answer.
-func interrupted(ctx context.Context, env *Env, out *Output) {
+func setInterrupted(ctx context.Context, env *Env, out *Output) {
 	cause := context.Cause(ctx)
 	if cause == nil {
 		cause = context.Canceled
@@ -68,8 +68,8 @@ func loggerOf(env *Env) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// single wraps one output as a Result, stamping its duration.
-func single(out Output, start time.Time) *Result {
+// singleOutput wraps one output as a Result, stamping its duration.
+func singleOutput(out Output, start time.Time) *Result {
 	out.Duration = time.Since(start)
 	return &Result{Outputs: []Output{out}}
 }

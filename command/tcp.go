@@ -79,13 +79,13 @@ func (p *tcpDialPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 			loggerOf(env).Debug("tcp_dial: close", "addr", p.addr, "err", cerr)
 		}
 	case ctx.Err() != nil:
-		interrupted(ctx, env, &out)
+		setInterrupted(ctx, env, &out)
 	case isTimeout(err):
 		out.StatusCode, out.Err = CodeTimeout, err
 	default:
 		out.StatusCode, out.Stderr = dialFailureCode(err), err.Error()
 	}
-	return single(out, start), nil
+	return singleOutput(out, start), nil
 }
 
 // dialFailureCode maps a dial error to a status code.
@@ -212,8 +212,8 @@ func (p *portAvailablePrepared) Run(ctx context.Context, env *Env) (*Result, err
 	start := time.Now()
 	var out Output
 	if ctx.Err() != nil {
-		interrupted(ctx, env, &out)
-		return single(out, start), nil
+		setInterrupted(ctx, env, &out)
+		return singleOutput(out, start), nil
 	}
 	var lc net.ListenConfig
 	var err error
@@ -242,5 +242,5 @@ func (p *portAvailablePrepared) Run(ctx context.Context, env *Env) (*Result, err
 			out.StatusCode = CodeGeneralError
 		}
 	}
-	return single(out, start), nil
+	return singleOutput(out, start), nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestTCPDialPrepareErrors(t *testing.T) {
-	tests := []struct{ name, data, want string }{
+	tests := []prepareErrorCase{
 		{"missing", `{}`, `data.addr: required: give host:port, such as "db.internal:5432"`},
 		{"no data", ``, `data.addr: required: give host:port, such as "db.internal:5432"`},
 		{"no port", `{"addr": "foo"}`, `data.addr: "foo" is not host:port (missing port in address)`},
@@ -25,13 +25,7 @@ func TestTCPDialPrepareErrors(t *testing.T) {
 		{"not a string", `{"addr": 80}`, `data.addr: must be a string, not number`},
 		{"unknown field", `{"addr": "db:1", "timeout": 3}`, `data.timeout: unknown field (known fields: addr; names are case-sensitive)`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := prepareHost(t, "tcp_dial", tt.data)
-			require.Error(t, err)
-			assert.Equal(t, tt.want, err.Error())
-		})
-	}
+	checkPrepareErrors(t, "tcp_dial", tests)
 	for _, ok := range []string{`{"addr": "127.0.0.1:80"}`, `{"addr": "[::1]:443"}`, `{"addr": "example.com:https"}`} {
 		_, err := prepareHost(t, "tcp_dial", ok)
 		assert.NoError(t, err, ok)
@@ -102,7 +96,7 @@ func closedTCPPort(t *testing.T) string {
 }
 
 func TestPortAvailablePrepareErrors(t *testing.T) {
-	tests := []struct{ name, data, want string }{
+	tests := []prepareErrorCase{
 		{"missing port", `{}`, `data.port: required: give the port number, such as 8080`},
 		{"null port", `{"port": null}`, `data.port: required: give the port number, such as 8080`},
 		{"out of range", `{"port": 70000}`, `data.port: 70000 is out of range 1-65535`},
@@ -121,13 +115,7 @@ func TestPortAvailablePrepareErrors(t *testing.T) {
 			`data.ip: "y" is not an IP address (such as 0.0.0.0, 127.0.0.1 or ::)`},
 		{"unknown field", `{"port": 80, "Proto": "tcp"}`, `data.Proto: unknown field (known fields: ip, port, proto; names are case-sensitive)`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := prepareHost(t, "port_available", tt.data)
-			require.Error(t, err)
-			assert.Equal(t, tt.want, err.Error())
-		})
-	}
+	checkPrepareErrors(t, "port_available", tests)
 }
 
 func TestPortAvailable(t *testing.T) {
