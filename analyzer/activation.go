@@ -88,6 +88,19 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	return nil, false
 }
 
+// boundedSize returns the length of the longest of the inputs celenv.BoundCost assumes
+// bounded, and whether it is within celenv.OutputSizeBound.
+func (a *activation) boundedSize() (int, bool) {
+	n := 0
+	if a.c != nil {
+		n = max(len(a.c.Phase), len(a.c.App.Version), len(a.c.App.PreviousVersion))
+	}
+	if a.in != nil {
+		n = max(n, len(a.in.Stdout), len(a.in.Stderr), len(a.in.Error), len(a.in.Node))
+	}
+	return n, uint64(n) <= celenv.OutputSizeBound
+}
+
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 

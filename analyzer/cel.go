@@ -64,6 +64,10 @@ type exprImpl struct {
 	cluster bool
 	// loops is set when the expression has a comprehension.
 	loops bool
+	// fast, when not nil, is the program without cost tracking, used when the bounded inputs
+	// are within celenv.OutputSizeBound; bound is then its cost.
+	fast  cel.Program
+	bound celenv.Bound
 	// maxCost is the static estimate Compile checked against StaticCostLimit.
 	maxCost uint64
 }
@@ -142,6 +146,9 @@ func compile(src string, scope Scope) (*Expression, error) {
 	if iss != nil && iss.Err() != nil {
 		return nil, issuesError(src, iss.Errors(), scope)
 	}
+	if issues := appFields(src, ast); len(issues) > 0 {
+		return nil, &ExprError{Issues: issues}
+	}
 	// dyn is accepted (`vars.enabled` is a natural `when`); Eval then checks the value.
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
@@ -159,14 +166,22 @@ func compile(src string, scope Scope) (*Expression, error) {
 	if err != nil {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
 	}
-	return &Expression{src: src, impl: exprImpl{
+	impl := exprImpl{
 		scope:   scope,
 		program: prg,
 		ast:     ast,
 		cluster: references(ast, celenv.VarCluster),
 		loops:   hasComprehension(ast),
 		maxCost: est.Max,
-	}}, nil
+	}
+	if bound, ok := celenv.BoundCost(env, ast); ok {
+		fast, err := celenv.UntrackedProgram(ast, scope == ScopeCondition)
+		if err != nil {
+			return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
+		}
+		impl.fast, impl.bound = fast, bound
+	}
+	return &Expression{src: src, impl: impl}, nil
 }
 
 // typeName names a CEL type as a spec writer knows it.
@@ -261,6 +276,32 @@ func references(ast *cel.Ast, name string) bool {
 	return false
 }
 
+// appFields reports selections of `app` fields that do not exist (app.verison): `app` is a
+// map for CEL, so the checker cannot see them, and they would fail at every evaluation.
+func appFields(src string, a *cel.Ast) []Issue {
+	native := a.NativeRep()
+	var issues []Issue
+	celast.PreOrderVisit(native.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.SelectKind {
+			return
+		}
+		sel := e.AsSelect()
+		op := sel.Operand()
+		if op.Kind() != celast.IdentKind || op.AsIdent() != celenv.VarApp {
+			return
+		}
+		if ref, ok := native.ReferenceMap()[op.ID()]; !ok || ref.Name != celenv.VarApp {
+			return // a comprehension variable named app
+		}
+		if f := sel.FieldName(); f != celenv.AppVersion && f != celenv.AppPreviousVersion {
+			loc := native.SourceInfo().GetStartLocation(e.ID())
+			issues = append(issues, positioned(src, loc.Line(), loc.Column(),
+				fmt.Sprintf("app has no field '%s': it has %s and %s", f, celenv.AppVersion, celenv.AppPreviousVersion)))
+		}
+	}))
+	return issues
+}
+
 // hasComprehension reports whether the checked expression has a comprehension.
 func hasComprehension(a *cel.Ast) bool {
 	found := false
@@ -308,9 +349,19 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
 		defer cancel()
 	}
-	val, det, err := e.impl.program.ContextEval(ctx, act)
+	prg, fast := e.impl.program, false
+	if e.impl.fast != nil {
+		if _, ok := act.boundedSize(); ok {
+			prg, fast = e.impl.fast, true
+		}
+	}
+	val, det, err := prg.ContextEval(ctx, act)
 	var cost uint64
-	if det != nil && det.ActualCost() != nil {
+	switch {
+	case fast:
+		n, _ := act.boundedSize()
+		cost = e.impl.bound.Cost(n)
+	case det != nil && det.ActualCost() != nil:
 		cost = *det.ActualCost()
 	}
 	var cancelled interpreter.EvalCancelledError

@@ -115,6 +115,14 @@ func TestCompileErrors(t *testing.T) {
 				Snippet: " | stdout.matches(\"(\")\n | ...............^"}},
 		},
 		{
+			name:  "unknown app field",
+			src:   `app.version != "" && app.verison == "1"`,
+			scope: analyzer.ScopeWhen,
+			want: []analyzer.Issue{{Line: 1, Column: 25,
+				Message: "app has no field 'verison': it has version and previous_version",
+				Snippet: " | app.version != \"\" && app.verison == \"1\"\n | ........................^"}},
+		},
+		{
 			name:  "wide characters",
 			src:   `stdout == "é" && nod == ""`,
 			scope: analyzer.ScopeCondition,
@@ -261,7 +269,6 @@ func TestEvalErrorsNeverFalse(t *testing.T) {
 	}{
 		{`status_code / 0 == 1`, "1:13: division by zero"},
 		{`vars.missing == "x"`, "1:5: no such key: missing"},
-		{`app.verison == "1"`, "1:4: no such key: verison"},
 		{`output.items.size() > 0`, "1:7: no such key: items"}, // output is null
 		{`int(stdout) == 1`, "1:4: type conversion error from 'string' to 'int'"},
 		{`vars.tier`, "must evaluate to bool, got string"},
@@ -447,4 +454,29 @@ func (c *cancelledDuringEval) Err() error {
 		return nil
 	}
 	return context.Canceled
+}
+
+func TestEvalBoundedExpressionCharges(t *testing.T) {
+	// status_code/stdout expressions run without cost tracking; they are charged their
+	// static bound for the input's size, and beyond 1 MiB they are tracked as usual.
+	e := mustCompile(t, `status_code == 0 && stdout.contains("zz")`, analyzer.ScopeCondition)
+	charge := func(stdout string) (uint64, bool) {
+		b := analyzer.NewBudget(1 << 40)
+		ok, err := e.Eval(context.Background(), &analyzer.Context{Budget: b}, &analyzer.Input{Stdout: stdout})
+		require.NoError(t, err)
+		return b.Spent(), ok
+	}
+	small, ok := charge("a zz b")
+	assert.True(t, ok)
+	assert.NotZero(t, small)
+	assert.Less(t, small, uint64(100))
+
+	mid, ok := charge(strings.Repeat("a", 1<<20-2) + "zz")
+	assert.True(t, ok)
+	assert.Greater(t, mid, uint64(100000), "a 1 MiB scan costs about 1e5")
+	assert.Less(t, mid, uint64(500000))
+
+	big, ok := charge(strings.Repeat("a", 4<<20) + "zz")
+	assert.True(t, ok)
+	assert.InDelta(t, float64(4<<20)/10, float64(big), 1000, "tracked: the actual cost of a 4 MiB scan")
 }

@@ -2,6 +2,7 @@ package celenv
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/google/cel-go/cel"
@@ -198,6 +199,26 @@ func Condition() (*cel.Env, error) {
 // functions, the same cost model, minus per-overload cost trackers it could never use, whose
 // per-evaluation setup would otherwise dominate its evaluation time.
 func Program(ast *cel.Ast, condition bool) (cel.Program, error) {
+	env, err := programEnv(ast, condition)
+	if err != nil {
+		return nil, err
+	}
+	return env.Program(ast, programOptions...)
+}
+
+// UntrackedProgram builds the program of ast without cost tracking, for an expression whose
+// cost Bound proved below PerCallCostLimit: evaluating it cannot exceed the limit as long as
+// the bounded inputs are within OutputSizeBound, and tracking would cost more than the
+// evaluation itself.
+func UntrackedProgram(ast *cel.Ast, condition bool) (cel.Program, error) {
+	env, err := programEnv(ast, condition)
+	if err != nil {
+		return nil, err
+	}
+	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(InterruptCheckFrequency))
+}
+
+func programEnv(ast *cel.Ast, condition bool) (*cel.Env, error) {
 	envs := whenEnvs
 	if condition {
 		envs = conditionEnvs
@@ -206,15 +227,81 @@ func Program(ast *cel.Ast, condition bool) (cel.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := p.lean
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		for _, id := range ref.OverloadIDs {
 			if !p.leanOverloads[id] {
-				env = p.full
+				return p.full, nil
 			}
 		}
 	}
-	return env.Program(ast, programOptions...)
+	return p.lean, nil
+}
+
+// Bound is an upper bound of the cost of an expression whose cost depends only on the sizes
+// of the bounded inputs (stdout, stderr, error, node, phase, app.version and
+// app.previous_version): Base + Slope·n when none of them is longer than n bytes, for n up to
+// OutputSizeBound.
+type Bound struct {
+	Base, Slope float64
+}
+
+// Cost returns the bound for inputs of at most n bytes.
+func (b Bound) Cost(n int) uint64 { return uint64(math.Ceil(b.Base + b.Slope*float64(n))) }
+
+// boundMargin covers the difference between the static estimate and the cost actually tracked
+// at run time: the two are separate models in cel-go and k8s.io/apiserver, and the tracked
+// cost of a regular expression can exceed the estimate (by 15% in the tests).
+const boundMargin = 2
+
+// BoundCost reports whether the cost of ast depends only on the bounded inputs and, with
+// boundMargin, stays within PerCallCostLimit when they are at most OutputSizeBound long; if
+// so it returns the Bound. Costs of expressions over strings without loops over data are
+// linear in the strings' sizes, so the line through the estimates at sizes 0 and
+// OutputSizeBound bounds them in between.
+func BoundCost(env *cel.Env, ast *cel.Ast) (Bound, bool) {
+	hi, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: boundedSizes{size: OutputSizeBound}})
+	if err != nil || hi.Max > PerCallCostLimit/boundMargin {
+		return Bound{}, false
+	}
+	lo, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: boundedSizes{size: 0}})
+	if err != nil || lo.Max > hi.Max {
+		return Bound{}, false
+	}
+	return Bound{
+		Base:  float64(boundMargin * (lo.Max + 1)),
+		Slope: float64(boundMargin*(hi.Max-lo.Max)) / float64(OutputSizeBound),
+	}, true
+}
+
+// boundedSizes sizes the bounded inputs at size and leaves everything else unknown (so any
+// cost that depends on it is unbounded).
+type boundedSizes struct{ size uint64 }
+
+// EstimateSize implements checker.CostEstimator.
+func (b boundedSizes) EstimateSize(element checker.AstNode) *checker.SizeEstimate {
+	if IsBoundedPath(element.Path()) {
+		return &checker.SizeEstimate{Min: 0, Max: b.size}
+	}
+	return nil
+}
+
+// EstimateCallCost implements checker.CostEstimator.
+func (boundedSizes) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// IsBoundedPath reports whether a field path names one of the bounded string inputs.
+func IsBoundedPath(p []string) bool {
+	switch len(p) {
+	case 1:
+		switch p[0] {
+		case VarStdout, VarStderr, VarError, VarNode, VarPhase:
+			return true
+		}
+	case 2:
+		return p[0] == VarApp && (p[1] == AppVersion || p[1] == AppPreviousVersion)
+	}
+	return false
 }
 
 // programOptions are the options of every program: Kubernetes' per-call cost limit and cost

@@ -2,6 +2,7 @@ package celenv
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/cel-go/cel"
@@ -86,4 +87,64 @@ func TestEnvironmentsBuildOnce(t *testing.T) {
 	_, iss = c.Compile(`stdout == "" && vars.x == 1`)
 	assert.NoError(t, iss.Err())
 	var _ *cel.Env = c
+}
+
+func TestBoundCost(t *testing.T) {
+	env, err := Condition()
+	require.NoError(t, err)
+	tests := []struct {
+		src     string
+		bounded bool
+	}{
+		{`status_code == 0 && stdout.contains("ok")`, true},
+		{`error == "" && stderr.startsWith("warn") && node != "n1"`, true},
+		{`stdout.matches("^v[0-9]+") && stdout.endsWith("x")`, true},
+		{`vars.tier == "prod"`, true}, // equality costs 1 in the cost model
+		{`semver(app.version).isLessThan(semver("2.0.0")) && phase == "upgrade"`, true},
+		{`[1, 2, 3].exists(x, x == status_code)`, true},
+		{`size(stdout.split("\n")) > 2`, true},
+		{`vars.tier.contains("prod")`, false},                           // vars: unknown size
+		{`output.items.exists(i, i.name == "x")`, false},                // unknown size
+		{`stdout.split("\n").exists(l, l.contains("x"))`, false},        // 1 MiB lines × 1 MiB each
+		{`stdout.find("[0-9]+\\.[0-9]+\\.[0-9]+-[a-z]+") != ""`, false}, // over half the per-call limit at 1 MiB
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			ast, iss := env.Compile(tt.src)
+			require.NoError(t, iss.Err())
+			_, ok := BoundCost(env, ast)
+			assert.Equal(t, tt.bounded, ok)
+		})
+	}
+}
+
+// The bound must never be below what the tracked program charges, whatever the sizes of the
+// bounded inputs up to OutputSizeBound.
+func TestBoundCoversActualCost(t *testing.T) {
+	env, err := Condition()
+	require.NoError(t, err)
+	for _, src := range []string{
+		`status_code == 0 && stdout.contains("ok")`,
+		`error == "" && stderr.startsWith("warn") || node == stdout`,
+		`stdout.matches("^v[0-9]+") || stdout.lowerAscii().endsWith("x")`,
+		`stdout.find("[a-z]+") == "zz" || stderr.matches("^[0-9]+$")`,
+		`size(stdout.split("\n")) > 2 && stderr.trim() != ""`,
+		`semver(app.version, true).isLessThan(semver("2.0.0")) || phase == "upgrade"`,
+		`stdout.indexOf("needle") > 0 || stdout.lastIndexOf("x") == 3 || stdout.substring(1) == ""`,
+	} {
+		ast, iss := env.Compile(src)
+		require.NoError(t, iss.Err(), src)
+		bound, ok := BoundCost(env, ast)
+		require.True(t, ok, src)
+		prg, err := Program(ast, true)
+		require.NoError(t, err)
+		for _, n := range []int{0, 1, 9, 100, 4096, 1 << 16, 1 << 20} {
+			text := strings.Repeat("a\n", n/2) + strings.Repeat("b", n%2)
+			act := map[string]any{VarStatusCode: 0, VarStdout: text, VarStderr: text, VarError: text, VarNode: text,
+				VarPhase: text, VarApp: map[string]string{AppVersion: "1.2.3", AppPreviousVersion: ""}}
+			_, det, _ := prg.Eval(act)
+			require.NotNil(t, det)
+			assert.LessOrEqual(t, *det.ActualCost(), bound.Cost(n), "%s at %d bytes", src, n)
+		}
+	}
 }
