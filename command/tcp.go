@@ -112,7 +112,7 @@ func isTimeout(err error) bool {
 // service name resolved when the command runs.
 func checkPort(port string, named bool) error {
 	n, err := strconv.Atoi(port)
-	if err != nil {
+	if err != nil || strings.HasPrefix(port, "+") {
 		if named && port != "" && !strings.ContainsAny(port, " \t") {
 			return nil
 		}
@@ -187,7 +187,6 @@ func parsePort(raw json.RawMessage) (int, error) {
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return 0, fmt.Errorf("data.port: %w", err)
 		}
-		text = strings.TrimSpace(text)
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		text = string(raw)
 	default:

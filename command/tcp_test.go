@@ -105,6 +105,8 @@ func TestPortAvailablePrepareErrors(t *testing.T) {
 		{"negative", `{"port": -1}`, `data.port: -1 is out of range 1-65535`},
 		{"fraction", `{"port": 80.5}`, `data.port: "80.5" is not a port number`},
 		{"name", `{"port": "http"}`, `data.port: "http" is not a port number`},
+		{"spaces", `{"port": " 80"}`, `data.port: " 80" is not a port number`},
+		{"plus sign", `{"port": "+80"}`, `data.port: "+80" is not a port number`},
 		{"array", `{"port": [80]}`, `data.port: must be an integer or a string holding one, not array`},
 		{"bool", `{"port": true}`, `data.port: must be an integer or a string holding one, not bool`},
 		{"bad proto", `{"port": 80, "proto": "sctp"}`, `data.proto: "sctp" is not supported: use tcp or udp`},
