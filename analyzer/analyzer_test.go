@@ -193,6 +193,13 @@ func TestMessageValidate(t *testing.T) {
 				"args.a: unsupported template {{repl .Stdout }}: an arg may use {{repl .StatusCode }}, {{repl .Result }}, {{repl .Error }}, {{repl Trim .Result }}",
 				"args.b: unsupported template {{ .a }}: an arg may use {{repl .StatusCode }}, {{repl .Result }}, {{repl .Error }}, {{repl Trim .Result }}",
 			}},
+		{"not an identifier", analyzer.Message{Text: "{{ .1a }} {{ . a }} {{repl Trim Trim .Result }}"},
+			[]string{
+				"unsupported template {{ .1a }}: supported are " + analyzer.SupportedTemplates,
+				"unsupported template {{ . a }}: supported are " + analyzer.SupportedTemplates,
+				"unsupported template {{repl Trim Trim .Result }}: supported are " + analyzer.SupportedTemplates,
+			}},
+		{"white space and Trim of an error", analyzer.Message{Text: "{{repl\tTrim   .Error}}{{.a_1}}", Args: map[string]string{"a_1": "{{  repl .Result  }}"}}, nil},
 		{"unclosed", analyzer.Message{Text: "{{ .a", Args: map[string]string{"x": "{{repl .Result"}},
 			[]string{"{{ is not closed with }}", "args.x: {{ is not closed with }}"}},
 	}

@@ -3,7 +3,6 @@ package analyzer
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,14 +15,57 @@ const MaxMessageBytes = 4 << 10
 // SupportedTemplates lists the template forms a message may use, for error messages and docs.
 const SupportedTemplates = "{{ .name }} placeholders filled from args, and {{repl .StatusCode }}, {{repl .Result }} (stdout), {{repl .Error }}, {{repl Trim .Result }} (stdout without surrounding white space)"
 
-var (
-	// anyTemplate matches one {{...}} (on any number of lines).
-	anyTemplate = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
-	// placeholderTemplate matches {{.name}}.
-	placeholderTemplate = regexp.MustCompile(`^\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$`)
-	// classicTemplate matches the classic forms {{repl .StatusCode }}, {{repl Trim .Result }}...
-	classicTemplate = regexp.MustCompile(`^\{\{\s*repl\s+(?:(Trim)\s+)?\.(StatusCode|Result|Error)\s*\}\}$`)
-)
+// nextTemplate finds the first {{...}} of s: its start and end, or -1 when there is none.
+func nextTemplate(s string) (start, end int) {
+	start = strings.Index(s, "{{")
+	if start < 0 {
+		return -1, -1
+	}
+	n := strings.Index(s[start+2:], "}}")
+	if n < 0 {
+		return -1, -1
+	}
+	return start, start + 2 + n + 2
+}
+
+// placeholder returns the name of a {{ .name }} template.
+func placeholder(tmpl string) (string, bool) {
+	f := strings.Fields(tmpl[2 : len(tmpl)-2])
+	if len(f) != 1 || len(f[0]) < 2 || f[0][0] != '.' || !isIdent(f[0][1:]) {
+		return "", false
+	}
+	return f[0][1:], true
+}
+
+// classicField returns the field of a classic {{repl [Trim] .Field }} template, and whether
+// it is trimmed.
+func classicField(tmpl string) (field string, trim, ok bool) {
+	f := strings.Fields(tmpl[2 : len(tmpl)-2])
+	if len(f) < 2 || f[0] != "repl" {
+		return "", false, false
+	}
+	f = f[1:]
+	if len(f) == 2 && f[0] == "Trim" {
+		trim, f = true, f[1:]
+	}
+	if len(f) != 1 {
+		return "", false, false
+	}
+	switch f[0] {
+	case ".StatusCode", ".Result", ".Error":
+		return f[0][1:], trim, true
+	}
+	return "", false, false
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if r != '_' && !('a' <= r && r <= 'z') && !('A' <= r && r <= 'Z') && (i == 0 || !('0' <= r && r <= '9')) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Render returns the message with its placeholders filled: {{ .name }} from Args, the classic
 // {{repl ...}} forms (in Text or in an arg) from in, which may be nil (they are then empty).
@@ -58,7 +100,7 @@ func (m Message) Validate() error {
 			}
 			continue
 		}
-		if !classicTemplate.MatchString(tmpl) {
+		if _, _, ok := classicField(tmpl); !ok {
 			errs = append(errs, fmt.Errorf("unsupported template %s: supported are %s", tmpl, SupportedTemplates))
 		}
 	}
@@ -69,7 +111,7 @@ func (m Message) Validate() error {
 	slices.Sort(names)
 	for _, name := range names {
 		for _, tmpl := range templates(m.Args[name], &errs, "args."+name+": ") {
-			if !classicTemplate.MatchString(tmpl) {
+			if _, _, ok := classicField(tmpl); !ok {
 				errs = append(errs, fmt.Errorf("args.%s: unsupported template %s: an arg may use %s", name, tmpl, classicForms))
 			}
 		}
@@ -81,8 +123,16 @@ const classicForms = "{{repl .StatusCode }}, {{repl .Result }}, {{repl .Error }}
 
 // templates returns the {{...}} of s, and records an unclosed {{ in errs.
 func templates(s string, errs *[]error, prefix string) []string {
-	found := anyTemplate.FindAllString(s, -1)
-	if rest := anyTemplate.ReplaceAllString(s, ""); strings.Contains(rest, "{{") {
+	var found []string
+	for {
+		start, end := nextTemplate(s)
+		if start < 0 {
+			break
+		}
+		found = append(found, s[start:end])
+		s = s[end:]
+	}
+	if strings.Contains(s, "{{") {
 		*errs = append(*errs, fmt.Errorf("%s{{ is not closed with }}", prefix))
 	}
 	return found
@@ -100,24 +150,17 @@ func argNames(args map[string]string) string {
 	return " (args has " + strings.Join(names, ", ") + ")"
 }
 
-func placeholder(tmpl string) (string, bool) {
-	if m := placeholderTemplate.FindStringSubmatch(tmpl); m != nil {
-		return m[1], true
-	}
-	return "", false
-}
-
 // classic writes the value of a classic {{repl ...}} form and reports whether tmpl was one.
 func classic(w *cappedWriter, tmpl string, in *Input) bool {
-	m := classicTemplate.FindStringSubmatch(tmpl)
-	if m == nil {
+	field, trim, ok := classicField(tmpl)
+	if !ok {
 		return false
 	}
 	if in == nil {
 		return true
 	}
 	var v string
-	switch m[2] {
+	switch field {
 	case "StatusCode":
 		v = strconv.Itoa(in.StatusCode)
 	case "Result":
@@ -125,7 +168,7 @@ func classic(w *cappedWriter, tmpl string, in *Input) bool {
 	case "Error":
 		v = in.Error
 	}
-	if m[1] == "Trim" {
+	if trim {
 		v = strings.TrimSpace(v)
 	}
 	w.WriteString(v)
@@ -136,16 +179,16 @@ func classic(w *cappedWriter, tmpl string, in *Input) bool {
 // handle is copied as written.
 func substitute(w *cappedWriter, s string, fill func(*cappedWriter, string) bool) {
 	for !w.full() {
-		loc := anyTemplate.FindStringIndex(s)
-		if loc == nil {
+		start, end := nextTemplate(s)
+		if start < 0 {
 			w.WriteString(s)
 			return
 		}
-		w.WriteString(s[:loc[0]])
-		if tmpl := s[loc[0]:loc[1]]; !fill(w, tmpl) {
+		w.WriteString(s[:start])
+		if tmpl := s[start:end]; !fill(w, tmpl) {
 			w.WriteString(tmpl)
 		}
-		s = s[loc[1]:]
+		s = s[end:]
 	}
 }
 
