@@ -133,7 +133,7 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		oc.err = joinErr(cmdErr, conditionErrPrefix+res.Err.Error())
 	}
 	if oc.message == "" {
-		oc.message = renderMessage(req.Message, in)
+		oc.message = req.Message.Render(in)
 	}
 	return oc
 }

@@ -25,23 +25,25 @@ var errCanceledBeforeRun = errors.New("canceled before it ran")
 func (s *state) runRequirement(ctx context.Context, i int, deps map[string]string) RequirementResult {
 	req := s.reqs[i]
 	start := time.Now()
+	slot := &slot{s: s, held: true}
+	defer slot.release()
 	s.emit(Event{Type: EventStarted, RequirementID: req.ID})
-	rr := s.evaluate(ctx, req, deps)
+	rr := s.evaluate(ctx, req, deps, slot)
 	rr.Duration = Duration(time.Since(start))
 	return rr
 }
 
-func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps map[string]string) RequirementResult {
+func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps map[string]string, slot *slot) RequirementResult {
 	base := RequirementResult{
 		ID:      req.ID,
 		Strict:  req.Strict,
 		Command: req.Command.ID,
-		Details: renderMessage(req.Details, nil),
+		Details: req.Details.Render(nil),
 	}
 	fail := func(err string) RequirementResult {
 		r := base
 		r.Status = StatusFail
-		r.Message = renderMessage(req.Message, nil)
+		r.Message = req.Message.Render(nil)
 		r.Error = err
 		return r
 	}
@@ -62,7 +64,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		if !ok {
 			r := base
 			r.Status = StatusSkipped
-			r.Message = renderMessage(req.Message, nil)
+			r.Message = req.Message.Render(nil)
 			r.Notes = []string{"skipped: when is false: " + req.When.Source()}
 			return r
 		}
@@ -79,7 +81,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 	}
 
 	if req.Retry == nil || s.replay {
-		a := s.attempt(ctx, req, &actx, nil)
+		a := s.attempt(ctx, req, &actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
 			return fail(a.runErr.Error())
 		}
@@ -89,12 +91,12 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		}
 		return r
 	}
-	return s.retry(ctx, req, &actx, base)
+	return s.retry(ctx, req, &actx, base, slot)
 }
 
 // retry runs attempts until the status reaches Retry.Until, the retry timeout passes, the
 // failure limit is hit or ctx ends; the last attempt's result stands.
-func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult) RequirementResult {
+func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
 	rt := *req.Retry
 	if rt.Interval <= 0 {
 		rt.Interval = DefaultRetryInterval
@@ -114,11 +116,11 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	consecutive := 0
 	n := 0
 	for {
-		a := s.attempt(rctx, req, actx, &deadline)
+		a := s.attempt(rctx, req, actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
 			if last == nil {
 				r := base
-				r.Status, r.Message, r.Error = StatusFail, renderMessage(req.Message, nil), a.runErr.Error()
+				r.Status, r.Message, r.Error = StatusFail, req.Message.Render(nil), a.runErr.Error()
 				return r
 			}
 			note = fmt.Sprintf("stopped after %d attempts: %v", n, context.Cause(rctx))
@@ -218,15 +220,37 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 	return r
 }
 
-// attempt runs the command once, within one slot, and analyses what it produced.
-func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, retryDeadline *time.Time) attempt {
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
+// slot is a requirement's claim on one of the run's Parallel slots. The scheduler hands a
+// requirement one when it starts; it is given back after each command run (so that a retry
+// waiting between attempts does not hold it) and taken again for the next attempt.
+type slot struct {
+	s    *state
+	held bool
+}
+
+// acquire takes a slot unless one is held; false when ctx ended first.
+func (sl *slot) acquire(ctx context.Context) bool {
+	if !sl.held {
+		select {
+		case sl.s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		sl.held = true
 	}
-	if ctx.Err() != nil { // both were ready: do not start a command that is already cancelled
-		<-s.slots
+	return ctx.Err() == nil // do not start a command that is already cancelled
+}
+
+func (sl *slot) release() {
+	if sl.held {
+		<-sl.s.slots
+		sl.held = false
+	}
+}
+
+// attempt runs the command once, within one slot, and analyses what it produced.
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, slot *slot) attempt {
+	if !slot.acquire(ctx) {
 		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
 	}
 	cctx, cancel := ctx, context.CancelFunc(func() {})
@@ -253,7 +277,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	took := time.Since(start)
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
-	<-s.slots
+	slot.release()
 
 	a := attempt{res: res}
 	switch {

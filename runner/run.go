@@ -114,6 +114,7 @@ type state struct {
 	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
 	runCtx  context.Context
 	session *command.Session
+	budget  *analyzer.Budget
 	slots   chan struct{}
 	acks    map[string]bool
 	ackWarn map[string]bool
@@ -265,6 +266,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	defer cancel()
 	s.runCtx = runCtx
 	s.session = &command.Session{}
+	s.budget = analyzer.NewBudget(s.opts.CostBudget)
 	s.slots = make(chan struct{}, s.opts.Parallel)
 	defer func() {
 		// Cleanup outlives a cancelled ctx, so that pods are deleted even then.
@@ -339,14 +341,21 @@ func (s *state) schedule(ctx context.Context) []RequirementResult {
 			if pending[k] > 0 {
 				continue
 			}
+			if ctx.Err() != nil {
+				results[k] = s.canceled(k, ctx)
+				complete(k)
+				continue
+			}
 			if failed := s.failedDeps(k, results); failed != "" {
 				results[k] = s.notRun(k, failed)
 				complete(k)
 				continue
 			}
-			ready = append(ready, k)
+			at, _ := slices.BinarySearch(ready, k)
+			ready = slices.Insert(ready, at, k)
 		}
 	}
+	// launch starts requirement i, which holds a slot.
 	launch := func(i int) {
 		running++
 		deps := make(map[string]string, len(s.deps[i]))
@@ -359,16 +368,20 @@ func (s *state) schedule(ctx context.Context) []RequirementResult {
 		}()
 	}
 
+	// Slots are handed out here, in spec order among the ready requirements, so that with
+	// Parallel 1 requirements run one after the other in spec order.
 	for remaining > 0 && ctx.Err() == nil {
-		slices.Sort(ready) // spec order among those ready
-		for _, i := range ready {
-			launch(i)
-		}
-		ready = ready[:0]
-		if running == 0 {
+		var slot chan struct{}
+		if len(ready) > 0 {
+			slot = s.slots
+		} else if running == 0 {
 			break // nothing can progress (cannot happen: the graph is acyclic)
 		}
 		select {
+		case slot <- struct{}{}:
+			i := ready[0]
+			ready = ready[1:]
+			launch(i)
 		case i := <-done:
 			running--
 			complete(i)
@@ -413,7 +426,7 @@ func (s *state) notRun(k int, why string) RequirementResult {
 		Strict:  req.Strict,
 		Command: req.Command.ID,
 		Message: "not run: depends on " + why,
-		Details: renderMessage(req.Details, nil),
+		Details: req.Details.Render(nil),
 	}
 }
 
@@ -428,8 +441,8 @@ func (s *state) canceled(i int, ctx context.Context) RequirementResult {
 		Status:  StatusFail,
 		Strict:  req.Strict,
 		Command: req.Command.ID,
-		Message: renderMessage(req.Message, nil),
-		Details: renderMessage(req.Details, nil),
+		Message: req.Message.Render(nil),
+		Details: req.Details.Render(nil),
 		Error:   why,
 	}
 }
@@ -486,8 +499,9 @@ func (s *state) clusterFacts() (map[string]any, error) {
 // baseContext is the analyzer context every requirement starts from.
 func (s *state) baseContext() analyzer.Context {
 	return analyzer.Context{
-		Vars:  s.opts.Vars,
-		App:   analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
-		Phase: string(s.opts.Phase),
+		Vars:   s.opts.Vars,
+		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
+		Phase:  string(s.opts.Phase),
+		Budget: s.budget,
 	}
 }
