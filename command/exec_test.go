@@ -298,3 +298,32 @@ func BenchmarkBareExecTrueParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkExecOverhead alternates one Prepared.Run of `true` with one bare
+// exec.Command("true").Run(), so that both see the same machine load, and reports each one's
+// mean time and their ratio (exec/bare).
+func BenchmarkExecOverhead(b *testing.B) {
+	p := mustPrepare(b, "exec", `{"cmd": ["true"]}`)
+	env := &Env{Timeout: 15 * time.Second}
+	var ours, bare time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), env.Timeout)
+		res, err := p.Run(ctx, env)
+		cancel()
+		t1 := time.Now()
+		if err != nil || res.Outputs[0].StatusCode != 0 || res.Outputs[0].Err != nil {
+			b.Fatalf("run: %v %+v", err, res)
+		}
+		if err := exec.Command("true").Run(); err != nil {
+			b.Fatal(err)
+		}
+		ours += t1.Sub(t0)
+		bare += time.Since(t1)
+		n++
+	}
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(n), "ns/exec")
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(n), "ns/bare")
+	b.ReportMetric(float64(ours)/float64(bare), "exec/bare")
+}
