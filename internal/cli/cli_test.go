@@ -132,6 +132,7 @@ func TestGolden(t *testing.T) {
 		{"usage-unknown-command", []string{"frobnicate"}, "", ExitUsage},
 		{"usage-missing-file", []string{"run", specs + "does-not-exist.yaml"}, "", ExitUsage},
 		{"usage-evaluate-no-outputs", []string{"evaluate", specs + "pass.yaml"}, "", ExitUsage},
+		{"usage-stdin-twice", []string{"run", "-", "--values", "-"}, "", ExitUsage},
 		{"usage-cleanup-flags", []string{"cleanup", "-A", "-n", "x"}, "", ExitUsage},
 		// Invalid specs: every problem with its location.
 		{"bad-unknown-field", []string{"run", specs + "bad-unknown-field.yaml"}, "", ExitUsage},

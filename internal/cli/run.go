@@ -261,6 +261,9 @@ type decideFunc func(context.Context, *runner.Runner) (*runner.Decision, error)
 // runSpec loads the spec at paths, lets prepare choose what to do with it, completes the
 // options and decides.
 func (a *app) runSpec(rf *runFlags, paths []string, prepare func(*requirement.Spec) (decideFunc, error)) error {
+	if n := countStdin(paths) + countStdin(rf.values); n > 1 {
+		return usageError("stdin (-) can be read once: it is named %d times among the spec paths and --values", n)
+	}
 	spec, err := a.loadSpec(paths)
 	if err != nil {
 		return err
@@ -427,11 +430,15 @@ func specError(err error) error {
 	return fmt.Errorf("%w: %w", errInvalidSpec, err)
 }
 
-func containsStdin(paths []string) bool {
+func containsStdin(paths []string) bool { return countStdin(paths) > 0 }
+
+// countStdin counts the "-" in paths.
+func countStdin(paths []string) int {
+	n := 0
 	for _, p := range paths {
 		if p == "-" {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
