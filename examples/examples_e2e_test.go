@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,10 @@ import (
 )
 
 var cluster *testcluster.Cluster
+
+// hangGuard bounds a run that would otherwise hang on a broken cluster; it is not a timing
+// assertion (a healthy run ends long before).
+const hangGuard = 5 * time.Minute
 
 func TestMain(m *testing.M) {
 	cluster = testcluster.ForTestMain(testcluster.Options{})
@@ -55,7 +60,9 @@ func TestLicenseCheckerOnRealCluster(t *testing.T) {
 	ns := namespace(t)
 	run := func() (int, *runner.Decision, string) {
 		var stdout, stderr bytes.Buffer
-		code := cli.Run(context.Background(), []string{"run", "license-checker.yaml", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "-o", "json", "-q"}, nil, &stdout, &stderr)
+		ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+		defer cancel()
+		code := cli.Run(ctx, []string{"run", "license-checker.yaml", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "-o", "json", "-q"}, nil, &stdout, &stderr)
 		if stdout.Len() == 0 {
 			return code, nil, stderr.String()
 		}
@@ -116,7 +123,8 @@ func TestCleanupRemovesLabelledPods(t *testing.T) {
 	ns := namespace(t)
 	cs, err := cluster.Client()
 	require.NoError(t, err)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	runID := "cli-e2e-" + hex.EncodeToString(b)
