@@ -224,7 +224,7 @@ func (s *space) start() {
 			return pods.Watch(ctx, o)
 		},
 	}
-	s.informer = cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	s.informer = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, c.cs), &corev1.Pod{}, 0, cache.Indexers{})
 	_ = s.informer.SetTransform(func(o any) (any, error) {
 		if p, ok := o.(*corev1.Pod); ok {
 			p.ManagedFields = nil

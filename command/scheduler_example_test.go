@@ -1,0 +1,36 @@
+package command_test
+
+import (
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/preflightkit/preflight/command"
+)
+
+// The scheduler command checks its data when the spec loads: pod_name must name one of the
+// spec's kind: Pod documents, and the container whose exit code counts must exist.
+func Example_schedulerPrepare() {
+	scheduler, _ := command.Builtins().Lookup("scheduler")
+	spec := command.SpecContext{Pods: map[string]*corev1.Pod{
+		"license-checker": {
+			ObjectMeta: metav1.ObjectMeta{Name: "license-checker"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "tester", Image: "busybox"}}},
+		},
+	}}
+
+	_, err := scheduler.Prepare(json.RawMessage(`{"kubernetes": {"pod_name": "license-checker", "global": true}}`), spec)
+	fmt.Println("on every node:", err)
+
+	_, err = scheduler.Prepare(json.RawMessage(`{"kubernetes": {"pod_name": "licence-checker", "global": true}}`), spec)
+	fmt.Println(err)
+
+	_, err = scheduler.Prepare(json.RawMessage(`{"kubernetes": {"pod_name": "license-checker", "container": "main"}}`), spec)
+	fmt.Println(err)
+	// Output:
+	// on every node: <nil>
+	// data.kubernetes.pod_name: no kind: Pod document named "licence-checker" in the spec (known pod templates: license-checker)
+	// data.kubernetes.container: the pod has no container "main" (it has: tester)
+}
