@@ -349,18 +349,17 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
 		defer cancel()
 	}
-	prg, fast := e.impl.program, false
+	prg, fast, size := e.impl.program, false, 0
 	if e.impl.fast != nil {
-		if _, ok := act.boundedSize(); ok {
-			prg, fast = e.impl.fast, true
+		if n, ok := act.boundedSize(); ok {
+			prg, fast, size = e.impl.fast, true, n
 		}
 	}
 	val, det, err := prg.ContextEval(ctx, act)
 	var cost uint64
 	switch {
 	case fast:
-		n, _ := act.boundedSize()
-		cost = e.impl.bound.Cost(n)
+		cost = e.impl.bound.Cost(size)
 	case det != nil && det.ActualCost() != nil:
 		cost = *det.ActualCost()
 	}
