@@ -1,0 +1,107 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"testing"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// benchParallel is the parallelism of both sides of the exec comparison.
+const benchParallel = 8
+
+// benchRequirements is 1000 exec requirements running `true`, prepared by the real exec
+// command as a loaded spec would be.
+func benchRequirements(b *testing.B, n int) *requirement.Spec {
+	b.Helper()
+	c, ok := command.Builtins().Lookup("exec")
+	if !ok {
+		b.Fatal("no exec command")
+	}
+	p, err := c.Prepare([]byte(`{"cmd":["true"]}`), command.SpecContext{})
+	if err != nil {
+		b.Fatalf("preparing exec: %v", err)
+	}
+	s := &requirement.Spec{}
+	for i := range n {
+		s.Requirements = append(s.Requirements, &requirement.Requirement{
+			ID:      fmt.Sprintf("true-%d", i),
+			Command: requirement.Command{ID: "exec", Timeout: requirement.DefaultTimeout, Prepared: p},
+			Results: []analyzer.Result{
+				{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok"}, Condition: &analyzer.Condition{StatusCode: intp(0)}},
+				{Status: analyzer.StatusError, Message: analyzer.Message{Text: "failed"}},
+			},
+		})
+	}
+	return s
+}
+
+// BenchmarkRunner1000ExecTrue runs 1000 exec requirements (`true`) through the runner.
+func BenchmarkRunner1000ExecTrue(b *testing.B) {
+	s := benchRequirements(b, 1000)
+	r, err := New(Options{Parallel: benchParallel})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := r.Run(context.Background(), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.Gate != GatePass {
+			b.Fatalf("gate %s: %+v", d.Gate, d.Requirements[0])
+		}
+	}
+}
+
+// BenchmarkBare1000ExecTrue spawns the same 1000 processes from a bare errgroup at the same
+// parallelism: the floor the runner is measured against.
+func BenchmarkBare1000ExecTrue(b *testing.B) {
+	path, err := exec.LookPath("true")
+	if err != nil {
+		b.Skip("no true on PATH")
+	}
+	for b.Loop() {
+		var g errgroup.Group
+		g.SetLimit(benchParallel)
+		for range 1000 {
+			g.Go(func() error { return exec.Command(path).Run() })
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRunnerOverhead1000 measures the runner alone: 1000 requirements whose command
+// returns at once.
+func BenchmarkRunnerOverhead1000(b *testing.B) {
+	s := &requirement.Spec{}
+	run := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
+		return &command.Result{Outputs: []command.Output{{StatusCode: 0}}}, nil
+	})
+	for i := range 1000 {
+		s.Requirements = append(s.Requirements, &requirement.Requirement{
+			ID:      fmt.Sprintf("r-%d", i),
+			Command: requirement.Command{ID: "func", Timeout: requirement.DefaultTimeout, Prepared: run},
+			Results: []analyzer.Result{{Status: analyzer.StatusSuccess, Condition: &analyzer.Condition{StatusCode: intp(0)}}},
+		})
+	}
+	r, err := New(Options{Parallel: benchParallel})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/requirement"
+)
+
+// Tests that need the CEL implementation: `when`, `results`, vars/app/phase, cluster facts.
+
+func TestWhen(t *testing.T) {
+	var ran atomic.Int32
+	count := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
+		ran.Add(1)
+		return &command.Result{Outputs: []command.Output{{StatusCode: 0}}}, nil
+	})
+	opts := Options{Vars: map[string]any{"tier": "prod"}, Phase: Upgrade, AppVersion: "2.1.0", PreviousVersion: "1.9.0"}
+	var log eventLog
+	opts.OnEvent = log.on
+	d := mustRun(t, opts, spec(
+		newReq("applies", count, when(t, `vars.tier == "prod" && phase == "upgrade" && app.previous_version == "1.9.0"`)),
+		newReq("skipped", count, when(t, `phase == "install"`), message("Install only")),
+		newReq("when-error", count, when(t, `vars.missing == "x"`), strict),
+	))
+	assert.Equal(t, int32(1), ran.Load(), "only the applicable requirement runs")
+	assert.Equal(t, StatusPass, d.Requirements[0].Status)
+
+	sk := d.Requirements[1]
+	assert.Equal(t, StatusSkipped, sk.Status)
+	assert.Equal(t, "Install only", sk.Message)
+	assert.Equal(t, []string{`skipped: when is false: phase == "install"`}, sk.Notes)
+	assert.Zero(t, sk.Attempts)
+	assert.Len(t, log.of("skipped"), 2, "a skipped requirement starts and finishes")
+
+	we := d.Requirements[2]
+	assert.Equal(t, StatusFail, we.Status, "a when that errors fails, never skips")
+	assert.True(t, len(we.Error) > len("when: ") && we.Error[:6] == "when: ", we.Error)
+	assert.Equal(t, GateBlocked, d.Gate)
+}
+
+func TestResultsVisibleToDependents(t *testing.T) {
+	d := mustRun(t, Options{}, spec(
+		newReq("warns", exit(2)),
+		newReq("is-skipped", exit(0), when(t, "false")),
+		newReq("sees", exit(0), dependsOn("warns", "is-skipped"),
+			when(t, `results["warns"] == "warn" && results["is-skipped"] == "skipped" && !("other" in results)`)),
+		newReq("other", exit(0)),
+		newReq("condition-sees", exit(0), dependsOn("warns"), results(
+			analyzer.Result{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "saw it"},
+				Condition: &analyzer.Condition{Expr: compile(t, `results["warns"] == "warn" && status_code == 0`, analyzer.ScopeCondition)}},
+			analyzer.Result{Status: analyzer.StatusError, Message: analyzer.Message{Text: "did not"}},
+		)),
+	))
+	assert.Equal(t, StatusPass, byID(d, "sees").Status, "a warned or skipped dependency does not stop a requirement")
+	assert.Equal(t, "saw it", byID(d, "condition-sees").Message)
+}
+
+func TestConditionEvaluationErrorFails(t *testing.T) {
+	res := []analyzer.Result{
+		{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok"},
+			Condition: &analyzer.Condition{Expr: compile(t, `output.ready == true`, analyzer.ScopeCondition)}},
+	}
+	notJSON := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
+		return &command.Result{Outputs: []command.Output{{StatusCode: 0, Stdout: "{}"}}}, nil
+	})
+	d := mustRun(t, Options{}, spec(newReq("a", notJSON, results(res...))))
+	r := d.Requirements[0]
+	assert.Equal(t, StatusFail, r.Status)
+	assert.Contains(t, r.Error, conditionErrPrefix)
+	assert.Equal(t, "", commandErrText(r.Error), "the command itself had no error")
+}
+
+func TestClusterFacts(t *testing.T) {
+	usesCluster := when(t, `cluster.version.startsWith("1.")`)
+	clusterCondition := results(
+		analyzer.Result{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "enough nodes"},
+			Condition: &analyzer.Condition{Expr: compile(t, `size(cluster.nodes) >= 2`, analyzer.ScopeCondition)}},
+		analyzer.Result{Status: analyzer.StatusError, Message: analyzer.Message{Text: "too few nodes"}},
+	)
+	facts := map[string]any{"version": "1.36.3", "nodes": []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}}
+
+	t.Run("fetched once, lazily", func(t *testing.T) {
+		var fetches atomic.Int32
+		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
+		require.NoError(t, err)
+		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
+			fetches.Add(1)
+			return facts, nil
+		}
+		d, err := r.Run(context.Background(), spec(
+			newReq("w1", exit(0), usesCluster),
+			newReq("w2", exit(0), usesCluster),
+			newReq("c", exit(0), clusterCondition),
+		))
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), fetches.Load())
+		assert.Equal(t, GatePass, d.Gate, "%+v", d.Requirements)
+		assert.Equal(t, "enough nodes", byID(d, "c").Message)
+		assert.Equal(t, facts, d.Cluster, "the decision records the facts for Evaluate")
+
+		d, err = r.Run(context.Background(), spec(newReq("plain", exit(0))))
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), fetches.Load(), "not fetched when no expression uses them")
+		assert.Nil(t, d.Cluster)
+	})
+
+	t.Run("fetch error fails exactly the requirements that need them", func(t *testing.T) {
+		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
+		require.NoError(t, err)
+		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
+			return nil, errors.New("connection refused")
+		}
+		d, err := r.Run(context.Background(), spec(
+			newReq("w", exit(0), usesCluster),
+			newReq("c", exit(0), clusterCondition),
+			newReq("plain", exit(0)),
+		))
+		require.NoError(t, err)
+		assert.Equal(t, "cluster facts: connection refused", byID(d, "w").Error)
+		assert.Equal(t, StatusFail, byID(d, "w").Status)
+		assert.Equal(t, "cluster facts: connection refused", byID(d, "c").Error)
+		assert.Equal(t, StatusPass, byID(d, "plain").Status)
+	})
+
+	t.Run("no cluster", func(t *testing.T) {
+		d := mustRun(t, Options{}, spec(newReq("w", exit(0), usesCluster)))
+		assert.Equal(t, StatusFail, d.Requirements[0].Status)
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts need a cluster: no kubeconfig")
+	})
+
+	t.Run("evaluate reuses recorded facts", func(t *testing.T) {
+		code := 0
+		recorded := &Decision{
+			Cluster:      map[string]any{"version": "1.30.0", "nodes": []any{map[string]any{"name": "only"}}},
+			Requirements: []RequirementResult{{ID: "w", StatusCode: &code}, {ID: "c", StatusCode: &code}},
+		}
+		r, err := New(Options{})
+		require.NoError(t, err)
+		d, err := r.Evaluate(context.Background(), spec(newReq("w", nil, usesCluster), newReq("c", nil, clusterCondition)), recorded)
+		require.NoError(t, err)
+		assert.Equal(t, StatusPass, d.Requirements[0].Status)
+		assert.Equal(t, "too few nodes", d.Requirements[1].Message)
+	})
+}
+
+func TestCostBudgetIsRunWide(t *testing.T) {
+	// Each evaluation stays under the per-call limit; together they exceed a small budget.
+	expensive := `[1,2,3,4,5,6,7,8,9,10].all(x, [1,2,3,4,5,6,7,8,9,10].all(y, x * y > 0))`
+	var reqs []*requirement.Requirement
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		reqs = append(reqs, newReq(id, exit(0), when(t, expensive)))
+	}
+	d := mustRun(t, Options{CostBudget: 1000, Parallel: 1}, spec(reqs...))
+	var exhausted int
+	for _, r := range d.Requirements {
+		if r.Status == StatusFail {
+			exhausted++
+			assert.Contains(t, r.Error, "when: ")
+		}
+	}
+	assert.Positive(t, exhausted, "the run's budget runs out: %+v", d.Requirements)
+	assert.NotEqual(t, GatePass, d.Gate)
+}
