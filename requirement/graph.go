@@ -34,7 +34,7 @@ func (l *loader) crossChecks() {
 			continue
 		}
 		for i, dep := range e.req.DependsOn {
-			if _, ok := byID[dep]; ok {
+			if _, ok := byID[dep]; ok || l.incomplete {
 				continue
 			}
 			at := with(e.tokens, "depends_on", itoa(i))

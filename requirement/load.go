@@ -60,7 +60,9 @@ type Source struct {
 	Data []byte
 }
 
-// Load loads a spec from one or more sources, in order.
+// Load loads a spec from one or more sources, in order. A spec with problems returns an
+// *Error listing all of them; other errors mean a source could not be read or ctx is done.
+// Load is safe for concurrent use; the returned Spec must not be modified while it runs.
 func Load(ctx context.Context, opts LoadOptions, sources ...Source) (*Spec, error) {
 	return load(ctx, opts, sources)
 }

@@ -376,3 +376,14 @@ func TestProblemCap(t *testing.T) {
 	require.Len(t, ps, 201)
 	require.Equal(t, "100 more problems not shown", ps[200].Message)
 }
+
+// TestSyntaxErrorHidesNoIDs checks that when part of the spec cannot be read, depends_on is
+// not reported as unknown for ids that part may hold: only the syntax error is reported.
+func TestSyntaxErrorHidesNoIDs(t *testing.T) {
+	src := strings.Replace(minimal, "  command:", "  depends_on: [b]\n  command:", 1) + "---\ncustom_requirements:\n- id: b\n  x: [\n"
+	_, err := loadString(t, requirement.LoadOptions{}, src)
+	ps := problems(t, err)
+	require.Len(t, ps, 1, "%v", err)
+	require.Equal(t, requirement.Location{File: "spec.yaml", Line: 9}, ps[0].Location)
+	require.Equal(t, "invalid YAML: did not find expected node content", ps[0].Message)
+}

@@ -30,6 +30,9 @@ type loader struct {
 	podLocs map[string]Location
 	reqs    []*entry // every requirement, in spec order
 	exprs   map[exprKey]compiled
+	// incomplete is set when part of the spec could not be read (a YAML syntax error, a
+	// limit): ids it may hold are unknown, so depends_on is not checked against them.
+	incomplete bool
 }
 
 // entry is a loaded requirement and where it was written.
@@ -129,12 +132,18 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 	var reqDocs []*document
 	count := 0
 	for _, src := range srcs {
-		nodes, _ := l.parse(src, &count)
+		nodes, ok := l.parse(src, &count)
+		if !ok {
+			l.incomplete = true
+		}
 		for i, n := range nodes {
 			if err := l.ctx.Err(); err != nil {
 				return nil, fmt.Errorf("loading spec: %w", err)
 			}
-			d := l.document(src, i, n)
+			d, ok := l.document(src, i, n)
+			if !ok {
+				l.incomplete = true
+			}
 			if d == nil {
 				continue
 			}
@@ -163,25 +172,25 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 	return spec, nil
 }
 
-// document converts one parsed document; it returns nil for an empty document and for one
-// the converter refused (a limit was hit).
-func (l *loader) document(src *source, index int, n *yaml.Node) *document {
+// document converts one parsed document; it returns nil for an empty document, and nil and
+// false for one the converter refused (a limit was hit).
+func (l *loader) document(src *source, index int, n *yaml.Node) (*document, bool) {
 	root := n
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
-			return nil
+			return nil, true
 		}
 		root = n.Content[0]
 	}
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil // an empty document, or one holding only comments
+		return nil, true // an empty document, or one holding only comments
 	}
 	c := &converter{l: l, src: src, root: root}
 	v := c.value(root, 1)
 	if c.fatal {
-		return nil
+		return nil, false
 	}
-	return &document{src: src, index: index, root: root, value: v}
+	return &document{src: src, index: index, root: root, value: v}, true
 }
 
 // podDocument decodes a document that is not a requirements document: it must be a Pod.
