@@ -285,19 +285,28 @@ func startFailureCode(err error) int {
 }
 
 // environ returns the process environment: the installer's (or only its PATH when
-// inherit_env is false) with data.env on top. nil lets os/exec use the installer's as is.
+// inherit_env is false) with data.env on top, and PWD naming dir when one is set, as os/exec
+// does for an inherited environment. nil lets os/exec use the installer's as is.
 func (p *execPrepared) environ() []string {
-	if p.inherit {
-		if len(p.extraEnv) == 0 {
-			return nil
+	var env []string
+	switch {
+	case p.inherit && len(p.extraEnv) == 0:
+		return nil
+	case p.inherit:
+		env = append(os.Environ(), p.extraEnv...)
+	default:
+		env = make([]string, 0, 2+len(p.extraEnv))
+		if !p.hasPath {
+			env = append(env, "PATH="+os.Getenv("PATH"))
 		}
-		return append(os.Environ(), p.extraEnv...)
+		env = append(env, p.extraEnv...)
 	}
-	env := make([]string, 0, 1+len(p.extraEnv))
-	if !p.hasPath {
-		env = append(env, "PATH="+os.Getenv("PATH"))
+	if p.dir != "" {
+		if pwd, err := filepath.Abs(p.dir); err == nil {
+			env = append(env, "PWD="+pwd)
+		}
 	}
-	return append(env, p.extraEnv...)
+	return env
 }
 
 // lookPath resolves the program as a shell would: a name with a slash is used as is, any

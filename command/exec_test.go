@@ -76,6 +76,8 @@ func TestExecRun(t *testing.T) {
 		{name: "inherit_env false keeps only PATH", data: `{"shell": "echo \"[$PREFLIGHT_TEST_INHERITED][$FOO]\"; test -n \"$PATH\"", "env": {"FOO": "bar"}, "inherit_env": false}`, want: Output{Stdout: "[][bar]\n"}},
 		{name: "PATH from env finds the program", data: `{"cmd": ["mytool"], "env": {"PATH": "` + toolDir + `"}}`, want: Output{Stdout: "mytool ran\n"}},
 		{name: "dir", data: `{"cmd": ["pwd"], "dir": "` + dir + `"}`, want: Output{Stdout: dir + "\n"}},
+		{name: "PWD follows dir with env", data: `{"cmd": ["printenv", "PWD"], "dir": "` + dir + `", "env": {"A": "1"}}`, want: Output{Stdout: dir + "\n"}},
+		{name: "PWD follows dir without inherit_env", data: `{"cmd": ["printenv", "PWD"], "dir": "` + dir + `", "inherit_env": false}`, want: Output{Stdout: dir + "\n"}},
 		{name: "missing dir", data: `{"cmd": ["pwd"], "dir": "` + dir + `/nope"}`, want: Output{StatusCode: 1}, errContains: "data.dir: stat " + dir + "/nope: no such file or directory"},
 		{name: "dir is a file", data: `{"cmd": ["pwd"], "dir": "` + toolDir + `/notexec"}`, want: Output{StatusCode: 1}, errContains: "data.dir: " + toolDir + "/notexec is not a directory"},
 		{name: "program not found", data: `{"cmd": ["preflight-no-such-program"]}`, want: Output{StatusCode: 127}, errContains: `exec: "preflight-no-such-program": executable file not found in $PATH`},
