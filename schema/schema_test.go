@@ -43,11 +43,16 @@ func decode(t *testing.T, doc string) any {
 }
 
 // TestDesignExamplesValidate checks that every document of the examples DESIGN.md gives
-// (copied into testdata) validates, as yaml-language-server would check them.
+// (copied into testdata), and of the example specs, validates as yaml-language-server would
+// check them.
 func TestDesignExamplesValidate(t *testing.T) {
 	files, err := filepath.Glob("testdata/design-*.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	// The example specs too: what the loader accepts, an editor must accept.
+	examples, err := filepath.Glob("../examples/*.yaml")
+	require.NoError(t, err)
+	files = append(files, examples...)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			data, err := os.ReadFile(f)
