@@ -1,0 +1,116 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/preflightkit/preflight/internal/testcluster"
+	"github.com/preflightkit/preflight/runner"
+)
+
+// BenchmarkIndependentPods runs 1, 5 and 20 independent scheduler checks (`sh -c 'sleep 1'`,
+// each its own pod on the real node) in one run, all at once. Run with -benchtime 1x -count 5
+// and take the median: the goal is 5 checks within 1.5x the time of one.
+func BenchmarkIndependentPods(b *testing.B) {
+	for _, n := range []int{1, 5, 20} {
+		b.Run(fmt.Sprintf("checks=%d", n), func(b *testing.B) {
+			cfg, cs := admin(b)
+			ns := namespace(b, nil)
+			var spec strings.Builder
+			spec.WriteString("custom_requirements:\n")
+			for i := range n {
+				fmt.Fprintf(&spec, `- id: sleep-%d
+  results: [{status: success, condition: {status_code: 0}}, {status: error}]
+  command: {id: scheduler, timeout: 120, data: {kubernetes: {pod: {spec: {containers: [{name: c, image: busybox, command: ["sh", "-c", "sleep 1"]}]}}}}}
+`, i)
+			}
+			ccfg, counter := countRequests(cfg)
+			b.ResetTimer()
+			for range b.N {
+				d := run(b, context.Background(), ccfg, ns, spec.String(), func(o *runner.Options) { o.Parallel = n })
+				for _, r := range d.Requirements {
+					if r.Status != runner.StatusPass {
+						b.Fatalf("%s: %s %s", r.ID, r.Status, r.Error)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(counter.n.Load())/float64(b.N*n), "requests/check")
+			left, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+			require.NoError(b, err)
+			b.ReportMetric(float64(len(left.Items)), "pods-left")
+		})
+	}
+}
+
+// BenchmarkGlobal1000 runs one `global: true` check over the real node and 1000 kwok nodes
+// (ensured by the harness; the nodes beyond the ones that existed before are deleted at the
+// end). It reports API requests per node, the peak RSS of the process during the run, and the
+// pods left (must be 0). Goal: at most 60s, 200 MB.
+func BenchmarkGlobal1000(b *testing.B) {
+	const kwokNodes = 1000
+	cfg, cs := admin(b)
+	ctx := context.Background()
+	before, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: testcluster.KwokNodeLabel + "=kwok"})
+	require.NoError(b, err)
+	had := map[string]bool{}
+	for _, n := range before.Items {
+		had[n.Name] = true
+	}
+	require.NoError(b, cluster.EnsureKwokNodes(ctx, kwokNodes))
+	if os.Getenv("PREFLIGHT_BENCH_KEEP_NODES") == "" {
+		b.Cleanup(func() {
+			for i := range kwokNodes {
+				if name := testcluster.KwokNodeName(i); !had[name] {
+					_ = cs.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
+				}
+			}
+		})
+	}
+	ns := namespace(b, nil)
+	spec := `custom_requirements:
+- id: every-node
+  results: [{status: success, condition: {status_code: 0}}, {status: error}]
+  command:
+    id: scheduler
+    timeout: 600
+    data:
+      kubernetes:
+        global: true
+        pod:
+          spec:
+            tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
+            containers: [{name: c, image: busybox, command: ["true"]}]
+`
+	ccfg, counter := countRequests(cfg)
+	b.ResetTimer()
+	var nodes int
+	var peak int64
+	for range b.N {
+		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM to measure this run
+		start := time.Now()
+		d := run(b, ctx, ccfg, ns, spec)
+		r := d.Requirements[0]
+		nodes = len(r.Nodes)
+		if r.Status != runner.StatusPass || nodes < kwokNodes+1 {
+			b.Fatalf("%s on %d nodes: %s %s", r.Status, nodes, r.Message, r.Error)
+		}
+		peak = max(peak, peakRSS())
+		b.Logf("global over %d nodes: %s, %d requests", nodes, time.Since(start).Round(time.Millisecond), counter.n.Load())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(counter.n.Load())/float64(b.N*nodes), "requests/node")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
+	left, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(b, err)
+	b.ReportMetric(float64(len(left.Items)), "pods-left")
+}
