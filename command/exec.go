@@ -218,10 +218,15 @@ func (p *execPrepared) start(ctx context.Context, env *Env, path string) (*Resul
 	go func() { readDone <- copyCapped(stderr, errR) }()
 
 	stop := context.AfterFunc(ctx, func() { killGroup(pgid) })
-	_ = cmd.Wait() // the exit status is in cmd.ProcessState; pipes are ours to read
+	// An exit status other than 0 is in cmd.ProcessState; another error (no state at all)
+	// means the process could not be waited for, for example because the embedding program
+	// ignores SIGCHLD and the kernel reaped it.
+	waitErr := cmd.Wait()
 	ctxStopped := !stop()
 	// Whatever the command left in its group goes with it, so that nothing it started
-	// outlives the check and holds its output open.
+	// outlives the check and holds its output open. While any member lives the group id
+	// cannot be reused, and once none does the kill finds nothing (ESRCH); only a pid reused,
+	// as a new group's leader, in the microseconds since the reap could be hit.
 	killGroup(pgid)
 	deadline := time.Now().Add(execWaitDelay)
 	_ = outR.SetReadDeadline(deadline)
@@ -241,9 +246,12 @@ func (p *execPrepared) start(ctx context.Context, env *Env, path string) (*Resul
 		Truncated: stdout.Truncated() || stderr.Truncated(),
 	}}}
 	o := &res.Outputs[0]
-	if ctxStopped {
+	switch {
+	case ctxStopped:
 		setInterrupted(ctx, env, o)
-	} else {
+	case cmd.ProcessState == nil:
+		o.StatusCode, o.Err = CodeGeneralError, fmt.Errorf("waiting for the process: %w", waitErr)
+	default:
 		o.StatusCode = exitCode(cmd.ProcessState)
 	}
 	if len(readErrs) > 0 {
