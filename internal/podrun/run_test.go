@@ -317,3 +317,57 @@ func TestCleanup(t *testing.T) {
 	require.Len(t, left.Items, 1)
 	assert.Equal(t, "not-ours", left.Items[0].Name, "only the library's pods are touched")
 }
+
+func TestRunNodeDeletedDuringRun(t *testing.T) {
+	fc := newFakeCluster(t, node("a", corev1.ConditionTrue), node("b", corev1.ConditionTrue))
+	fc.behave = func(n string) *corev1.PodStatus {
+		if n == "b" {
+			// The node goes away and its pod with it (as the pod garbage collector does).
+			go func() {
+				ctx := context.Background()
+				_ = fc.cs.CoreV1().Nodes().Delete(ctx, "b", metav1.DeleteOptions{})
+				pods, _ := fc.cs.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+				for _, p := range pods.Items {
+					if p.Annotations[AnnotationNode] == "b" {
+						_ = fc.cs.CoreV1().Pods("ns").Delete(ctx, p.Name, metav1.DeleteOptions{})
+					}
+				}
+			}()
+			return nil
+		}
+		return exited(0, "")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	fc.kubelet(t, ctx)
+	c := newTestClient(t, fc)
+	res, err := c.Run(ctx, Job{RequirementID: "r", Namespace: "ns", Pod: template(), FanOut: true, Timeout: 15 * time.Second})
+	require.NoError(t, err)
+	require.Len(t, res.Targets, 2)
+	assert.NoError(t, res.Targets[0].Err)
+	b := res.Targets[1]
+	assert.Equal(t, "node deleted during the run", b.NotRun)
+	var f *Failure
+	require.ErrorAs(t, b.Err, &f)
+	assert.Equal(t, "PodDeleted", f.Reason)
+	assert.NoError(t, ctx.Err(), "noticed at once, not at the timeout")
+}
+
+func TestRunTimeoutSaysWhereThePodWas(t *testing.T) {
+	fc := newFakeCluster(t)
+	fc.behave = func(string) *corev1.PodStatus {
+		return &corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "tester", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}}
+	}
+	fc.kubelet(t, context.Background())
+	c := newTestClient(t, fc)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	res, err := c.Run(ctx, Job{RequirementID: "r", Namespace: "ns", Pod: template(), Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	var te *TimeoutError
+	require.ErrorAs(t, res.Targets[0].Err, &te)
+	assert.ErrorIs(t, te, context.DeadlineExceeded)
+	assert.Contains(t, te.Error(), `timed out after`)
+	assert.Contains(t, te.Error(), `(pod Pending on node somewhere, container "tester" waiting: ContainerCreating)`)
+}
