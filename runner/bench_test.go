@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"testing"
 
@@ -80,6 +82,30 @@ func BenchmarkBare1000ExecTrue(b *testing.B) {
 	}
 }
 
+// BenchmarkBareCaptured1000ExecTrue is the bare loop capturing stdout and stderr, as any
+// check must: the fair floor for a command that reports output.
+func BenchmarkBareCaptured1000ExecTrue(b *testing.B) {
+	path, err := exec.LookPath("true")
+	if err != nil {
+		b.Skip("no true on PATH")
+	}
+	for b.Loop() {
+		var g errgroup.Group
+		g.SetLimit(benchParallel)
+		for range 1000 {
+			g.Go(func() error {
+				var stdout, stderr bytes.Buffer
+				cmd := exec.Command(path)
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				return cmd.Run()
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkRunnerOverhead1000 measures the runner alone: 1000 requirements whose command
 // returns at once.
 func BenchmarkRunnerOverhead1000(b *testing.B) {
@@ -101,6 +127,28 @@ func BenchmarkRunnerOverhead1000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Run(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExecCommand1000True runs the exec command's Prepared 1000 times from a bare
+// errgroup: what the command itself costs over a bare exec.Command, without the runner.
+func BenchmarkExecCommand1000True(b *testing.B) {
+	p := benchRequirements(b, 1).Requirements[0].Command.Prepared
+	env := &command.Env{Logger: slog.New(slog.DiscardHandler)}
+	for b.Loop() {
+		var g errgroup.Group
+		g.SetLimit(benchParallel)
+		for range 1000 {
+			g.Go(func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), requirement.DefaultTimeout)
+				defer cancel()
+				_, err := p.Run(ctx, env)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
 			b.Fatal(err)
 		}
 	}

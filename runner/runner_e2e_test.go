@@ -1,0 +1,143 @@
+//go:build e2e
+
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+
+	"github.com/preflightkit/preflight/internal/testcluster"
+	"github.com/preflightkit/preflight/requirement"
+	"github.com/preflightkit/preflight/runner"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) {
+	cluster = testcluster.ForTestMain(testcluster.Options{})
+	os.Exit(m.Run())
+}
+
+// requestLog counts the API requests a rest.Config's clients make, by path.
+type requestLog struct {
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (l *requestLog) wrap(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			l.mu.Lock()
+			if l.paths == nil {
+				l.paths = map[string]int{}
+			}
+			l.paths[r.URL.Path]++
+			l.mu.Unlock()
+			return rt.RoundTrip(r)
+		})
+	}
+	return c
+}
+
+func (l *requestLog) count(path string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paths[path]
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestClusterFactsOnRealCluster: cluster facts are read from the real API server once per
+// run however many expressions use them, not at all when none does, recorded in the decision
+// and replayed by Evaluate without a cluster.
+func TestClusterFactsOnRealCluster(t *testing.T) {
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	const spec = `
+custom_requirements:
+- id: has-real-node
+  when: cluster.nodes.exists(n, n.name == "preflight-node-0" && n.ready)
+  command: {id: exec, data: {cmd: ["true"]}}
+  results:
+  - {status: success, message: The real node is there.}
+- id: new-enough
+  command: {id: exec, data: {cmd: ["true"]}}
+  results:
+  - status: success
+    message: Kubernetes is at least 1.30.
+    condition: {status_code: 0, expr: 'semver(cluster.version).compareTo(semver("1.30.0")) >= 0'}
+  - {status: error, message: Kubernetes is older than 1.30.}
+- id: three-nodes
+  depends_on: [new-enough]
+  when: results["new-enough"] == "pass"
+  command: {id: exec, data: {cmd: ["true"]}}
+  results:
+  - status: warn
+    message: Fewer than 3 ready nodes.
+    condition: {expr: 'cluster.nodes.filter(n, n.ready).size() < 3'}
+  - {status: success, message: At least 3 ready nodes.}
+`
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "facts.yaml", Data: []byte(spec)})
+	require.NoError(t, err)
+
+	var log requestLog
+	r, err := runner.New(runner.Options{Config: log.wrap(cfg)})
+	require.NoError(t, err)
+	d, err := r.Run(ctx, s)
+	require.NoError(t, err)
+	for _, rr := range d.Requirements {
+		assert.NotEqual(t, runner.StatusFail, rr.Status, "%+v", rr)
+	}
+	assert.Equal(t, runner.StatusPass, d.Requirements[0].Status)
+	assert.Equal(t, runner.StatusPass, d.Requirements[1].Status)
+	assert.Equal(t, 1, log.count("/version"), "facts are fetched once per run")
+	assert.Equal(t, 1, log.count("/api/v1/nodes"))
+	require.NotNil(t, d.Cluster)
+	assert.True(t, strings.HasPrefix(d.Cluster["version"].(string), "1."), "%v", d.Cluster["version"])
+
+	// A spec that does not read `cluster` costs the API server nothing.
+	plain, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "plain.yaml", Data: []byte(`
+custom_requirements:
+- id: plain
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+`)})
+	require.NoError(t, err)
+	var none requestLog
+	r2, err := runner.New(runner.Options{Config: none.wrap(cfg)})
+	require.NoError(t, err)
+	d2, err := r2.Run(ctx, plain)
+	require.NoError(t, err)
+	assert.Equal(t, runner.GatePass, d2.Gate)
+	assert.Zero(t, none.count("/version"))
+	assert.Zero(t, none.count("/api/v1/nodes"))
+	assert.Nil(t, d2.Cluster)
+
+	// The -o json form replays offline, facts included, with no cluster at all.
+	b, err := json.Marshal(d)
+	require.NoError(t, err)
+	var recorded runner.Decision
+	require.NoError(t, json.Unmarshal(b, &recorded))
+	offline, err := runner.New(runner.Options{})
+	require.NoError(t, err)
+	ev, err := offline.Evaluate(ctx, s, &recorded)
+	require.NoError(t, err)
+	assert.Equal(t, d.Gate, ev.Gate)
+	for i := range d.Requirements {
+		assert.Equal(t, d.Requirements[i].Status, ev.Requirements[i].Status, d.Requirements[i].ID)
+		assert.Equal(t, d.Requirements[i].Message, ev.Requirements[i].Message, d.Requirements[i].ID)
+	}
+}
