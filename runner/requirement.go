@@ -115,6 +115,13 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	var note string
 	consecutive := 0
 	n := 0
+	// stopped says why the loop ends early: the run ended, or the retry timeout passed.
+	stopped := func(when string) string {
+		if ctx.Err() != nil {
+			return fmt.Sprintf("stopped after %d attempts: %v%s: last status %s", n, context.Cause(ctx), when, last.status)
+		}
+		return fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, last.status, rt.Until)
+	}
 	for {
 		a := s.attempt(rctx, req, actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
@@ -123,7 +130,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 				r.Status, r.Message, r.Error = StatusFail, req.Message.Render(nil), a.runErr.Error()
 				return r
 			}
-			note = fmt.Sprintf("stopped after %d attempts: %v", n, context.Cause(rctx))
+			note = stopped(" while waiting to retry")
 			break
 		}
 		// An attempt cut short by the retry deadline says less than the one before it.
@@ -147,12 +154,8 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
 			break
 		}
-		if ctx.Err() != nil {
-			note = fmt.Sprintf("stopped after %d attempts: %v: last status %s", n, context.Cause(ctx), a.status)
-			break
-		}
-		if !time.Now().Add(rt.Interval).Before(deadline) {
-			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, a.status, rt.Until)
+		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
+			note = stopped("")
 			break
 		}
 		t := time.NewTimer(rt.Interval)
@@ -161,8 +164,8 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		case <-rctx.Done():
 			t.Stop()
 		}
-		if ctx.Err() != nil {
-			note = fmt.Sprintf("stopped after %d attempts: %v while waiting to retry: last status %s", n, context.Cause(ctx), a.status)
+		if rctx.Err() != nil {
+			note = stopped(" while waiting to retry")
 			break
 		}
 	}

@@ -33,7 +33,8 @@ type Options struct {
 	Config *rest.Config
 	// Namespace for cluster commands that name none; "default" when empty.
 	Namespace string
-	// Vars is what CEL sees as `vars`.
+	// Vars is what CEL sees as `vars`. Runs read it concurrently; do not change it while a
+	// Run uses it.
 	Vars map[string]any
 	// Phase is `phase`; Install when empty.
 	Phase Phase
