@@ -27,6 +27,9 @@ func (s *state) runRequirement(ctx context.Context, i int, deps map[string]strin
 	start := time.Now()
 	slot := &slot{s: s, held: true}
 	defer slot.release()
+	if ctx.Err() != nil { // handed a slot as the run ended
+		return s.canceled(i, ctx)
+	}
 	s.emit(Event{Type: EventStarted, RequirementID: req.ID})
 	rr := s.evaluate(ctx, req, deps, slot)
 	rr.Duration = Duration(time.Since(start))
