@@ -249,6 +249,8 @@ func (p *execPrepared) start(ctx context.Context, env *Env, path string) (*Resul
 	switch {
 	case ctxStopped:
 		setInterrupted(ctx, env, o)
+		loggerOf(env).Debug("exec: killed the process group", "requirement", envRequirement(env),
+			"program", p.argv[0], "pgid", pgid, "reason", o.Err)
 	case cmd.ProcessState == nil:
 		o.StatusCode, o.Err = CodeGeneralError, fmt.Errorf("waiting for the process: %w", waitErr)
 	default:
