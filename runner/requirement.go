@@ -261,7 +261,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	}
 	cctx, cancel := ctx, context.CancelFunc(func() {})
 	if t := req.Command.Timeout; t > 0 {
-		cctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("timed out after %s", t))
+		cctx, cancel = context.WithTimeoutCause(ctx, t, timeoutCause(t))
 	}
 	env := &command.Env{
 		RequirementID: req.ID,
@@ -301,6 +301,12 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a
 }
+
+// timeoutCause is why a command's context ended when its own timeout passed; its message is
+// built only when read.
+type timeoutCause time.Duration
+
+func (t timeoutCause) Error() string { return "timed out after " + time.Duration(t).String() }
 
 // runErrorOutput turns a command's error into the one output analysis sees.
 func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output {
