@@ -152,7 +152,7 @@ func parseArgv(raw json.RawMessage) ([]string, error) {
 // When the process exits, whatever it left running in its group is killed too, as when a
 // container's main process ends. The status code is the exit code, 128+n for a process killed
 // by signal n (as a shell reports it), 127 for a program that was not found and 126 for one
-// that could not be executed; the last two, and a missing dir, also set Err.
+// that could not be executed or whose dir is missing; those two also set Err.
 func (p *execPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	start := time.Now()
 	var out Output
@@ -167,7 +167,7 @@ func (p *execPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	if p.dir != "" {
 		if err := checkDir(p.dir); err != nil {
-			out.StatusCode, out.Err = CodeGeneralError, err
+			out.StatusCode, out.Err = 126, err // the program cannot be run there, as a shell's 126
 			return singleOutput(out, start), nil
 		}
 	}

@@ -78,8 +78,8 @@ func TestExecRun(t *testing.T) {
 		{name: "dir", data: `{"cmd": ["pwd"], "dir": "` + dir + `"}`, want: Output{Stdout: dir + "\n"}},
 		{name: "PWD follows dir with env", data: `{"cmd": ["printenv", "PWD"], "dir": "` + dir + `", "env": {"A": "1"}}`, want: Output{Stdout: dir + "\n"}},
 		{name: "PWD follows dir without inherit_env", data: `{"cmd": ["printenv", "PWD"], "dir": "` + dir + `", "inherit_env": false}`, want: Output{Stdout: dir + "\n"}},
-		{name: "missing dir", data: `{"cmd": ["pwd"], "dir": "` + dir + `/nope"}`, want: Output{StatusCode: 1}, errContains: "data.dir: stat " + dir + "/nope: no such file or directory"},
-		{name: "dir is a file", data: `{"cmd": ["pwd"], "dir": "` + toolDir + `/notexec"}`, want: Output{StatusCode: 1}, errContains: "data.dir: " + toolDir + "/notexec is not a directory"},
+		{name: "missing dir", data: `{"cmd": ["pwd"], "dir": "` + dir + `/nope"}`, want: Output{StatusCode: 126}, errContains: "data.dir: stat " + dir + "/nope: no such file or directory"},
+		{name: "dir is a file", data: `{"cmd": ["pwd"], "dir": "` + toolDir + `/notexec"}`, want: Output{StatusCode: 126}, errContains: "data.dir: " + toolDir + "/notexec is not a directory"},
 		{name: "program not found", data: `{"cmd": ["preflight-no-such-program"]}`, want: Output{StatusCode: 127}, errContains: `exec: "preflight-no-such-program": executable file not found in $PATH`},
 		{name: "program not found in PATH from env", data: `{"cmd": ["true"], "env": {"PATH": "` + toolDir + `"}}`, want: Output{StatusCode: 127}, errContains: `exec: "true": executable file not found in $PATH`},
 		{name: "absolute path not found", data: `{"cmd": ["/nonexistent/prog"]}`, want: Output{StatusCode: 127}, errContains: "no such file or directory"},
@@ -190,7 +190,7 @@ func TestExecCancel(t *testing.T) {
 	got := res.Outputs[0]
 	require.Error(t, got.Err)
 	assert.ErrorIs(t, got.Err, context.Canceled)
-	assert.Equal(t, CodeGeneralError, got.StatusCode)
+	assert.Equal(t, codeInterrupted, got.StatusCode)
 	if pid, err := strconv.Atoi(strings.TrimSpace(got.Stdout)); err == nil {
 		t.Cleanup(func() { killIfRunning(pid) })
 		requireGone(t, pid)

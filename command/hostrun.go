@@ -29,9 +29,14 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() error { return e.cause }
 
+// codeInterrupted is the status code of a command the caller cancelled: 130, what a shell
+// reports for a program stopped by Ctrl-C (128+SIGINT). It is deliberately not 1, the code
+// that classic specs often treat as an answer ("grep found nothing").
+const codeInterrupted = 130
+
 // setInterrupted fills out for a command that ctx stopped: CodeTimeout and a timeoutError when
-// its deadline passed, CodeGeneralError and the cancellation cause otherwise. Either way Err
-// is set, so no result condition can mistake it for an answer.
+// its deadline passed, codeInterrupted and the cancellation cause otherwise. Either way Err
+// is set, so that condition.error sees it.
 func setInterrupted(ctx context.Context, env *Env, out *Output) {
 	cause := context.Cause(ctx)
 	if cause == nil {
@@ -46,7 +51,7 @@ func setInterrupted(ctx context.Context, env *Env, out *Output) {
 		out.Err = &timeoutError{after: after, cause: cause}
 		return
 	}
-	out.StatusCode = CodeGeneralError
+	out.StatusCode = codeInterrupted
 	out.Err = fmt.Errorf("canceled before it finished: %w", cause)
 }
 

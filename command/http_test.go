@@ -134,7 +134,7 @@ func TestHTTP(t *testing.T) {
 		res, err := mustPrepare(t, "http", `{"url": "`+srv.URL+`/hang"}`).Run(ctx, &Env{})
 		require.NoError(t, err)
 		assert.ErrorIs(t, res.Outputs[0].Err, context.Canceled)
-		assert.Equal(t, CodeGeneralError, res.Outputs[0].StatusCode)
+		assert.Equal(t, codeInterrupted, res.Outputs[0].StatusCode)
 	})
 	t.Run("connection refused is an error", func(t *testing.T) {
 		got := runOnce(t, mustPrepare(t, "http", `{"url": "http://`+closedTCPPort(t)+`/"}`), 10*time.Second, nil)

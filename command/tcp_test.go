@@ -72,7 +72,7 @@ func TestTCPDial(t *testing.T) {
 		res, err := mustPrepare(t, "tcp_dial", `{"addr": "`+open+`"}`).Run(ctx, &Env{})
 		require.NoError(t, err)
 		assert.ErrorIs(t, res.Outputs[0].Err, context.Canceled)
-		assert.NotEqual(t, 0, res.Outputs[0].StatusCode)
+		assert.Equal(t, codeInterrupted, res.Outputs[0].StatusCode)
 	})
 	t.Run("deadline passed", func(t *testing.T) {
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
