@@ -36,8 +36,14 @@ func analyze(ctx context.Context, id string, results []Result, c *Context, in *I
 }
 
 // matches reports whether every property of the condition holds for the output: the cheap
-// comparisons first, then the expression. A nil condition always matches.
+// comparisons first, then the expression. A nil condition matches every output the command
+// produced. An output whose command could not produce a result (Input.Error set) matches
+// only a condition that says `error: true`: a status code or a catch-all written for answers
+// must never turn a failure to run into a pass (fail closed).
 func (cond *Condition) matches(ctx context.Context, act *activation) (bool, error) {
+	if act.in.Error != "" && (cond == nil || cond.Error == nil || !*cond.Error) {
+		return false, nil
+	}
 	if cond == nil {
 		return true, nil
 	}
@@ -59,13 +65,17 @@ func (s Status) valid() bool {
 
 // noMatch is the message of an output no result matched.
 func noMatch(id string, in *Input) string {
+	if in.Error != "" {
+		where := ""
+		if in.Node != "" {
+			where = " on node " + in.Node
+		}
+		return fmt.Sprintf("could not check requirement %q%s: %s", id, where, truncate(in.Error, maxSummaryError))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "no result of requirement %q matched (status code %d", id, in.StatusCode)
 	if in.Node != "" {
 		fmt.Fprintf(&b, ", node %s", in.Node)
-	}
-	if in.Error != "" {
-		fmt.Fprintf(&b, ", error: %s", truncate(in.Error, maxSummaryError))
 	}
 	b.WriteString("): add a result for this case, or a last result without a condition")
 	return b.String()

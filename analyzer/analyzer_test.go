@@ -79,8 +79,11 @@ func TestAnalyzeNoMatchSummary(t *testing.T) {
 	assert.Equal(t, analyzer.StatusError, got.Status)
 	assert.Equal(t, -1, got.Matched)
 	require.NoError(t, got.Err)
-	assert.True(t, strings.HasPrefix(got.Message, `no result of requirement "dial" matched (status code 111, error: xxx`), got.Message)
+	assert.True(t, strings.HasPrefix(got.Message, `could not check requirement "dial": xxx`), got.Message)
 	assert.Less(t, len(got.Message), 450)
+
+	got = analyzer.Analyze(context.Background(), "dial", nil, nil, &analyzer.Input{StatusCode: 7, Node: "n1"})
+	assert.Equal(t, `no result of requirement "dial" matched (status code 7, node n1): add a result for this case, or a last result without a condition`, got.Message)
 }
 
 func TestAnalyzeEvalErrorFailsClosed(t *testing.T) {
@@ -213,6 +216,38 @@ func TestMessageValidate(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
+		})
+	}
+}
+
+// A command that could not produce a result is handled only by a condition that says
+// `error: true`: status codes, expressions and catch-alls are for answers, and a failure to
+// run must never match a success written for one.
+func TestAnalyzeErrorOnlyMatchesErrorConditions(t *testing.T) {
+	failed := analyzer.Input{StatusCode: 1, Error: "pod refused: forbidden"}
+	tests := []struct {
+		name    string
+		results []analyzer.Result
+		want    analyzer.Status
+		matched int
+	}{
+		{"status code written for an answer", []analyzer.Result{
+			{Status: analyzer.StatusSuccess, Condition: cond(t, ptr(1), nil, "")}}, analyzer.StatusError, -1},
+		{"catch-all without a condition", []analyzer.Result{
+			{Status: analyzer.StatusSuccess}}, analyzer.StatusError, -1},
+		{"expression", []analyzer.Result{
+			{Status: analyzer.StatusSuccess, Condition: cond(t, nil, nil, `status_code == 1`)}}, analyzer.StatusError, -1},
+		{"error: false", []analyzer.Result{
+			{Status: analyzer.StatusSuccess, Condition: cond(t, nil, ptr(false), "")}}, analyzer.StatusError, -1},
+		{"error: true handles it", []analyzer.Result{
+			{Status: analyzer.StatusSuccess, Condition: cond(t, ptr(1), nil, "")},
+			{Status: analyzer.StatusWarn, Condition: cond(t, nil, ptr(true), "")}}, analyzer.StatusWarn, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := analyzer.Analyze(context.Background(), "r", tt.results, nil, &failed)
+			assert.Equal(t, tt.want, got.Status)
+			assert.Equal(t, tt.matched, got.Matched)
 		})
 	}
 }
