@@ -387,3 +387,23 @@ func TestSyntaxErrorHidesNoIDs(t *testing.T) {
 	require.Equal(t, requirement.Location{File: "spec.yaml", Line: 9}, ps[0].Location)
 	require.Equal(t, "invalid YAML: did not find expected node content", ps[0].Message)
 }
+
+// TestConcurrentLoads loads specs from several goroutines at once (run with -race): the
+// schema, the CEL environment and the registry are shared.
+func TestConcurrentLoads(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid/design-commands.yaml")
+	require.NoError(t, err)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "x.yaml", Data: data})
+			if err == nil && len(spec.Requirements) != 9 {
+				err = fmt.Errorf("loaded %d requirements", len(spec.Requirements))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+}
