@@ -215,7 +215,7 @@ func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.S
 			"the expression is %d bytes long; the limit is %d (Limits.MaxExpressionLength)", len(src), l.limits.MaxExpressionLength))
 		return nil
 	}
-	if strings.Contains(src, "{{") {
+	if action.MatchString(src) {
 		l.problem(d.loc(tokens, atValue), legacyMessage(src, scope, tokens[len(tokens)-1]))
 		return nil
 	}

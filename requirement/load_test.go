@@ -407,3 +407,12 @@ func TestConcurrentLoads(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+// TestBracesInCEL checks that CEL holding "{{" in a string literal is not taken for a Go
+// template: only a whole {{ ... }} action is.
+func TestBracesInCEL(t *testing.T) {
+	spec, err := loadString(t, requirement.LoadOptions{}, strings.Replace(minimal, "{status: success}",
+		`{status: success, condition: {expr: 'stdout.startsWith("{{")'}}`, 1))
+	require.NoError(t, err)
+	require.Equal(t, `stdout.startsWith("{{")`, spec.Requirements[0].Results[0].Condition.Expr.Source())
+}
