@@ -220,7 +220,7 @@ func (l *loader) podDocument(d *document) {
 	pod := &corev1.Pod{}
 	strictErrs, err := sigsjson.UnmarshalStrict(raw, pod)
 	if err != nil {
-		l.problem(d.loc(fieldTokens(jsonErrorField(err)), atValue), "invalid Pod: "+strings.TrimPrefix(err.Error(), "json: "))
+		l.problem(d.loc(indexed(d.root, fieldTokens(jsonErrorField(err))), atValue), "invalid Pod: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	for _, e := range strictErrs {
 		var path string
@@ -254,6 +254,56 @@ func jsonErrorField(err error) string {
 		return te.Field
 	}
 	return ""
+}
+
+// indexed completes a field path without list indexes (encoding/json's type errors name
+// spec.containers.image) with the index of the first list element that has the rest of the
+// path, so that the problem points at a field rather than at the list.
+func indexed(root *yaml.Node, tokens []string) []string {
+	var out []string
+	if !indexedFrom(root, tokens, &out) {
+		return tokens
+	}
+	return out
+}
+
+func indexedFrom(n *yaml.Node, tokens []string, out *[]string) bool {
+	if len(tokens) == 0 {
+		return true
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == tokens[0] {
+				*out = append(*out, tokens[0])
+				if indexedFrom(n.Content[i+1], tokens[1:], out) {
+					return true
+				}
+				*out = (*out)[:len(*out)-1]
+				return false
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(tokens[0]); err == nil {
+			if i < 0 || i >= len(n.Content) {
+				return false
+			}
+			*out = append(*out, tokens[0])
+			if indexedFrom(n.Content[i], tokens[1:], out) {
+				return true
+			}
+			*out = (*out)[:len(*out)-1]
+			return false
+		}
+		for i, e := range n.Content {
+			*out = append(*out, strconv.Itoa(i))
+			if indexedFrom(e, tokens, out) {
+				return true
+			}
+			*out = (*out)[:len(*out)-1]
+		}
+	}
+	return false
 }
 
 var fieldToken = regexp.MustCompile(`[^.\[\]]+|\[\d+\]`)
