@@ -56,13 +56,14 @@ func (l Limits) withDefaults() Limits {
 
 // Source is one named input of a spec.
 type Source struct {
-	Name string // file name or "<stdin>", used in error locations
+	Name string // file name or "<stdin>", used in error locations ("<source N>" when empty)
 	Data []byte
 }
 
 // Load loads a spec from one or more sources, in order. A spec with problems returns an
 // *Error listing all of them; other errors mean a source could not be read or ctx is done.
 // Load is safe for concurrent use; the returned Spec must not be modified while it runs.
+// Giving no source at all is an error.
 func Load(ctx context.Context, opts LoadOptions, sources ...Source) (*Spec, error) {
 	return load(ctx, opts, sources)
 }

@@ -416,3 +416,12 @@ func TestBracesInCEL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `stdout.startsWith("{{")`, spec.Requirements[0].Results[0].Condition.Expr.Source())
 }
+
+func TestNothingToLoad(t *testing.T) {
+	_, err := requirement.Load(context.Background(), requirement.LoadOptions{})
+	require.EqualError(t, err, "loading spec: no spec given")
+	_, err = requirement.LoadFile()
+	require.EqualError(t, err, "loading spec: no spec given")
+	_, err = requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Data: []byte("x: [")})
+	require.Equal(t, "<source 1>", problems(t, err)[0].Location.File)
+}

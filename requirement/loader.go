@@ -60,11 +60,21 @@ func newLoader(ctx context.Context, opts LoadOptions) *loader {
 	}
 }
 
+// errNoSources is returned when a load is given nothing to load: an empty gate would pass
+// without checking anything.
+var errNoSources = errors.New("loading spec: no spec given")
+
 func load(ctx context.Context, opts LoadOptions, sources []Source) (*Spec, error) {
+	if len(sources) == 0 {
+		return nil, errNoSources
+	}
 	l := newLoader(ctx, opts)
 	total := 0
 	srcs := make([]*source, len(sources))
 	for i, s := range sources {
+		if s.Name == "" {
+			s.Name = fmt.Sprintf("<source %d>", i+1)
+		}
 		total += len(s.Data)
 		if total > l.limits.MaxBytes {
 			l.problem(Location{File: s.Name}, fmt.Sprintf(
@@ -77,6 +87,9 @@ func load(ctx context.Context, opts LoadOptions, sources []Source) (*Spec, error
 }
 
 func loadFiles(ctx context.Context, opts LoadOptions, paths []string) (*Spec, error) {
+	if len(paths) == 0 {
+		return nil, errNoSources
+	}
 	l := newLoader(ctx, opts)
 	srcs := make([]*source, 0, len(paths))
 	remaining := l.limits.MaxBytes
