@@ -96,7 +96,7 @@ func TestLicenseCheckerVerbatim(t *testing.T) {
 	_ = os.Remove(file)
 	d := run(t, ctx, cfg, ns, designLicenseChecker)
 	r := d.Requirements[0]
-	assert.Equal(t, runner.StatusFail, r.Status, "%+v", r)
+	assert.Equal(t, runner.StatusFail, r.Status, "%s: %s", r.Message, r.Error)
 	assert.Equal(t, runner.GateNeedsAck, d.Gate)
 	assert.Contains(t, r.Message, "File /etc/vendor-license does not exists.")
 	real := nodeResult(&r, testcluster.RealNodeName)
@@ -112,7 +112,7 @@ func TestLicenseCheckerVerbatim(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("licensed\n"), 0o644))
 	d = run(t, ctx, cfg, ns, designLicenseChecker)
 	r = d.Requirements[0]
-	assert.Equal(t, runner.StatusPass, r.Status, "%+v", r)
+	assert.Equal(t, runner.StatusPass, r.Status, "%s: %s", r.Message, r.Error)
 	assert.Equal(t, runner.GatePass, d.Gate)
 	assert.Equal(t, "File /etc/vendor-license exists.", r.Message)
 	real = nodeResult(&r, testcluster.RealNodeName)
@@ -177,7 +177,7 @@ func TestFanOutAccountsForEveryNode(t *testing.T) {
 		[]corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}})
 
-	spec := strings.NewReplacer("SELECTOR_KEY", key, "SELECTOR_VALUE", val, "READY_ONLY\n", "").Replace(fanOutSpec)
+	spec := strings.NewReplacer("SELECTOR_KEY", key, "SELECTOR_VALUE", val, "        READY_ONLY\n", "").Replace(fanOutSpec)
 	start := time.Now()
 	d := run(t, ctx, cfg, ns, spec)
 	took := time.Since(start)
@@ -213,7 +213,7 @@ func TestFanOutAccountsForEveryNode(t *testing.T) {
 	spec = strings.NewReplacer("SELECTOR_KEY", key, "SELECTOR_VALUE", val, "READY_ONLY", "ready_nodes_only: true").Replace(fanOutSpec)
 	d = run(t, ctx, cfg, ns, spec)
 	r = d.Requirements[0]
-	assert.Equal(t, runner.StatusWarn, r.Status, "%+v", r)
+	assert.Equal(t, runner.StatusWarn, r.Status, "%s: %s", r.Message, r.Error)
 	nr = nodeResult(&r, notReady)
 	require.NotNil(t, nr)
 	assert.Contains(t, nr.Excluded, "(ready_nodes_only)")
