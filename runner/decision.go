@@ -15,10 +15,12 @@ type Gate string
 const (
 	// GatePass: every requirement passed, was skipped or was acknowledged.
 	GatePass Gate = "pass"
-	// GateNeedsAck: a non-strict requirement failed or warned; the caller may proceed only
-	// after acknowledging those requirements by id.
+	// GateNeedsAck: a requirement failed, warned or did not run and is not acknowledged
+	// (and none is blocking); the caller may proceed only after acknowledging those
+	// requirements by id (Decision.NeedsAck lists them).
 	GateNeedsAck Gate = "needs_ack"
-	// GateBlocked: a strict requirement failed.
+	// GateBlocked: a strict requirement failed or did not run, or the run was cut short
+	// (Decision.Error says why). Nothing can acknowledge it.
 	GateBlocked Gate = "blocked"
 )
 
@@ -51,7 +53,7 @@ type Decision struct {
 	Cluster map[string]any `json:"cluster,omitempty"`
 }
 
-// Blocked reports whether a strict requirement failed.
+// Blocked reports whether the gate is blocked: the caller must not proceed.
 func (d *Decision) Blocked() bool { return d != nil && d.Gate == GateBlocked }
 
 // RequirementResult is one requirement's outcome, in spec order.
@@ -129,7 +131,7 @@ type Event struct {
 // output reads the same in every language.
 type Duration time.Duration
 
-// MarshalJSON writes d as a number of seconds, such as 1.5 or 0.000250.
+// MarshalJSON writes d as a number of seconds, such as 1.5 or 0.00025.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', -1, 64), nil
 }
