@@ -137,6 +137,15 @@ func noPodsLeft(t *testing.T, ns string) {
 	assert.Empty(t, pods.Items, "pods left in %s", ns)
 }
 
+// namespace creates a namespace for the test; when the test ends (before the namespace is
+// deleted) it asserts that no pod is left in it, whatever the test's outcome.
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := cluster.Namespace(t, nil)
+	t.Cleanup(func() { noPodsLeft(t, ns) })
+	return ns
+}
+
 // deletePod deletes a pod at once and waits until it is gone.
 func deletePod(t *testing.T, ns, name string) {
 	t.Helper()
@@ -205,7 +214,7 @@ func TestWaitUntilUpgradeable(t *testing.T) {
 // steps, its absence passes, a cluster without rook's CRDs passes the CephCluster check, and
 // an identity that may not list pods gets a clear permission error and never passes.
 func TestRookCephTeardown(t *testing.T) {
-	ns := cluster.Namespace(t, nil)
+	ns := namespace(t)
 	spec := exampleWith(t, "rook-ceph-teardown.yaml", "namespace: rook-ceph\n", "namespace: "+ns+"\n")
 	cs := client(t)
 	mon := &corev1.Pod{
@@ -257,7 +266,7 @@ func TestRookCephTeardown(t *testing.T) {
 // object of it is read by name and by label, and a missing one is status_code 1, not an
 // error.
 func TestKubernetesCustomResource(t *testing.T) {
-	ns := cluster.Namespace(t, nil)
+	ns := namespace(t)
 	cfg := adminConfig(t)
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
@@ -353,7 +362,7 @@ custom_requirements:
 // check finished and sees its status; when the backup check fails the migration check is
 // not run, with the reason.
 func TestDependsOnOrdering(t *testing.T) {
-	ns := cluster.Namespace(t, nil)
+	ns := namespace(t)
 	cs := client(t)
 	ctx := context.Background()
 	spec := exampleWith(t, "upgrade-from-below-2.yaml")
@@ -402,7 +411,7 @@ func TestNodeSteps(t *testing.T) {
 	if !cluster.Local() {
 		t.Skip("the node's host is only at hand on the local cluster")
 	}
-	ns := cluster.Namespace(t, nil)
+	ns := namespace(t)
 	cs := client(t)
 	ctx := context.Background()
 	const label = "preflight.example.com/node-steps"
