@@ -74,7 +74,8 @@ type RequirementResult struct {
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
 	// Error is why the requirement could not be evaluated or its command could not produce a
-	// result (a `when` that errored, a timeout, a refused pod).
+	// result (a `when` that errored, a timeout, a refused pod). An error evaluating a result
+	// condition follows the command's, as "condition: ...".
 	Error string `json:"error,omitempty"`
 	// Nodes lists every node of a per-node command: those that ran, those not run and why,
 	// and those excluded from scope and why.
