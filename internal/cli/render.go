@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -149,31 +150,7 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
 	if len(r.Nodes) > 0 {
-		var passed, failed, notRun, excluded int
-		for _, n := range r.Nodes {
-			switch {
-			case n.Excluded != "":
-				excluded++
-				out = append(out, fmt.Sprintf("%s %s: %s", paint("EXCLUDED", ansiGrey, colour), n.Node, oneLine(n.Excluded)))
-			case n.NotRun != "":
-				notRun++
-				out = append(out, fmt.Sprintf("%s %s: %s", paint("NOT RUN", ansiRed, colour), n.Node, oneLine(n.NotRun)))
-			case n.Status == runner.StatusPass:
-				passed++
-			default:
-				failed++
-				word, c := statusWord(n.Status)
-				msg := n.Message
-				switch {
-				case msg == "":
-					msg = n.Error
-				case n.Error != "" && n.Error != msg:
-					msg += " (" + n.Error + ")"
-				}
-				out = append(out, fmt.Sprintf("%s %s: %s", paint(word, c, colour), n.Node, oneLine(msg)))
-			}
-		}
-		out = append(out, fmt.Sprintf("nodes: %d passed, %d failed, %d not run, %d excluded", passed, failed, notRun, excluded))
+		out = append(out, nodeLines(r.Nodes, colour)...)
 	}
 	if r.Privileged {
 		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
@@ -184,6 +161,112 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 		}
 	}
 	return out
+}
+
+// Bounds of the per-node lines of one requirement: nodes with the same outcome and message
+// share a line that names a few of them, and each outcome (FAIL, NOT RUN, ...) shows at most
+// maxNodeGroups lines; -o json lists every node.
+const (
+	maxNodeGroups    = 8
+	maxNamesPerGroup = 5
+)
+
+// nodeGroup is the nodes that share one outcome line.
+type nodeGroup struct {
+	word, colour, text string
+	nodes              []string
+}
+
+// nodeLines lists the nodes of a per-node requirement that did not pass, grouped by outcome
+// and message (1000 nodes excluded by the same taint make one line), then a tally.
+func nodeLines(nodes []runner.NodeResult, colour bool) []string {
+	var passed, failed, notRun, excluded int
+	var groups []*nodeGroup
+	index := map[string]*nodeGroup{}
+	add := func(word, c, text, node string) {
+		key := word + "\x00" + text
+		g, ok := index[key]
+		if !ok {
+			g = &nodeGroup{word: word, colour: c, text: text}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.nodes = append(g.nodes, node)
+	}
+	for _, n := range nodes {
+		switch {
+		case n.Excluded != "":
+			excluded++
+			add("EXCLUDED", ansiGrey, oneLine(n.Excluded), n.Node)
+		case n.NotRun != "":
+			notRun++
+			add("NOT RUN", ansiRed, oneLine(n.NotRun), n.Node)
+		case n.Status == runner.StatusPass:
+			passed++
+		default:
+			failed++
+			word, c := statusWord(n.Status)
+			msg := n.Message
+			switch {
+			case msg == "":
+				msg = n.Error
+			case n.Error != "" && n.Error != msg:
+				msg += " (" + n.Error + ")"
+			}
+			add(word, c, oneLine(msg), n.Node)
+		}
+	}
+	// The worst first: failures, nodes that could not run, warnings, then out of scope.
+	rank := map[string]int{"FAIL": 0, "NOT RUN": 1, "WARN": 2, "EXCLUDED": 4}
+	slices.SortStableFunc(groups, func(a, b *nodeGroup) int {
+		ra, ok := rank[a.word]
+		if !ok {
+			ra = 3
+		}
+		rb, ok := rank[b.word]
+		if !ok {
+			rb = 3
+		}
+		return ra - rb
+	})
+	var out []string
+	// groups are sorted by kind: show at most maxNodeGroups lines of each, and say how many
+	// nodes of that kind were left out right after them.
+	for i := 0; i < len(groups); {
+		j := i
+		hidden := 0
+		for ; j < len(groups) && groups[j].word == groups[i].word; j++ {
+			g := groups[j]
+			if j-i >= maxNodeGroups {
+				hidden += len(g.nodes)
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s %s: %s", paint(g.word, g.colour, colour), nodeNames(g.nodes), g.text))
+		}
+		if hidden > 0 {
+			noun := "nodes"
+			if hidden == 1 {
+				noun = "node"
+			}
+			out = append(out, fmt.Sprintf("... and %d more %s %s with other messages (-o json lists every node)", hidden, groups[i].word, noun))
+		}
+		i = j
+	}
+	return append(out, fmt.Sprintf("nodes: %d passed, %d failed, %d not run, %d excluded", passed, failed, notRun, excluded))
+}
+
+// nodeNames is "node-a" for one node, "3 nodes (a, b, c)" for a few, and names the first
+// maxNamesPerGroup of many.
+func nodeNames(nodes []string) string {
+	if len(nodes) == 1 {
+		return nodes[0]
+	}
+	shown := nodes[:min(len(nodes), maxNamesPerGroup)]
+	names := strings.Join(shown, ", ")
+	if rest := len(nodes) - len(shown); rest > 0 {
+		names += fmt.Sprintf(", and %d more", rest)
+	}
+	return fmt.Sprintf("%d nodes (%s)", len(nodes), names)
 }
 
 // summary is the gate line.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -303,4 +304,28 @@ func TestProgressLiveLine(t *testing.T) {
 	p.event(runner.Event{Type: runner.EventFinished, RequirementID: "a", Result: &runner.RequirementResult{Status: runner.StatusPass}})
 	p.done()
 	assert.Equal(t, "\r\x1b[K[0/2] running: a\r\x1b[K[0/2] running: a, b\r\x1b[K[1/2] running: b\r\x1b[K", b.String())
+}
+
+// TestWriteTextManyNodes: a fan-out over 1000 nodes stays readable: nodes with the same
+// outcome share a line, and the number of lines is bounded.
+func TestWriteTextManyNodes(t *testing.T) {
+	t.Parallel()
+	r := runner.RequirementResult{ID: "license", Status: runner.StatusFail, Message: "error on 13 of 14 nodes"}
+	r.Nodes = append(r.Nodes, runner.NodeResult{Node: "real-0", Status: runner.StatusPass})
+	for i := range 1000 {
+		r.Nodes = append(r.Nodes, runner.NodeResult{Node: fmt.Sprintf("kwok-%03d", i), Status: runner.StatusSkipped,
+			Excluded: "taint kwok.x-k8s.io/node=fake:NoSchedule not tolerated"})
+	}
+	for i := range 3 {
+		r.Nodes = append(r.Nodes, runner.NodeResult{Node: fmt.Sprintf("same-%d", i), Status: runner.StatusFail, Message: "File missing"})
+	}
+	for i := range 10 {
+		r.Nodes = append(r.Nodes, runner.NodeResult{Node: fmt.Sprintf("odd-%d", i), Status: runner.StatusFail,
+			Error: fmt.Sprintf("pod preflight-%d: ImagePullBackOff", i)})
+	}
+	r.Nodes = append(r.Nodes, runner.NodeResult{Node: "gone", Status: runner.StatusFail, NotRun: "node deleted during the run", Error: "not run"})
+	var b strings.Builder
+	require.NoError(t, writeText(&b, &runner.Decision{Gate: runner.GateNeedsAck, Requirements: []runner.RequirementResult{r}}, false))
+	golden(t, "text-render-many-nodes", b.String())
+	assert.Less(t, strings.Count(b.String(), "\n"), 20)
 }
