@@ -79,8 +79,8 @@ func TestLicenseCheckerOnRealCluster(t *testing.T) {
 			assert.Equal(t, cli.ExitFail, code, stderr)
 			r := d.Requirements[0]
 			assert.Equal(t, runner.StatusFail, r.Status)
-			assert.Equal(t, "File /etc/vendor-license does not exists.", r.Message)
-			assert.True(t, hasNode(r, testcluster.RealNodeName, runner.StatusFail), "%+v", r.Nodes)
+			assert.Contains(t, r.Message, "File /etc/vendor-license does not exists.")
+			assert.True(t, hasNode(r, testcluster.RealNodeName, runner.StatusFail), "%+v", inScope(r))
 
 			require.NoError(t, os.WriteFile("/etc/vendor-license", []byte("test\n"), 0o644))
 			t.Cleanup(func() { _ = os.Remove("/etc/vendor-license") })
@@ -91,7 +91,7 @@ func TestLicenseCheckerOnRealCluster(t *testing.T) {
 	if cluster.Local() {
 		assert.Equal(t, cli.ExitPass, code, stderr)
 		assert.Equal(t, runner.GatePass, d.Gate)
-		assert.True(t, hasNode(d.Requirements[0], testcluster.RealNodeName, runner.StatusPass), "%+v", d.Requirements[0].Nodes)
+		assert.True(t, hasNode(d.Requirements[0], testcluster.RealNodeName, runner.StatusPass), "%+v", inScope(d.Requirements[0]))
 	}
 	assert.True(t, d.Requirements[0].Privileged, "a hostPath pod is reported as privileged")
 
@@ -105,6 +105,18 @@ func TestLicenseCheckerOnRealCluster(t *testing.T) {
 	code = cli.Run(context.Background(), []string{"cleanup", "--kubeconfig", cluster.Kubeconfig, "-n", ns}, nil, &out, &errOut)
 	assert.Equal(t, cli.ExitPass, code, errOut.String())
 	assert.True(t, strings.Contains(out.String(), "no leftover preflight pods"), out.String())
+}
+
+// inScope returns the nodes that were not excluded (for failure messages: kwok nodes are
+// many and all excluded).
+func inScope(r runner.RequirementResult) []runner.NodeResult {
+	var out []runner.NodeResult
+	for _, n := range r.Nodes {
+		if n.Excluded == "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func hasNode(r runner.RequirementResult, node string, s runner.Status) bool {
