@@ -10,11 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/testcluster"
 	"github.com/preflightkit/preflight/requirement"
 	"github.com/preflightkit/preflight/runner"
@@ -142,5 +145,72 @@ custom_requirements:
 	for i := range d.Requirements {
 		assert.Equal(t, d.Requirements[i].Status, ev.Requirements[i].Status, d.Requirements[i].ID)
 		assert.Equal(t, d.Requirements[i].Message, ev.Requirements[i].Message, d.Requirements[i].ID)
+	}
+}
+
+// TestRunDeadlineOnRealCluster: the run's own deadline passes while a pod sleeps on the real
+// node. Run returns the decision and an error, the gate is blocked, the sleeper timed out, the
+// requirement that depends on it never starts, the host check that was done stands, and the
+// pod is gone when Run returns.
+func TestRunDeadlineOnRealCluster(t *testing.T) {
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ns := cluster.Namespace(t, nil)
+	const spec = `
+custom_requirements:
+- id: host-check
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success, message: fine}]
+- id: sleeper
+  command: {id: scheduler, timeout: -1, data: {kubernetes: {pod_name: sleeper}}}
+  results:
+  - {status: error, message: the pod could not finish, condition: {error: true}}
+  - {status: success, message: slept}
+- id: after-sleeper
+  depends_on: [sleeper]
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sleeper}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sleep", "600"]}]
+`
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "deadline.yaml", Data: []byte(spec)})
+	require.NoError(t, err)
+	const deadline = 15 * time.Second
+	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, Timeout: deadline})
+	require.NoError(t, err)
+	began := time.Now()
+	d, err := r.Run(ctx, s)
+	took := time.Since(began)
+	t.Logf("Run returned after %s: %v", took, err)
+	for _, rr := range d.Requirements {
+		t.Logf("%s: %s %q error=%q notes=%q", rr.ID, rr.Status, rr.Message, rr.Error, rr.Notes)
+	}
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotNil(t, d)
+	assert.Less(t, took, deadline+2*time.Minute, "hang guard: Run returns once the pod is deleted")
+	assert.Equal(t, runner.GateBlocked, d.Gate)
+	assert.Contains(t, d.Error, "run timed out after 15s")
+
+	host, sleeper, after := d.Requirements[0], d.Requirements[1], d.Requirements[2]
+	assert.Equal(t, runner.StatusPass, host.Status)
+	assert.Equal(t, runner.StatusFail, sleeper.Status, "%+v", sleeper)
+	assert.Equal(t, "the pod could not finish", sleeper.Message)
+	require.NotNil(t, sleeper.StatusCode)
+	assert.Equal(t, command.CodeTimeout, *sleeper.StatusCode)
+	assert.Equal(t, runner.StatusFail, after.Status)
+	assert.Equal(t, "not started: run timed out after 15s", after.Error)
+
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + d.RunID})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotNil(t, p.DeletionTimestamp, "pod %s is left without being deleted", p.Name)
 	}
 }
