@@ -498,3 +498,56 @@ func TestClusterCapacity(t *testing.T) {
 		})
 	}
 }
+
+// benchRun runs spec once per iteration on the cluster (a new run each time: new clients,
+// new discovery, new cluster facts) and checks that its one requirement passes.
+func benchRun(b *testing.B, src string) {
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Data: []byte(src)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := cluster.RestConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := runner.New(runner.Options{Config: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := r.Run(context.Background(), spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.Requirements[0].Status != runner.StatusPass {
+			b.Fatalf("%+v", d.Requirements[0])
+		}
+	}
+}
+
+// BenchmarkKubernetesListNodes: a run whose one requirement lists every node of the cluster
+// (1001 on the local cluster with the smoke test's kwok nodes) with the kubernetes command.
+func BenchmarkKubernetesListNodes(b *testing.B) {
+	benchRun(b, `
+custom_requirements:
+- id: nodes
+  command: {id: kubernetes, data: {api_version: v1, kind: Node}}
+  results:
+  - status: success
+    condition: {expr: 'size(output.items) >= 1'}
+`)
+}
+
+// BenchmarkClusterFacts: a run whose one requirement reads `cluster` (server version and
+// every node), like examples/cluster-capacity.yaml.
+func BenchmarkClusterFacts(b *testing.B) {
+	benchRun(b, `
+custom_requirements:
+- id: facts
+  command: {id: kubernetes, data: {api_version: v1, kind: Namespace, name: kube-system}}
+  results:
+  - status: success
+    condition: {expr: 'semver(cluster.version).compareTo(semver("1.30.0")) >= 0 && cluster.nodes.filter(n, n.ready).size() >= 1'}
+`)
+}
