@@ -174,3 +174,67 @@ func TestCleanupRemovesLabelledPods(t *testing.T) {
 	require.NoError(t, err, "a pod without the library's labels is never touched")
 	assert.Nil(t, left.DeletionTimestamp)
 }
+
+// TestInterruptDeletesPods is Ctrl-C during a cluster run: the CLI's context is cancelled while
+// the pod runs; preflight exits 1 saying "interrupted", and the run's pods are gone.
+func TestInterruptDeletesPods(t *testing.T) {
+	if !cluster.Local() {
+		t.Skip("needs the local cluster's real node")
+	}
+	ns := namespace(t)
+	spec := `custom_requirements:
+- id: long-check
+  command:
+    id: scheduler
+    timeout: 120
+    data:
+      kubernetes:
+        namespace: ` + ns + `
+        node_selector:
+          kubernetes.io/hostname: ` + testcluster.RealNodeName + `
+        pod:
+          apiVersion: v1
+          kind: Pod
+          metadata:
+            name: long-check
+          spec:
+            containers:
+            - name: main
+              image: ` + testcluster.BusyboxImage + `
+              command: ["sleep", "300"]
+  results:
+  - status: success
+    condition:
+      status_code: 0
+  - status: error
+`
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	runCtx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	go func() {
+		// Interrupt once the pod is running, as a user pressing Ctrl-C would.
+		for runCtx.Err() == nil {
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err == nil && len(pods.Items) > 0 && pods.Items[0].Status.Phase == corev1.PodRunning {
+				interrupt()
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(runCtx, []string{"run", "-", "--kubeconfig", cluster.Kubeconfig, "-q"}, strings.NewReader(spec), &stdout, &stderr)
+	require.Error(t, runCtx.Err(), "the pod never ran; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Equal(t, cli.ExitError, code, stderr.String())
+	assert.Contains(t, stderr.String(), "interrupted")
+
+	// The run deleted its pod before returning (deletion may still be in progress).
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotNil(t, p.DeletionTimestamp, "pod %s was not deleted", p.Name)
+	}
+}
