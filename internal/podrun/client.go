@@ -30,7 +30,7 @@ const (
 	DefaultQPS   = 100
 	DefaultBurst = 300
 	// DefaultMaxConcurrentPods bounds the pods of a run that exist at once.
-	DefaultMaxConcurrentPods = 64
+	DefaultMaxConcurrentPods = 128
 	// UserAgent is the user agent of a run's requests.
 	UserAgent = "preflight-scheduler"
 )

@@ -251,10 +251,15 @@ func pinToNode(s *corev1.PodSpec, node string) {
 	}
 }
 
-// daemonTolerations are the tolerations the DaemonSet controller adds to its pods for node
-// conditions that do not stop a node from running a check (a cordoned node, resource
-// pressure). not-ready and unreachable are deliberately absent: such nodes are reported as
-// not run, never silently skipped. Tolerations the template already has are not repeated.
+// daemonTolerations are the NoSchedule tolerations a fan-out pod gets: those the DaemonSet
+// controller adds for node conditions that do not stop a node from running a check (a
+// cordoned node, resource pressure), and the NoSchedule form of not-ready and unreachable.
+// Pods are only made for nodes whose Ready condition is True (the others are reported as not
+// run, never silently skipped); the node lifecycle controller removes those taints some time
+// after the node turns Ready (seconds, with many new nodes), and a check must not fail on that
+// lag. The NoExecute forms are not tolerated: a node that goes NotReady mid-run evicts the
+// pod, which is then reported as not run. Tolerations the template already has are not
+// repeated.
 func daemonTolerations(have []corev1.Toleration) []corev1.Toleration {
 	var add []corev1.Toleration
 	for _, key := range []string{
@@ -262,6 +267,8 @@ func daemonTolerations(have []corev1.Toleration) []corev1.Toleration {
 		"node.kubernetes.io/disk-pressure",
 		"node.kubernetes.io/memory-pressure",
 		"node.kubernetes.io/pid-pressure",
+		taintNotReady,
+		taintUnreachable,
 	} {
 		t := corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 		dup := false

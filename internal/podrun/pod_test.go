@@ -87,7 +87,7 @@ func TestBuildPod(t *testing.T) {
 	assert.Equal(t, []corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{
 		{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"node-a"}},
 	}}}, pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms)
-	assert.Len(t, pod.Spec.Tolerations, 4, "the DaemonSet tolerations for cordoned and pressured nodes")
+	assert.Len(t, pod.Spec.Tolerations, 6, "the DaemonSet tolerations for cordoned and pressured nodes, and the lagging not-ready taints")
 	assert.False(t, Privileged(&pod.Spec), "nothing privileged is added")
 }
 
@@ -114,7 +114,7 @@ func TestBuildPodKeepsTemplateChoices(t *testing.T) {
 		require.Len(t, term.MatchFields, 1, "every ORed term is ANDed with the node")
 		assert.Equal(t, []string{"n1"}, term.MatchFields[0].Values)
 	}
-	assert.Len(t, pod.Spec.Tolerations, 4, "an existing toleration is not repeated")
+	assert.Len(t, pod.Spec.Tolerations, 6, "an existing toleration is not repeated")
 
 	single := buildPod(template(), podParams{runID: "r", requirementID: "x", namespace: "ns", now: time.Unix(0, 0)})
 	assert.Nil(t, single.Spec.Affinity)
