@@ -338,7 +338,7 @@ func (s *state) schedule(ctx context.Context) []RequirementResult {
 		s.emit(Event{Type: EventFinished, RequirementID: s.reqs[i].ID, Result: copyResult(&results[i])})
 		for _, k := range dependents[i] {
 			pending[k]--
-			if pending[k] > 0 {
+			if pending[k] > 0 || finished[k] { // finished: cancelled at the end of a run
 				continue
 			}
 			if ctx.Err() != nil {

@@ -266,13 +266,21 @@ func TestCancellation(t *testing.T) {
 func TestCancelledBeforeRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r, err := New(Options{})
+	var log eventLog
+	r, err := New(Options{OnEvent: log.on})
 	require.NoError(t, err)
-	d, err := r.Run(ctx, spec(newReq("a", exit(0)), newReq("b", exit(0), dependsOn("a"))))
+	d, err := r.Run(ctx, spec(
+		newReq("after-b", exit(0), dependsOn("b")), // listed before what it depends on
+		newReq("a", exit(0)),
+		newReq("b", exit(0), dependsOn("a")),
+	))
 	require.ErrorIs(t, err, context.Canceled)
 	for _, rr := range d.Requirements {
 		assert.Equal(t, StatusFail, rr.Status)
 		assert.Equal(t, "canceled before it ran", rr.Error)
+		evs := log.of(rr.ID)
+		require.Len(t, evs, 1, "%s: exactly one event", rr.ID)
+		assert.Equal(t, EventFinished, evs[0].Type)
 	}
 	assert.Equal(t, GateBlocked, d.Gate)
 }
