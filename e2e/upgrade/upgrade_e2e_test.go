@@ -425,7 +425,13 @@ func TestNodeSteps(t *testing.T) {
 
 	dir := "/var/lib/preflight-e2e/" + token(t)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// The example enters the namespaces of the host's PID 1, as on any node. On this test
+	// machine PID 1 is a sandbox agent whose namespaces nobody may open (nsenter -t 1 fails
+	// with "Permission denied" even for root on the machine itself), so the test points the
+	// same nsenter at this test process instead: it runs in the machine's own (host)
+	// namespaces, and the pod sees it under the same PID through hostPID.
 	spec := exampleWith(t, "node-steps.yaml",
+		"    - -t\n    - \"1\"\n", fmt.Sprintf("    - -t\n    - \"%d\"\n", os.Getpid()),
 		"/var/lib/myapp/preflight", dir,
 		"/var/lib/rook", dir+"/rook")
 
