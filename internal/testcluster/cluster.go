@@ -150,6 +150,11 @@ func Attach(ctx context.Context, kubeconfig string, opts Options) (*Cluster, err
 	c := &Cluster{Kubeconfig: kubeconfig, paths: p, log: opts.Logger}
 	if abs, err := filepath.Abs(kubeconfig); err == nil && abs == p.adminKubeconfig() {
 		c.local = true
+		// The apiserver's address exists only while the cluster runs; never send packets
+		// for it down the default route.
+		if !localReachable(p) {
+			return nil, fmt.Errorf("testcluster: the local cluster of %s is not running (run: testcluster up)", kubeconfig)
+		}
 	}
 	cs, err := c.Client()
 	if err != nil {
@@ -245,7 +250,7 @@ func Status(ctx context.Context, opts Options) (Report, error) {
 			all = false
 		}
 	}
-	if _, err := os.Stat(r.Kubeconfig); err != nil {
+	if _, err := os.Stat(r.Kubeconfig); err != nil || !localReachable(p) {
 		return r, nil
 	}
 	c := &Cluster{Kubeconfig: r.Kubeconfig, paths: p, local: true, log: opts.Logger}
@@ -275,6 +280,27 @@ func Status(ctx context.Context, opts Options) (Report, error) {
 	return r, nil
 }
 
+// localReachable reports whether the local apiserver runs and its address is on this machine.
+func localReachable(p paths) bool {
+	if runningPid(p, compAPIServer) == 0 {
+		return false
+	}
+	ifc, err := net.InterfaceByName(hostVeth)
+	if err != nil {
+		return false
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == hostIP {
+			return true
+		}
+	}
+	return false
+}
+
 // healthy reports whether every component runs and the apiserver, the real node and the
 // registry answer.
 func healthy(ctx context.Context, p paths) bool {
@@ -282,6 +308,9 @@ func healthy(ctx context.Context, p paths) bool {
 		if runningPid(p, comp) == 0 {
 			return false
 		}
+	}
+	if !localReachable(p) {
+		return false
 	}
 	c := &Cluster{Kubeconfig: p.adminKubeconfig(), paths: p}
 	cs, err := c.Client()

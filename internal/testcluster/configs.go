@@ -14,6 +14,15 @@ import (
 var registryMirrors = []string{"docker.io", "registry-1.docker.io", "registry.k8s.io", "k8s.gcr.io",
 	"gcr.io", "quay.io", "ghcr.io", "public.ecr.aws", "mcr.microsoft.com"}
 
+// hostsToml makes the local registry both the upstream ("server") of a registry name and its
+// only host, so containerd never asks the real one. (containerd 1.6 rejects a hosts.toml
+// without a host tree and then falls back to the real registry.)
+var hostsToml = fmt.Sprintf(`server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+`, registryAddr)
+
 // writeConfigs writes the configuration files of the registry, containerd (and its runc
 // wrapper and CNI network), the kubelet and kwok.
 func writeConfigs(p paths) error {
@@ -25,7 +34,7 @@ func writeConfigs(p paths) error {
 		p.join("kwok", "kwok.yaml"):                     kwokStages,
 	}
 	for _, m := range registryMirrors {
-		files[p.join("containerd", "certs.d", m, "hosts.toml")] = fmt.Sprintf("server = %q\n", "http://"+registryAddr)
+		files[p.join("containerd", "certs.d", m, "hosts.toml")] = hostsToml
 	}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
@@ -122,6 +131,8 @@ exec ` + runc + ` "$@"
 `
 }
 
+// cniConfig is the pods' network: a bridge without a gateway address, so pods reach each
+// other and nothing else (the bridge plugin would turn on IP forwarding for a gateway).
 func cniConfig(p paths) string {
 	return fmt.Sprintf(`{
   "cniVersion": "0.4.0",
@@ -130,7 +141,7 @@ func cniConfig(p paths) string {
     {
       "type": "bridge",
       "bridge": %q,
-      "isGateway": true,
+      "isGateway": false,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {

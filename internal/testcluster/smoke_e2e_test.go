@@ -103,24 +103,28 @@ func finished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-// deletePodAndCheckEmpty deletes the pod, waits until it is gone, and asserts that the
+// deletePodsAndCheckEmpty deletes the pods, waits until they are gone, and asserts that the
 // namespace holds no pod.
-func deletePodAndCheckEmpty(t *testing.T, cs kubernetes.Interface, ns, name string) {
+func deletePodsAndCheckEmpty(t *testing.T, cs kubernetes.Interface, ns string, names ...string) {
 	t.Helper()
 	ctx := context.Background()
-	err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
-	if !apierrors.IsNotFound(err) {
-		require.NoError(t, err)
+	for _, name := range names {
+		err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		if !apierrors.IsNotFound(err) {
+			require.NoError(t, err)
+		}
 	}
 	gctx, cancel := context.WithTimeout(ctx, hangGuard)
 	defer cancel()
-	for {
-		_, err := cs.CoreV1().Pods(ns).Get(gctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			break
+	for _, name := range names {
+		for {
+			_, err := cs.CoreV1().Pods(ns).Get(gctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			require.NoError(t, gctx.Err(), "pod %s/%s still exists", ns, name)
+			time.Sleep(200 * time.Millisecond)
 		}
-		require.NoError(t, gctx.Err(), "pod %s/%s still exists", ns, name)
-		time.Sleep(200 * time.Millisecond)
 	}
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
@@ -157,7 +161,7 @@ func TestRealNodePodExitCodeAndLogs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want+"\n", string(logs))
 
-	deletePodAndCheckEmpty(t, cs, ns, "exit3")
+	deletePodsAndCheckEmpty(t, cs, ns, "exit3")
 }
 
 func TestHostPathSeesHostFile(t *testing.T) {
@@ -184,7 +188,7 @@ func TestHostPathSeesHostFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, string(logs))
 
-	deletePodAndCheckEmpty(t, cs, ns, "hostpath")
+	deletePodsAndCheckEmpty(t, cs, ns, "hostpath")
 }
 
 func TestMissingImageErrImagePull(t *testing.T) {
@@ -220,7 +224,7 @@ func TestMissingImageErrImagePull(t *testing.T) {
 	}
 	require.Equal(t, corev1.PodPending, p.Status.Phase)
 
-	deletePodAndCheckEmpty(t, cs, ns, "noimage")
+	deletePodsAndCheckEmpty(t, cs, ns, "noimage")
 }
 
 func TestKwokNodesCompleteWithAnnotatedExitCode(t *testing.T) {
@@ -274,8 +278,7 @@ func TestKwokNodesCompleteWithAnnotatedExitCode(t *testing.T) {
 	require.Equal(t, corev1.PodSucceeded, p.Status.Phase)
 	require.EqualValues(t, 0, p.Status.ContainerStatuses[0].State.Terminated.ExitCode)
 
-	deletePodAndCheckEmpty(t, cs, ns, "exit7")
-	deletePodAndCheckEmpty(t, cs, ns, "exit0")
+	deletePodsAndCheckEmpty(t, cs, ns, "exit7", "exit0")
 }
 
 func TestPodSecurityEnforced(t *testing.T) {

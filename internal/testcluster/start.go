@@ -132,7 +132,7 @@ func start(ctx context.Context, opts Options, p paths) error {
 	}
 
 	// containerd, in the root network namespace (its socket is a file).
-	pid, err = daemon(p, log, compContainerd, nil, "containerd", "--config", p.join("containerd", "config.toml"))
+	pid, err = daemon(p, log, compContainerd, noEgress, "containerd", "--config", p.join("containerd", "config.toml"))
 	if err != nil {
 		return err
 	}
@@ -215,6 +215,12 @@ func start(ctx context.Context, opts Options, p paths) error {
 	log.Info("cluster is up", "kubeconfig", c.Kubeconfig, "took", time.Since(begin).Round(100*time.Millisecond))
 	return nil
 }
+
+// noEgress points every HTTP(S) request of a process that is not for loopback at a closed
+// local port, so that a registry name the configuration misses fails at once instead of
+// reaching out (Go never proxies loopback addresses).
+var noEgress = []string{"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
+	"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"}
 
 // installDeps runs install-deps.sh (a no-op when every package is installed).
 func installDeps(ctx context.Context, log *slog.Logger) error {
