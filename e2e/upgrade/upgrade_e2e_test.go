@@ -266,7 +266,6 @@ func TestRookCephTeardown(t *testing.T) {
 // object of it is read by name and by label, and a missing one is status_code 1, not an
 // error.
 func TestKubernetesCustomResource(t *testing.T) {
-	ns := namespace(t)
 	cfg := adminConfig(t)
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
@@ -296,6 +295,10 @@ func TestKubernetesCustomResource(t *testing.T) {
 	t.Cleanup(func() {
 		_ = dyn.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{})
 	})
+	// The namespace is created after the CRD so that its cleanup runs first: the namespace
+	// (and the Widget in it) is gone before the CRD is deleted, and the namespace controller
+	// never meets a group that vanished under it.
+	ns := namespace(t)
 	widgets := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}
 	w := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": group + "/v1", "kind": "Widget",
