@@ -427,7 +427,10 @@ func TestNodeSteps(t *testing.T) {
 	t.Cleanup(func() { patch("null") })
 
 	dir := "/var/lib/preflight-e2e/" + token(t)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		_ = os.RemoveAll(dir)
+		_ = os.Remove(filepath.Dir(dir)) // only when no other run uses it
+	})
 	// The example enters the namespaces of the host's PID 1, as on any node. On this test
 	// machine PID 1 is a sandbox agent whose namespaces nobody may open (nsenter -t 1 fails
 	// with "Permission denied" even for root on the machine itself), so the test points the
