@@ -73,7 +73,7 @@ func client(t *testing.T) kubernetes.Interface {
 // a test runs the example's exact pattern in its own namespace or directory.
 func exampleWith(t *testing.T, name string, replace ...string) *requirement.Spec {
 	t.Helper()
-	path := filepath.Join("..", "..", "examples", name)
+	path := filepath.Join("..", "..", "..", "examples", name)
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	text := string(b)

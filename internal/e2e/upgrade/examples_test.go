@@ -16,7 +16,7 @@ import (
 // example loads examples/<name>.
 func example(t testing.TB, name string) *requirement.Spec {
 	t.Helper()
-	spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, filepath.Join("..", "..", "examples", name))
+	spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, filepath.Join("..", "..", "..", "examples", name))
 	require.NoError(t, err)
 	return spec
 }
