@@ -2,10 +2,14 @@ package requirement_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -49,4 +53,22 @@ func TestBuiltinPrepareErrors(t *testing.T) {
 			require.Greater(t, ps[0].Location.Line, 4, "%v", err)
 		})
 	}
+}
+
+// TestPrepareJoinedErrors checks that a command reporting several problems at once
+// (errors.Join) gets one located problem for each.
+func TestPrepareJoinedErrors(t *testing.T) {
+	reg := &command.Registry{}
+	require.NoError(t, reg.Register("two", command.Func(func(json.RawMessage, command.SpecContext) (command.Prepared, error) {
+		return nil, errors.Join(errors.New("data.a: must be set"), errors.New("data.b: must be a number"))
+	})))
+	src := "custom_requirements:\n- id: r\n  command:\n    id: two\n    data:\n      a: ''\n      b: x\n  results: [{status: success}]\n"
+	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: reg}, requirement.Source{Name: "spec.yaml", Data: []byte(src)})
+	ps := problems(t, err)
+	require.Len(t, ps, 2, "%v", err)
+	assert.Equal(t, "custom_requirements[0].command.data.a", ps[0].Location.Path)
+	assert.Equal(t, 6, ps[0].Location.Line)
+	assert.Equal(t, "command two: must be set", ps[0].Message)
+	assert.Equal(t, "custom_requirements[0].command.data.b", ps[1].Location.Path)
+	assert.Equal(t, 7, ps[1].Location.Line)
 }

@@ -100,17 +100,21 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	}
 	prepared, err := prepare(impl, c.Data, command.SpecContext{Pods: l.pods})
 	if err != nil {
-		at := with(tokens, "data")
-		if !hasData {
-			at = tokens
+		// A command may report several problems at once (errors.Join): each gets its own
+		// location.
+		for _, e := range unjoin(err) {
+			at := with(tokens, "data")
+			if !hasData {
+				at = tokens
+			}
+			msg := e.Error()
+			// Commands name the offending field relative to data: "data.cmd: must not be empty".
+			if m := dataField.FindStringSubmatch(msg); m != nil && hasData {
+				at = with(tokens, fieldTokens(m[1])...)
+				msg = m[2]
+			}
+			l.problem(d.loc(at, atValue), fmt.Sprintf("command %s: %s", c.ID, msg))
 		}
-		msg := err.Error()
-		// Commands name the offending field relative to data: "data.cmd: must not be empty".
-		if m := dataField.FindStringSubmatch(msg); m != nil && hasData {
-			at = with(tokens, fieldTokens(m[1])...)
-			msg = m[2]
-		}
-		l.problem(d.loc(at, atValue), fmt.Sprintf("command %s: %s", c.ID, msg))
 		return c
 	}
 	c.Prepared = prepared
