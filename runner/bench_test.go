@@ -63,18 +63,14 @@ func BenchmarkRunner1000ExecTrue(b *testing.B) {
 	}
 }
 
-// BenchmarkBare1000ExecTrue spawns the same 1000 processes from a bare errgroup at the same
-// parallelism: the floor the runner is measured against.
-func BenchmarkBare1000ExecTrue(b *testing.B) {
-	path, err := exec.LookPath("true")
-	if err != nil {
-		b.Skip("no true on PATH")
-	}
+// bareLoop runs one 1000 times per iteration from an errgroup at benchParallel: the loop the
+// runner is compared with.
+func bareLoop(b *testing.B, one func() error) {
 	for b.Loop() {
 		var g errgroup.Group
 		g.SetLimit(benchParallel)
 		for range 1000 {
-			g.Go(func() error { return exec.Command(path).Run() })
+			g.Go(one)
 		}
 		if err := g.Wait(); err != nil {
 			b.Fatal(err)
@@ -82,28 +78,31 @@ func BenchmarkBare1000ExecTrue(b *testing.B) {
 	}
 }
 
-// BenchmarkBareCaptured1000ExecTrue is the bare loop capturing stdout and stderr, as any
-// check must: the fair floor for a command that reports output.
-func BenchmarkBareCaptured1000ExecTrue(b *testing.B) {
+func truePath(b *testing.B) string {
 	path, err := exec.LookPath("true")
 	if err != nil {
 		b.Skip("no true on PATH")
 	}
-	for b.Loop() {
-		var g errgroup.Group
-		g.SetLimit(benchParallel)
-		for range 1000 {
-			g.Go(func() error {
-				var stdout, stderr bytes.Buffer
-				cmd := exec.Command(path)
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				return cmd.Run()
-			})
-		}
-		if err := g.Wait(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return path
+}
+
+// BenchmarkBare1000ExecTrue spawns the same 1000 processes from a bare errgroup at the same
+// parallelism: the floor the runner is measured against.
+func BenchmarkBare1000ExecTrue(b *testing.B) {
+	path := truePath(b)
+	bareLoop(b, func() error { return exec.Command(path).Run() })
+}
+
+// BenchmarkBareCaptured1000ExecTrue is the bare loop capturing stdout and stderr, as any
+// check must: the fair floor for a command that reports output.
+func BenchmarkBareCaptured1000ExecTrue(b *testing.B) {
+	path := truePath(b)
+	bareLoop(b, func() error {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(path)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		return cmd.Run()
+	})
 }
 
 // BenchmarkRunnerOverhead1000 measures the runner alone: 1000 requirements whose command
@@ -137,19 +136,10 @@ func BenchmarkRunnerOverhead1000(b *testing.B) {
 func BenchmarkExecCommand1000True(b *testing.B) {
 	p := benchRequirements(b, 1).Requirements[0].Command.Prepared
 	env := &command.Env{Logger: slog.New(slog.DiscardHandler)}
-	for b.Loop() {
-		var g errgroup.Group
-		g.SetLimit(benchParallel)
-		for range 1000 {
-			g.Go(func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), requirement.DefaultTimeout)
-				defer cancel()
-				_, err := p.Run(ctx, env)
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	bareLoop(b, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), requirement.DefaultTimeout)
+		defer cancel()
+		_, err := p.Run(ctx, env)
+		return err
+	})
 }
