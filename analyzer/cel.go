@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,8 +59,10 @@ var maxEvalDuration = MaxEvalDuration
 
 // exprImpl is the compiled form of an Expression.
 type exprImpl struct {
-	scope   Scope
-	program cel.Program
+	scope Scope
+	// program returns the cost-tracked program. When a fast program exists it is built only
+	// if an input outgrows the fast program's bound, which halves the work of loading a spec.
+	program func() (cel.Program, error)
 	ast     *cel.Ast
 	cluster bool
 	// loops is set when the expression has a comprehension.
@@ -162,13 +165,9 @@ func compile(src string, scope Scope) (*Expression, error) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
 			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, StaticCostLimit))}}
 	}
-	prg, err := celenv.Program(ast, scope == ScopeCondition)
-	if err != nil {
-		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
-	}
+	tracked := func() (cel.Program, error) { return celenv.Program(ast, scope == ScopeCondition) }
 	impl := exprImpl{
 		scope:   scope,
-		program: prg,
 		ast:     ast,
 		cluster: references(ast, celenv.VarCluster),
 		loops:   hasComprehension(ast),
@@ -180,6 +179,13 @@ func compile(src string, scope Scope) (*Expression, error) {
 			return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
 		}
 		impl.fast, impl.bound = fast, bound
+		impl.program = sync.OnceValues(tracked)
+	} else {
+		prg, err := tracked()
+		if err != nil {
+			return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
+		}
+		impl.program = func() (cel.Program, error) { return prg, nil }
 	}
 	return &Expression{src: src, impl: impl}, nil
 }
@@ -349,11 +355,19 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
 		defer cancel()
 	}
-	prg, fast, size := e.impl.program, false, 0
+	var prg cel.Program
+	fast, size := false, 0
 	if e.impl.fast != nil {
 		if n, ok := act.boundedSize(); ok {
 			prg, fast, size = e.impl.fast, true, n
 		}
+	}
+	if !fast {
+		p, err := e.impl.program()
+		if err != nil {
+			return false, fmt.Errorf("building the CEL program: %w", err)
+		}
+		prg = p
 	}
 	val, det, err := prg.ContextEval(ctx, act)
 	var cost uint64
