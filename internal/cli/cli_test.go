@@ -104,6 +104,7 @@ func TestGolden(t *testing.T) {
 		{"run-mixed", []string{"run", specs + "mixed.yaml", "--parallel", "1", "-q"}, "", ExitFail},
 		{"run-mixed-json", []string{"run", specs + "mixed.yaml", "-q", "-o", "json"}, "", ExitFail},
 		{"run-warn", []string{"run", specs + "warn.yaml", "-q"}, "", ExitWarn},
+		{"run-depends-not-run", []string{"run", specs + "depends.yaml", "-q"}, "", ExitFail},
 		{"run-strict-blocked", []string{"run", specs + "strict.yaml", "-q"}, "", ExitFail},
 		// --ack: repeatable and comma-separated; acknowledged requirements no longer count.
 		{"run-ack-all", []string{"run", specs + "mixed.yaml", "-q", "--ack", "broken,low-memory"}, "", ExitPass},

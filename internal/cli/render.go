@@ -58,6 +58,8 @@ func statusWord(s runner.Status) (word, colour string) {
 		return "FAIL", ansiRed
 	case runner.StatusSkipped:
 		return "SKIP", ansiGrey
+	case runner.StatusNotRun:
+		return "NOT RUN", ansiRed
 	}
 	return strings.ToUpper(string(s)), ansiRed
 }
@@ -87,7 +89,7 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 		details                    []string
 	}
 	rows := make([]row, 0, len(d.Requirements))
-	idWidth, msgWidth := 0, 0
+	wordWidth, idWidth, msgWidth := 4, 0, 0
 	for i := range d.Requirements {
 		r := &d.Requirements[i]
 		word, c := statusWord(r.Status)
@@ -96,7 +98,7 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 			msg = r.Error
 		}
 		var tags []string
-		if r.Strict && r.Status == runner.StatusFail {
+		if r.Strict && (r.Status == runner.StatusFail || r.Status == runner.StatusNotRun) {
 			tags = append(tags, "[strict]")
 		}
 		if r.Acknowledged {
@@ -110,11 +112,12 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 		rows = append(rows, row{word, c, r.ID, msg, dur, detailLines(r, colour)})
 		idWidth = max(idWidth, utf8.RuneCountInString(r.ID))
 		msgWidth = max(msgWidth, utf8.RuneCountInString(msg))
+		wordWidth = max(wordWidth, len(word))
 	}
 	msgWidth = min(msgWidth, maxMessageColumn)
 	var b strings.Builder
 	for _, r := range rows {
-		line := paint(r.word, r.colour, colour) + "  " + pad(r.id, idWidth) + "  " + pad(r.msg, msgWidth) + "  " + r.dur
+		line := paint(pad(r.word, wordWidth), r.colour, colour) + "  " + pad(r.id, idWidth) + "  " + pad(r.msg, msgWidth) + "  " + r.dur
 		b.WriteString(strings.TrimRight(line, " "))
 		b.WriteByte('\n')
 		for _, dl := range r.details {
