@@ -46,6 +46,13 @@ var fatalWaiting = map[string]bool{
 	"RunContainerError":          true,
 }
 
+// kubeletThrottled reports whether a pull error is only the kubelet's own pull rate limit
+// (registryPullQPS, "pull QPS exceeded"), which the kubelet retries by itself: many check
+// pods starting on one node at once hit it, and it is no reason to fail.
+func kubeletThrottled(msg string) bool {
+	return strings.Contains(msg, "pull QPS exceeded")
+}
+
 // fatalEvents are Warning event reasons that end a check pod at once.
 var fatalEvents = map[string]bool{
 	"FailedCreatePodSandBox": true,
@@ -82,7 +89,7 @@ func classify(pod *corev1.Pod, container string) state {
 	}
 	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 		for _, cs := range list {
-			if w := cs.State.Waiting; w != nil && fatalWaiting[w.Reason] {
+			if w := cs.State.Waiting; w != nil && fatalWaiting[w.Reason] && !kubeletThrottled(w.Message) {
 				return fail(w.Reason, fmt.Sprintf("container %q: %s", cs.Name, w.Message))
 			}
 		}

@@ -36,6 +36,12 @@ func TestClassify(t *testing.T) {
 		{"backoff in a sidecar", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
 			running, waiting("side", "ImagePullBackOff", "Back-off pulling image")}}, "n1",
 			state{done: true, node: "n1", failure: &Failure{Pod: "p", Node: "n1", Reason: "ImagePullBackOff", Message: `container "side": Back-off pulling image`}}},
+		{"kubelet pull throttle is retried, not fatal", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
+			waiting("main", "ErrImagePull", "pull QPS exceeded")}}, "n1",
+			state{node: "n1", progress: `pod Pending on node n1, container "main" waiting: ErrImagePull: pull QPS exceeded`}},
+		{"back-off after the throttle", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
+			waiting("main", "ImagePullBackOff", `Back-off pulling image "busybox": ErrImagePull: pull QPS exceeded`)}}, "n1",
+			state{node: "n1", progress: `pod Pending on node n1, container "main" waiting: ImagePullBackOff: Back-off pulling image "busybox": ErrImagePull: pull QPS exceeded`}},
 		{"container creating", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
 			waiting("main", "ContainerCreating", "")}}, "n1",
 			state{node: "n1", progress: `pod Pending on node n1, container "main" waiting: ContainerCreating`}},
