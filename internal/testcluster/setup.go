@@ -23,7 +23,8 @@ var ErrUnavailable = errors.New("testcluster: no cluster available")
 
 // Setup gets the cluster for end-to-end tests. When PREFLIGHT_E2E_KUBECONFIG or KUBECONFIG
 // names a kubeconfig, it attaches to that cluster (any cluster: kind, a cloud one, or the
-// local one started by hand) and changes nothing in it. Otherwise it starts or reuses the
+// local one started by hand) and changes nothing in it; when it names the local cluster's
+// admin kubeconfig and runs as root, Setup is Up (which reuses, or restarts, that cluster). Otherwise it starts or reuses the
 // local cluster with Up, which needs root: without root it returns ErrUnavailable. Simulated
 // nodes (opts.KwokNodes) are ensured on the local cluster only.
 func Setup(ctx context.Context, opts Options) (*Cluster, error) {
@@ -31,6 +32,10 @@ func Setup(ctx context.Context, opts Options) (*Cluster, error) {
 	kc := os.Getenv("PREFLIGHT_E2E_KUBECONFIG")
 	if kc == "" {
 		kc, _, _ = strings.Cut(os.Getenv("KUBECONFIG"), string(filepath.ListSeparator))
+	}
+	if abs, err := filepath.Abs(kc); kc != "" && err == nil && abs == newPaths(opts.StateDir).adminKubeconfig() && os.Geteuid() == 0 {
+		// The local cluster's own kubeconfig: start it again if it was stopped.
+		return Up(ctx, opts)
 	}
 	if kc != "" {
 		c, err := Attach(ctx, kc, opts)
