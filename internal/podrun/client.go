@@ -179,6 +179,8 @@ type space struct {
 
 	mu      sync.Mutex
 	targets map[string]*target // by pod name
+	// deletedUIDs are pods of the run deleted while no target was registered for them.
+	deletedUIDs map[types.UID]struct{}
 	gone    chan struct{}      // receives (without blocking) after every pod deletion
 }
 
@@ -192,7 +194,7 @@ func (c *Client) space(ctx context.Context, namespace string) (*space, error) {
 	}
 	s := c.spaces[namespace]
 	if s == nil {
-		s = &space{c: c, name: namespace, ready: make(chan struct{}), targets: map[string]*target{}, gone: make(chan struct{}, 1)}
+		s = &space{c: c, name: namespace, ready: make(chan struct{}), targets: map[string]*target{}, deletedUIDs: map[types.UID]struct{}{}, gone: make(chan struct{}, 1)}
 		c.spaces[namespace] = s
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); s.start() }()
@@ -302,7 +304,7 @@ func (s *space) observe(o any) {
 	if !ok {
 		return
 	}
-	if t := s.lookup(pod.Name); t != nil {
+	if t := s.lookup(pod.Name); t != nil && t.uid == pod.UID {
 		t.observe(pod)
 	}
 }
@@ -312,8 +314,16 @@ func (s *space) deleted(o any) {
 		o = d.Obj
 	}
 	if pod, ok := o.(*corev1.Pod); ok {
-		if t := s.lookup(pod.Name); t != nil {
+		// Names of deleted pods are reused by generateName: only the pod with the target's
+		// UID is the target's.
+		if t := s.lookup(pod.Name); t != nil && t.uid == pod.UID {
 			t.vanished()
+		} else {
+			// Deleted before its creator registered it (or after it unregistered): remember
+			// the UID so that a late register still learns the pod is gone.
+			s.mu.Lock()
+			s.deletedUIDs[pod.UID] = struct{}{}
+			s.mu.Unlock()
 		}
 	}
 	select {
@@ -327,7 +337,7 @@ func (s *space) event(e *corev1.Event) {
 		return
 	}
 	t := s.lookup(e.InvolvedObject.Name)
-	if t == nil || (e.InvolvedObject.UID != "" && t.uid != "" && e.InvolvedObject.UID != t.uid) {
+	if t == nil || e.InvolvedObject.UID != t.uid {
 		return
 	}
 	t.warning(e.Reason, e.Message, fatalEvents[e.Reason])
@@ -338,8 +348,14 @@ func (s *space) register(pod *corev1.Pod, container string) *target {
 	t := &target{name: pod.Name, uid: pod.UID, container: container, done: make(chan struct{})}
 	s.mu.Lock()
 	s.targets[pod.Name] = t
+	_, gone := s.deletedUIDs[pod.UID]
+	delete(s.deletedUIDs, pod.UID)
 	s.mu.Unlock()
-	if o, ok, _ := s.informer.GetStore().GetByKey(s.name + "/" + pod.Name); ok {
+	if gone {
+		t.vanished()
+		return t
+	}
+	if o, ok, _ := s.informer.GetStore().GetByKey(s.name + "/" + pod.Name); ok && o.(*corev1.Pod).UID == pod.UID {
 		t.observe(o.(*corev1.Pod))
 	}
 	return t

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -47,6 +48,7 @@ func newFakeCluster(t *testing.T, nodes ...corev1.Node) *fakeCluster {
 		if pod.Name == "" {
 			pod.Name = fmt.Sprintf("%s%05d", pod.GenerateName, seq.Add(1))
 		}
+		pod.UID = types.UID("uid-" + pod.Name)
 		fc.created.Add(1)
 		return false, nil, nil
 	})
@@ -370,4 +372,35 @@ func TestRunTimeoutSaysWhereThePodWas(t *testing.T) {
 	assert.ErrorIs(t, te, context.DeadlineExceeded)
 	assert.Contains(t, te.Error(), `timed out after`)
 	assert.Contains(t, te.Error(), `(pod Pending on node somewhere, container "tester" waiting: ContainerCreating)`)
+}
+
+// generateName reuses the names of deleted pods: events of an earlier pod of the same name
+// must not touch the target, and a pod deleted before it was registered is still noticed.
+func TestTargetsMatchByUID(t *testing.T) {
+	fc := newFakeCluster(t)
+	c := newTestClient(t, fc)
+	s, err := c.space(context.Background(), "ns")
+	require.NoError(t, err)
+	old := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "old"}}
+	cur := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "new"}}
+	tg := s.register(cur, "main")
+	s.deleted(old)
+	done := old.DeepCopy()
+	done.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 7}}}}
+	s.observe(done)
+	select {
+	case <-tg.done:
+		t.Fatal("another pod of the same name must not finish the target")
+	default:
+	}
+	s.unregister("p")
+
+	early := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: "ns", UID: "q1"}}
+	s.deleted(early)
+	tq := s.register(early, "main")
+	defer s.unregister("q")
+	<-tq.done
+	st, _ := tq.snapshot()
+	require.NotNil(t, st.failure)
+	assert.Equal(t, "PodDeleted", st.failure.Reason)
 }
