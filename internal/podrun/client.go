@@ -181,7 +181,7 @@ type space struct {
 	targets map[string]*target // by pod name
 	// deletedUIDs are pods of the run deleted while no target was registered for them.
 	deletedUIDs map[types.UID]struct{}
-	gone    chan struct{}      // receives (without blocking) after every pod deletion
+	gone        chan struct{} // receives (without blocking) after every pod deletion
 }
 
 // space returns the namespace's watches, starting them on first use and waiting until the
