@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== gofmt"
-unformatted=$(gofmt -l .)
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	unformatted=$(git ls-files -z -- '*.go' | xargs -0 -r gofmt -l)
+else
+	unformatted=$(gofmt -l .)
+fi
 if [ -n "$unformatted" ]; then
 	echo "gofmt needed:" >&2
 	echo "$unformatted" >&2
