@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/podrun"
@@ -237,11 +238,19 @@ func labelNode(t *testing.T, cs kubernetes.Interface, node, key, val string) {
 func createNode(t *testing.T, cs kubernetes.Interface, n *corev1.Node, conds []corev1.NodeCondition) {
 	t.Helper()
 	ctx := context.Background()
-	created, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	_, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.CoreV1().Nodes().Delete(context.Background(), n.Name, metav1.DeleteOptions{}) })
-	created.Status.Conditions = conds
-	_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	// The node lifecycle controller updates new nodes too (taints): retry on conflict.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Conditions = conds
+		_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
 	require.NoError(t, err)
 }
 
