@@ -5,6 +5,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -467,3 +468,21 @@ func waitGone(t *testing.T, cs kubernetes.Interface, ns string) {
 }
 
 var _ = apierrors.IsNotFound
+
+// TestManyPullsOnOneNode: 20 pods pulling `busybox` (pull policy Always) at once on the real
+// node exceed the kubelet's pull rate limit ("pull QPS exceeded"); the kubelet retries those
+// pulls itself, and the checks pass instead of failing fast as pull errors.
+func TestManyPullsOnOneNode(t *testing.T) {
+	cfg, _ := admin(t)
+	ns := namespace(t, nil)
+	var spec strings.Builder
+	spec.WriteString("custom_requirements:\n")
+	for i := range 20 {
+		fmt.Fprintf(&spec, "- id: pull-%d\n  results: [{status: success, condition: {status_code: 0}}, {status: error}]\n"+
+			"  command: {id: scheduler, timeout: 120, data: {kubernetes: {pod: {spec: {containers: [{name: c, image: busybox, command: [\"true\"]}]}}}}}\n", i)
+	}
+	d := run(t, context.Background(), cfg, ns, spec.String(), func(o *runner.Options) { o.Parallel = 20 })
+	for _, r := range d.Requirements {
+		assert.Equal(t, runner.StatusPass, r.Status, "%s: %s", r.ID, r.Error)
+	}
+}
