@@ -52,6 +52,9 @@ type schedulerPrepared struct {
 	readyNodesOnly bool
 }
 
+// Prepare decodes data.kubernetes strictly, resolves pod_name against the spec's pod
+// templates (or decodes the inline pod) and checks everything that can be checked without a
+// cluster, reporting every problem at once.
 func (schedulerCommand) Prepare(data json.RawMessage, spec SpecContext) (Prepared, error) {
 	var top struct {
 		Kubernetes json.RawMessage `json:"kubernetes"`

@@ -21,6 +21,7 @@ type Permission struct {
 	Cluster bool
 }
 
+// String returns "verb resource[/subresource]", as in "get pods/log".
 func (p Permission) String() string {
 	r := p.Resource
 	if p.Subresource != "" {
