@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/preflightkit/preflight/internal/cli"
 	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/internal/testcluster"
 	"github.com/preflightkit/preflight/requirement"
@@ -154,36 +155,25 @@ func waitRunning(ctx context.Context, cs kubernetes.Interface, ns string, n int)
 	return fmt.Errorf("watch ended with %d of %d pods running: %w", len(running), n, ctx.Err())
 }
 
-// childEnv makes the test binary a child process that runs a spec with the CLI's library
-// calls and blocks, to be killed (see TestKilledProcessLeavesCleanablePods).
+// childEnv makes the test binary a child process that runs `preflight run` (the CLI, in
+// process) on a spec and blocks, to be killed (see TestKilledProcessLeavesCleanablePods).
 const childEnv = "PREFLIGHT_E2E_CHILD_SPEC"
 
 func childMain() int {
-	spec := os.Getenv(childEnv)
-	ns := os.Getenv("PREFLIGHT_E2E_CHILD_NS")
-	kc := os.Getenv("PREFLIGHT_E2E_CHILD_KUBECONFIG")
-	c, err := testcluster.Attach(context.Background(), kc, testcluster.Options{})
+	f, err := os.CreateTemp("", "preflight-e2e-*.yaml")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg, err := c.RestConfig()
-	if err != nil {
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(os.Getenv(childEnv)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	_, _ = r.Run(context.Background(), s)
-	return 0
+	f.Close()
+	return cli.Run(context.Background(), []string{"run", f.Name(),
+		"--kubeconfig", os.Getenv("PREFLIGHT_E2E_CHILD_KUBECONFIG"), "-n", os.Getenv("PREFLIGHT_E2E_CHILD_NS")},
+		nil, os.Stdout, os.Stderr)
 }
 
 // peakRSS returns the process's peak resident set size (VmHWM) in bytes.

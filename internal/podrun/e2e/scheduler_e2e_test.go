@@ -395,8 +395,9 @@ spec:
 	requireNoPods(t, cs, ns)
 }
 
-// TestKilledProcessLeavesCleanablePods: a process killed with SIGKILL mid-run cannot clean
-// up; its pods carry the server-side deadline, and Cleanup removes them by label.
+// TestKilledProcessLeavesCleanablePods: a `preflight run` process killed with SIGKILL mid-run
+// cannot clean up; its pods carry the server-side deadline, and Cleanup (`preflight cleanup`)
+// removes them by label.
 func TestKilledProcessLeavesCleanablePods(t *testing.T) {
 	cfg, cs := admin(t)
 	ns := namespace(t, nil)
