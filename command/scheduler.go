@@ -341,6 +341,10 @@ type CleanupOptions struct {
 	Namespace string        // "" means all namespaces
 	RunID     string        // "" means every run
 	OlderThan time.Duration // only pods older than this; 0 means any age
+	// Expired keeps only pods past their run's deadline (the preflight.dev/deadline
+	// annotation: command timeout + 5s, or 1h): safe while other runs are in progress, and
+	// it catches Pending pods, which activeDeadlineSeconds never ends.
+	Expired bool
 }
 
 // Cleanup deletes the pods a run (or a crashed run) left behind, found by the labels the
@@ -355,5 +359,7 @@ func Cleanup(ctx context.Context, cfg *rest.Config, opts CleanupOptions) ([]stri
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
-	return podrun.Cleanup(ctx, cs, podrun.CleanupOptions{Namespace: opts.Namespace, RunID: opts.RunID, OlderThan: opts.OlderThan})
+	return podrun.Cleanup(ctx, cs, podrun.CleanupOptions{
+		Namespace: opts.Namespace, RunID: opts.RunID, OlderThan: opts.OlderThan, Expired: opts.Expired,
+	})
 }

@@ -404,3 +404,20 @@ func TestTargetsMatchByUID(t *testing.T) {
 	require.NotNil(t, st.failure)
 	assert.Equal(t, "PodDeleted", st.failure.Reason)
 }
+
+func TestCleanupExpired(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(name, deadline string) runtime.Object {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name,
+			Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelRunID: "r"},
+			Annotations: map[string]string{AnnotationDeadline: deadline}}}
+	}
+	cs := fake.NewClientset(
+		mk("past", now.Add(-time.Second).Format(time.RFC3339)),
+		mk("future", now.Add(time.Minute).Format(time.RFC3339)),
+		mk("no-deadline", ""),
+	)
+	got, err := Cleanup(context.Background(), cs, CleanupOptions{Expired: true, Now: now})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a/no-deadline", "a/past"}, got, "a pod without a readable deadline is ours and stale")
+}
