@@ -101,9 +101,11 @@ func (a *app) cleanupCommand() *cobra.Command {
 		Short: "Delete the pods a crashed or killed run left in the cluster",
 		Long: `Cleanup deletes the pods preflight created, found by the labels it puts on every pod, in
 the context's namespace (or --namespace, or every namespace with -A). --run-id limits it
-to one run (the run_id of run -o json); --older-than to pods older than a duration, so
-that it can run while other runs are in progress. It prints what it deleted.`,
-		Example: `  preflight cleanup -A --older-than 1h
+to one run (the run_id of run -o json); --older-than to pods older than a duration; --expired to pods past
+their run's deadline (Pending ones included). --expired and --older-than make it safe to
+run while other runs are in progress. It prints what it deleted.`,
+		Example: `  preflight cleanup -A --expired
+  preflight cleanup -A --older-than 1h
   preflight cleanup -n myapp --run-id 7f3c2a`,
 		Args: noArgs,
 		RunE: a.wrap(func(cmd *cobra.Command, args []string) error {
@@ -148,6 +150,7 @@ that it can run while other runs are in progress. It prints what it deleted.`,
 	f.BoolVarP(&allNamespaces, "all-namespaces", "A", false, "clean every namespace")
 	f.StringVar(&opts.RunID, "run-id", "", "only the pods of this run (the run_id of run -o json)")
 	f.DurationVar(&opts.OlderThan, "older-than", 0, "only pods older than this, e.g. 1h (0 means any age)")
+	f.BoolVar(&opts.Expired, "expired", false, "only pods past their run's deadline (command timeout + 5s), Pending ones included")
 	kube.bind(f)
 	return cmd
 }
