@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -188,7 +189,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	defer unlock()
 
 	c := &Cluster{Kubeconfig: p.adminKubeconfig(), local: true, paths: p, log: opts.Logger}
-	if healthy(ctx, p) {
+	if healthy(ctx, p) && sameFingerprint(ctx, opts, p) {
 		opts.Logger.Info("reusing the running cluster", "kubeconfig", c.Kubeconfig)
 	} else {
 		if err := start(ctx, opts, p); err != nil {
@@ -278,6 +279,30 @@ func Status(ctx context.Context, opts Options) (Report, error) {
 	}
 	r.Running = all && r.Version != ""
 	return r, nil
+}
+
+// sameFingerprint reports whether the running cluster was started from the binaries and
+// configuration this code would start it from. When the binaries cannot be located (no
+// source tree at hand), it trusts the running cluster.
+func sameFingerprint(ctx context.Context, opts Options, p paths) bool {
+	b, err := os.ReadFile(p.fingerprintFile())
+	if err != nil {
+		return false
+	}
+	tools, err := toolsDir()
+	if err != nil {
+		return true
+	}
+	key, err := cacheKey(ctx, tools)
+	if err != nil {
+		return true
+	}
+	bin := filepath.Join(opts.CacheDir, "bin-"+key)
+	if strings.TrimSpace(string(b)) != fingerprint(p, bin) {
+		opts.Logger.Info("the running cluster was started by another version of the harness; restarting it")
+		return false
+	}
+	return true
 }
 
 // localReachable reports whether the local apiserver runs and its address is on this machine.

@@ -1,10 +1,13 @@
 package testcluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -23,9 +26,9 @@ var hostsToml = fmt.Sprintf(`server = "http://%[1]s"
   capabilities = ["pull", "resolve"]
 `, registryAddr)
 
-// writeConfigs writes the configuration files of the registry, containerd (and its runc
-// wrapper and CNI network), the kubelet and kwok.
-func writeConfigs(p paths) error {
+// configFiles renders the configuration files of the registry, containerd (and its CNI
+// network), the kubelet and kwok, by path.
+func configFiles(p paths) map[string]string {
 	files := map[string]string{
 		p.join("registry", "config.yml"):                registryConfig(p),
 		p.join("containerd", "config.toml"):             containerdConfig(p),
@@ -36,11 +39,16 @@ func writeConfigs(p paths) error {
 	for _, m := range registryMirrors {
 		files[p.join("containerd", "certs.d", m, "hosts.toml")] = hostsToml
 	}
+	return files
+}
+
+// writeConfigs writes the configuration files and containerd's runc wrapper.
+func writeConfigs(p paths) error {
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		return fmt.Errorf("runc: %w (install-deps.sh installs it)", err)
 	}
-	for path, content := range files {
+	for path, content := range configFiles(p) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
@@ -49,6 +57,24 @@ func writeConfigs(p paths) error {
 		}
 	}
 	return os.WriteFile(p.join("containerd", "runc-wrapper"), []byte(runcWrapper(runc)), 0o755)
+}
+
+// fingerprint identifies what a cluster starts from: its binaries and configuration files.
+// Up restarts a running cluster whose fingerprint differs, so a changed harness never reuses
+// a cluster started by an older one.
+func fingerprint(p paths, bin string) string {
+	files := configFiles(p)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	fmt.Fprintf(h, "bin %s\nrunc-wrapper %s\n", bin, runcWrapper("runc"))
+	for _, n := range names {
+		fmt.Fprintf(h, "%s %d\n%s", n, len(files[n]), files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func registryConfig(p paths) string {

@@ -33,6 +33,7 @@ func (p paths) containerd() string      { return p.join("containerd") }
 func (p paths) containerdSock() string  { return p.join("containerd", "containerd.sock") }
 func (p paths) kubeletDir() string      { return p.join("kubelet") }
 func (p paths) binDirFile() string      { return p.join("run", "bindir") }
+func (p paths) fingerprintFile() string { return p.join("run", "fingerprint") }
 
 // The components in start order; Down stops them in reverse.
 const (

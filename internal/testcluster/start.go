@@ -41,6 +41,9 @@ func start(ctx context.Context, opts Options, p paths) error {
 	if err := os.WriteFile(p.binDirFile(), []byte(bin+"\n"), 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(p.fingerprintFile(), []byte(fingerprint(p, bin)+"\n"), 0o644); err != nil {
+		return err
+	}
 	if err := writePKI(p); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
