@@ -105,6 +105,9 @@ func TestGolden(t *testing.T) {
 		{"run-mixed-json", []string{"run", specs + "mixed.yaml", "-q", "-o", "json"}, "", ExitFail},
 		{"run-warn", []string{"run", specs + "warn.yaml", "-q"}, "", ExitWarn},
 		{"run-depends-not-run", []string{"run", specs + "depends.yaml", "-q"}, "", ExitFail},
+		{"run-strict-warn", []string{"run", specs + "strict-warn.yaml", "-q"}, "", ExitWarn},
+		{"run-strict-warn-acked", []string{"run", specs + "strict-warn.yaml", "-q", "--ack-warning", "storage-class"}, "", ExitPass},
+		{"run-ack-warning-unknown", []string{"run", specs + "strict-warn.yaml", "-q", "--ack-warning", "nope"}, "", ExitUsage},
 		{"run-strict-blocked", []string{"run", specs + "strict.yaml", "-q"}, "", ExitFail},
 		// --ack: repeatable and comma-separated; acknowledged requirements no longer count.
 		{"run-ack-all", []string{"run", specs + "mixed.yaml", "-q", "--ack", "broken,low-memory"}, "", ExitPass},

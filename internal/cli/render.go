@@ -275,7 +275,7 @@ func nodeNames(nodes []string) string {
 // summary is the gate line.
 func summary(d *runner.Decision, colour bool) string {
 	var passed, skipped, acked, failed, warned int
-	var strict, ackable []string // in spec order
+	var strict, ackable, ackWarn []string // in spec order
 	for _, r := range d.Requirements {
 		switch {
 		case r.Acknowledged:
@@ -284,6 +284,9 @@ func summary(d *runner.Decision, colour bool) string {
 			passed++
 		case r.Status == runner.StatusSkipped:
 			skipped++
+		case r.Status == runner.StatusWarn && r.Strict:
+			warned++
+			ackWarn = append(ackWarn, r.ID)
 		case r.Status == runner.StatusWarn:
 			warned++
 			ackable = append(ackable, r.ID)
@@ -322,16 +325,29 @@ func summary(d *runner.Decision, colour bool) string {
 		if len(why) > 0 {
 			s += ": " + strings.Join(why, "; ")
 		}
-		if len(ackable) > 0 {
-			s += "; also needs --ack " + strings.Join(ackable, ",")
+		if hint := ackHint(ackable, ackWarn); hint != "" {
+			s += "; also needs " + hint
 		}
 		return s
 	case runner.GateNeedsAck:
-		return fmt.Sprintf("%s %s: re-run with --ack %s to accept", paint("Gate: needs acknowledgment", ansiYellow, colour), tally, strings.Join(ackable, ","))
+		return fmt.Sprintf("%s %s: re-run with %s to accept", paint("Gate: needs acknowledgment", ansiYellow, colour), tally, ackHint(ackable, ackWarn))
 	case runner.GatePass:
 		return fmt.Sprintf("%s %s", paint("Gate: pass", ansiGreen, colour), tally)
 	}
 	return fmt.Sprintf("Gate: %s %s", d.Gate, tally)
+}
+
+// ackHint names the flags that would accept what is left: --ack for non-strict failures and
+// warnings, --ack-warning for the warnings of strict requirements.
+func ackHint(ackable, ackWarn []string) string {
+	var flags []string
+	if len(ackable) > 0 {
+		flags = append(flags, "--ack "+strings.Join(ackable, ","))
+	}
+	if len(ackWarn) > 0 {
+		flags = append(flags, "--ack-warning "+strings.Join(ackWarn, ","))
+	}
+	return strings.Join(flags, " ")
 }
 
 func plural(n int, one, many string) string {

@@ -64,6 +64,7 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&rf.opts.AppVersion, "app-version", "", "`version` being installed (CEL app.version)")
 	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "`version` currently installed, for upgrades (CEL app.previous_version)")
 	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by `id` (repeatable or comma-separated; strict ones cannot be acknowledged)")
+	f.StringSliceVar(&rf.opts.AcknowledgeWarnings, "ack-warning", nil, "accept the warnings (never the failures) of a requirement by `id`, strict ones included (repeatable or comma-separated)")
 	f.VarP(&rf.output, "output", "o", "output format: text or json")
 	f.IntVar(&rf.opts.Parallel, "parallel", 0, fmt.Sprintf("how many commands run at once (0 means %d)", runner.DefaultParallel))
 	f.DurationVar(&rf.opts.Timeout, "timeout", 0, "deadline of the whole run, e.g. 5m (0 means none; each command keeps its own timeout)")
@@ -93,7 +94,7 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 		return opts, usageError("%w", err)
 	}
 	opts.Vars = vars
-	if err := checkAcks(spec, opts.Acknowledge); err != nil {
+	if err := checkAcks(spec, opts.Acknowledge, opts.AcknowledgeWarnings); err != nil {
 		return opts, err
 	}
 	cl, err := rf.kube.load()
@@ -111,24 +112,31 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 	return opts, nil
 }
 
-// checkAcks rejects --ack ids the spec does not have, or that name a strict requirement:
-// both are mistakes of the caller, reported before anything runs (exit 2).
-func checkAcks(spec *requirement.Spec, acks []string) error {
+// checkAcks rejects --ack and --ack-warning ids the spec does not have, and --ack ids that
+// name a strict requirement: both are mistakes of the caller, reported before anything runs
+// (exit 2).
+func checkAcks(spec *requirement.Spec, acks, ackWarnings []string) error {
 	byID := make(map[string]*requirement.Requirement, len(spec.Requirements))
 	for _, r := range spec.Requirements {
 		byID[r.ID] = r
 	}
 	var errs []error
-	for _, id := range acks {
+	check := func(flag, id string, strictOK bool) {
 		r, ok := byID[id]
 		switch {
 		case id == "":
-			errs = append(errs, errors.New("--ack: empty requirement id"))
+			errs = append(errs, fmt.Errorf("%s: empty requirement id", flag))
 		case !ok:
-			errs = append(errs, fmt.Errorf("--ack %s: the spec has no requirement with that id", id))
-		case r.Strict:
-			errs = append(errs, fmt.Errorf("--ack %s: the requirement is strict and cannot be acknowledged", id))
+			errs = append(errs, fmt.Errorf("%s %s: the spec has no requirement with that id", flag, id))
+		case r.Strict && !strictOK:
+			errs = append(errs, fmt.Errorf("%s %s: the requirement is strict and its failures cannot be acknowledged (--ack-warning accepts its warnings)", flag, id))
 		}
+	}
+	for _, id := range acks {
+		check("--ack", id, false)
+	}
+	for _, id := range ackWarnings {
+		check("--ack-warning", id, true)
 	}
 	if len(errs) > 0 {
 		return withCode(ExitUsage, errors.Join(errs...))
@@ -360,7 +368,9 @@ func (a *app) print(format outputFormat, d *runner.Decision) error {
 func exitCode(d *runner.Decision) int {
 	var fail, warn bool
 	for _, r := range d.Requirements {
-		if r.Acknowledged && !r.Strict {
+		// An acknowledged requirement no longer counts; a strict one can only have had its
+		// warning accepted (--ack-warning), never a failure.
+		if r.Acknowledged && (!r.Strict || r.Status == runner.StatusWarn) {
 			continue
 		}
 		switch r.Status {
