@@ -12,7 +12,7 @@ import (
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
-	"github.com/preflightkit/preflight/schema"
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // The structure of a requirements document (types, required and unknown fields, enums) is
@@ -88,7 +88,7 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	if !ok {
 		ids := l.reg.IDs()
 		msg := fmt.Sprintf("unknown command %q", c.ID)
-		if s := schema.Suggest(c.ID, ids); s != "" {
+		if s := specschema.Suggest(c.ID, ids); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		msg += "; registered commands: " + strings.Join(ids, ", ")

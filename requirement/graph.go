@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/preflightkit/preflight/schema"
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // crossChecks checks what spans requirements, documents and files: ids are unique, and
@@ -42,7 +42,7 @@ func (l *loader) crossChecks() {
 				continue
 			}
 			msg := fmt.Sprintf("unknown requirement id %q", dep)
-			if s := schema.Suggest(dep, ids); s != "" {
+			if s := specschema.Suggest(dep, ids); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			l.problem(e.doc.loc(at, atValue), msg)

@@ -16,7 +16,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/preflightkit/preflight/command"
-	"github.com/preflightkit/preflight/schema"
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // loader holds the state of one load.
@@ -213,7 +213,7 @@ func (l *loader) podDocument(d *document) {
 	apiVersion, _ := m["apiVersion"].(string)
 	if !ok || kind != "Pod" || apiVersion != "v1" {
 		what := map[string]string{"array": "a list", "string": "a string", "integer": "a number",
-			"number": "a number", "boolean": "a boolean"}[schema.TypeOf(d.value)]
+			"number": "a number", "boolean": "a boolean"}[specschema.TypeOf(d.value)]
 		if ok {
 			what = "a map without custom_requirements"
 			if kind != "" || apiVersion != "" {
@@ -336,7 +336,7 @@ func fieldTokens(path string) []string {
 // requirementsDocument validates a requirements document against the schema and loads its
 // requirements.
 func (l *loader) requirementsDocument(d *document) error {
-	violations, err := schema.ValidateRequirements(d.value)
+	violations, err := specschema.ValidateRequirements(d.value)
 	if err != nil {
 		l.problem(d.loc(nil, atValue), err.Error())
 		return nil

@@ -1,29 +1,20 @@
 package schema_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/preflightkit/preflight/schema"
 )
 
-func ExampleValidateRequirements() {
-	// A decoded requirements document with a typo and a missing field.
-	doc := map[string]any{
-		"custom_requirements": []any{
-			map[string]any{
-				"id":      "port-80",
-				"command": map[string]any{"id": "port_available", "timout": 10, "data": map[string]any{"port": 80}},
-			},
-		},
+func ExampleJSON() {
+	var s struct {
+		Schema string `json:"$schema"`
 	}
-	violations, err := schema.ValidateRequirements(doc)
-	if err != nil {
+	if err := json.Unmarshal(schema.JSON(), &s); err != nil {
 		panic(err)
 	}
-	for _, v := range violations {
-		fmt.Printf("%s: %s\n", v.Pointer, v.Message)
-	}
+	fmt.Println(s.Schema)
 	// Output:
-	// /custom_requirements/0/command/timout: unknown field "timout"; did you mean "timeout"?
-	// /custom_requirements/0/results: missing required field "results"
+	// https://json-schema.org/draft/2020-12/schema
 }

@@ -30,7 +30,8 @@ var allowed = map[string][]string{
 	"analyzer":             {"internal/celenv"},
 	"command":              {"internal/podrun", "internal/clusterinfo"},
 	"internal/podrun":      {},
-	"requirement":          {"schema", "command", "analyzer", "internal/celenv"},
+	"requirement":          {"internal/specschema", "command", "analyzer", "internal/celenv"},
+	"internal/specschema":  {"schema"},
 	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo"},
 	"examples/preflight":   {"internal/cli"},
 }

@@ -1,4 +1,4 @@
-package schema_test
+package specschema_test
 
 import (
 	"bytes"
@@ -12,14 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/preflightkit/preflight/internal/specschema"
 	"github.com/preflightkit/preflight/schema"
 )
 
 func TestSchemaCompiles(t *testing.T) {
-	require.NoError(t, schema.Check())
+	require.NoError(t, specschema.Check())
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(schema.JSON(), &doc))
-	require.Equal(t, schema.ID, doc["$id"])
+	require.Equal(t, "https://preflightkit.github.io/preflight/spec.schema.json", doc["$id"])
 	require.Equal(t, "https://json-schema.org/draft/2020-12/schema", doc["$schema"])
 	require.NotEmpty(t, doc["title"])
 }
@@ -58,7 +59,7 @@ func TestDesignExamplesValidate(t *testing.T) {
 			data, err := os.ReadFile(f)
 			require.NoError(t, err)
 			for i, doc := range strings.Split(string(data), "\n---\n") {
-				vs, err := schema.ValidateDocument(decode(t, doc))
+				vs, err := specschema.ValidateDocument(decode(t, doc))
 				require.NoError(t, err)
 				require.Empty(t, vs, "document %d", i)
 			}
@@ -71,7 +72,7 @@ func TestViolations(t *testing.T) {
 	tests := []struct {
 		name string
 		doc  string
-		want []schema.Violation
+		want []specschema.Violation
 	}{
 		{
 			name: "valid",
@@ -80,27 +81,27 @@ func TestViolations(t *testing.T) {
 		{
 			name: "unknown field, case-sensitive",
 			doc:  base + "  When: x\n",
-			want: []schema.Violation{{Pointer: "/custom_requirements/0/When", At: schema.AtKey, Keyword: "additionalProperties",
+			want: []specschema.Violation{{Pointer: "/custom_requirements/0/When", At: specschema.AtKey, Keyword: "additionalProperties",
 				Message: `unknown field "When"; did you mean "when"? (field names are case-sensitive)`}},
 		},
 		{
 			name: "typo in command data",
 			doc:  "custom_requirements:\n- id: a\n  command: {id: exec, data: {cmd: [ls], envv: {}}}\n  results: [{status: success}]\n",
-			want: []schema.Violation{{Pointer: "/custom_requirements/0/command/data/envv", At: schema.AtKey, Keyword: "additionalProperties",
+			want: []specschema.Violation{{Pointer: "/custom_requirements/0/command/data/envv", At: specschema.AtKey, Keyword: "additionalProperties",
 				Message: `unknown field "envv"; did you mean "env"?`}},
 		},
 		{
 			name: "missing required fields",
 			doc:  "custom_requirements:\n- id: a\n  command: {data: {}}\n",
-			want: []schema.Violation{
-				{Pointer: "/custom_requirements/0/command/id", At: schema.AtParent, Keyword: "required", Message: `missing required field "id"`},
-				{Pointer: "/custom_requirements/0/results", At: schema.AtParent, Keyword: "required", Message: `missing required field "results"`},
+			want: []specschema.Violation{
+				{Pointer: "/custom_requirements/0/command/id", At: specschema.AtParent, Keyword: "required", Message: `missing required field "id"`},
+				{Pointer: "/custom_requirements/0/results", At: specschema.AtParent, Keyword: "required", Message: `missing required field "results"`},
 			},
 		},
 		{
 			name: "wrong types",
 			doc:  base + "  strict: \"yes\"\n  retry: {interval: 5, timeout: 1m}\n",
-			want: []schema.Violation{
+			want: []specschema.Violation{
 				{Pointer: "/custom_requirements/0/retry/interval", Keyword: "type", Types: []string{"string"}, Message: "must be a string, not the number 5"},
 				{Pointer: "/custom_requirements/0/strict", Keyword: "type", Types: []string{"boolean"}, Message: `must be true or false, not the string "yes"`},
 			},
@@ -108,12 +109,12 @@ func TestViolations(t *testing.T) {
 		{
 			name: "timeout zero",
 			doc:  "custom_requirements:\n- id: a\n  command: {id: x, timeout: 0}\n  results: [{status: success}]\n",
-			want: []schema.Violation{{Pointer: "/custom_requirements/0/command/timeout", Keyword: "not", Message: "must not be 0; use -1 for no timeout"}},
+			want: []specschema.Violation{{Pointer: "/custom_requirements/0/command/timeout", Keyword: "not", Message: "must not be 0; use -1 for no timeout"}},
 		},
 		{
 			name: "empty results and bad status",
 			doc:  "custom_requirements:\n- id: a\n  command: {id: x}\n  results: []\n- id: b\n  command: {id: x}\n  results: [{status: sucess}]\n",
-			want: []schema.Violation{
+			want: []specschema.Violation{
 				{Pointer: "/custom_requirements/0/results", Keyword: "minItems", Message: "must list at least one result"},
 				{Pointer: "/custom_requirements/1/results/0/status", Keyword: "enum", Message: `must be one of success, warn, error, not the string "sucess"; did you mean "success"?`},
 			},
@@ -122,7 +123,7 @@ func TestViolations(t *testing.T) {
 			name: "exclusive fields",
 			doc: "custom_requirements:\n- id: a\n  command: {id: exec, data: {cmd: [ls], shell: ls}}\n" +
 				"  results: [{status: success, condition: {expr: 'true', bool_expr: 'true'}}]\n",
-			want: []schema.Violation{
+			want: []specschema.Violation{
 				{Pointer: "/custom_requirements/0/command/data", Keyword: "oneOf", Message: "set exactly one of cmd and shell"},
 				{Pointer: "/custom_requirements/0/results/0/condition", Keyword: "not", Message: "set only one of expr and bool_expr (they are synonyms)"},
 			},
@@ -130,7 +131,7 @@ func TestViolations(t *testing.T) {
 		{
 			name: "duplicate depends_on and bad id",
 			doc:  base + "  depends_on: [b, b]\n- id: \"-x\"\n  command: {id: x}\n  results: [{status: warn}]\n",
-			want: []schema.Violation{
+			want: []specschema.Violation{
 				{Pointer: "/custom_requirements/0/depends_on/1", Keyword: "uniqueItems", Message: `the string "b" is listed twice (items 0 and 1)`},
 				{Pointer: "/custom_requirements/1/id", Keyword: "pattern", Message: "must hold only letters, digits, '-', '_' and '.', and start and end with a letter or digit (it is used in pod labels)"},
 			},
@@ -139,20 +140,20 @@ func TestViolations(t *testing.T) {
 			name: "port range and data of custom commands",
 			doc: "custom_requirements:\n- id: a\n  command: {id: port_available, data: {port: 0}}\n  results: [{status: success}]\n" +
 				"- id: b\n  command: {id: my_check, data: {anything: [1]}}\n  results: [{status: success}]\n",
-			want: []schema.Violation{{Pointer: "/custom_requirements/0/command/data/port", Keyword: "minimum", Message: "must be at least 1, not the number 0"}},
+			want: []specschema.Violation{{Pointer: "/custom_requirements/0/command/data/port", Keyword: "minimum", Message: "must be at least 1, not the number 0"}},
 		},
 		{
 			name: "not a requirements document",
 			doc:  "requirements: []\n",
-			want: []schema.Violation{
-				{Pointer: "/custom_requirements", At: schema.AtParent, Keyword: "required", Message: `missing required field "custom_requirements"`},
-				{Pointer: "/requirements", At: schema.AtKey, Keyword: "additionalProperties", Message: `unknown field "requirements"; expected one of custom_requirements`},
+			want: []specschema.Violation{
+				{Pointer: "/custom_requirements", At: specschema.AtParent, Keyword: "required", Message: `missing required field "custom_requirements"`},
+				{Pointer: "/requirements", At: specschema.AtKey, Keyword: "additionalProperties", Message: `unknown field "requirements"; expected one of custom_requirements`},
 			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := schema.ValidateRequirements(decode(t, tc.doc))
+			got, err := specschema.ValidateRequirements(decode(t, tc.doc))
 			require.NoError(t, err)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("violations (-want +got):\n%s", diff)
@@ -162,22 +163,22 @@ func TestViolations(t *testing.T) {
 }
 
 func TestInvalidGoValue(t *testing.T) {
-	_, err := schema.ValidateRequirements(map[string]any{"custom_requirements": struct{}{}})
+	_, err := specschema.ValidateRequirements(map[string]any{"custom_requirements": struct{}{}})
 	require.Error(t, err)
 }
 
 func TestPointers(t *testing.T) {
-	p := schema.JoinPointer("a/b", "c~d", "0")
+	p := specschema.JoinPointer("a/b", "c~d", "0")
 	require.Equal(t, "/a~1b/c~0d/0", p)
-	require.Equal(t, []string{"a/b", "c~d", "0"}, schema.SplitPointer(p))
-	require.Nil(t, schema.SplitPointer(""))
+	require.Equal(t, []string{"a/b", "c~d", "0"}, specschema.SplitPointer(p))
+	require.Nil(t, specschema.SplitPointer(""))
 }
 
 func TestSuggest(t *testing.T) {
 	known := []string{"id", "timeout", "data"}
-	require.Equal(t, "timeout", schema.Suggest("timout", known))
-	require.Equal(t, "timeout", schema.Suggest("tiemout", known))
-	require.Equal(t, "id", schema.Suggest("ID", known))
-	require.Equal(t, "", schema.Suggest("zzz", known))
-	require.Equal(t, `unknown field "zzz"; expected one of id, timeout, data`, schema.UnknownField("zzz", known))
+	require.Equal(t, "timeout", specschema.Suggest("timout", known))
+	require.Equal(t, "timeout", specschema.Suggest("tiemout", known))
+	require.Equal(t, "id", specschema.Suggest("ID", known))
+	require.Equal(t, "", specschema.Suggest("zzz", known))
+	require.Equal(t, `unknown field "zzz"; expected one of id, timeout, data`, specschema.UnknownField("zzz", known))
 }
