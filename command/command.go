@@ -42,9 +42,11 @@ const DefaultOutputLimit = 1 << 20
 // Command is one kind of check. Implementations must be safe for concurrent use.
 type Command interface {
 	// Prepare parses and validates the command's data (the JSON form of the spec's
-	// command.data, nil when absent) at load time. Errors should name the offending
-	// field relative to data (for example "data.cmd: must not be empty"); the loader adds
-	// the location in the spec.
+	// command.data, nil when absent) at load time. Problems with the data are returned as
+	// *field.Error values (k8s.io/apimachinery/pkg/util/validation/field), one or several
+	// (field.ErrorList.ToAggregate), whose paths start at "data": the loader reports each at
+	// the line and column of that field, with its Detail as the message ("required: " first
+	// for field.Required). Any other error is reported at data.
 	Prepare(data json.RawMessage, spec SpecContext) (Prepared, error)
 }
 

@@ -7,18 +7,19 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 )
 
-// decodeStrict decodes a command's data into v, a pointer to a struct with json tags, the way
-// the spec loader decodes everything else: keys match the tags case-sensitively, and unknown
-// or duplicate keys are errors. Absent data (nil or JSON null) decodes as an empty object, so
-// that the caller's checks of required fields report what is missing. Every error names the
-// field relative to data ("data.port: must be an integer or a string, not array") and all
-// unknown or duplicate fields are reported at once.
-func decodeStrict(data json.RawMessage, v any) error {
+// decodeStrict decodes a command's data (or a part of it, at path p) into v, a pointer to a
+// struct with json tags, the way the spec loader decodes everything else: keys match the
+// tags case-sensitively, and unknown or duplicate keys are errors. Absent data (nil or JSON
+// null) decodes as an empty object, so that the caller's checks of required fields report
+// what is missing. Every problem is returned, each at the path of its field.
+func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		trimmed = []byte("{}")
@@ -27,36 +28,56 @@ func decodeStrict(data json.RawMessage, v any) error {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("%s: must be %s, not %s", dataPath(elementPath(trimmed, te)), describeType(te.Type), te.Value)
+			return field.ErrorList{invalid(childPath(p, elementPath(trimmed, te)), "must be %s, not %s", describeType(te.Type), te.Value)}
 		}
 		if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
-			return fmt.Errorf("data: invalid JSON at byte %d: %w", off, err)
+			return field.ErrorList{invalid(p, "invalid JSON at byte %d: %v", off, err)}
 		}
-		return fmt.Errorf("data: %w", err)
-	}
-	if len(strictErrs) == 0 {
-		return nil
+		return field.ErrorList{invalid(p, "%v", err)}
 	}
 	known := knownFields(reflect.TypeOf(v))
-	errs := make([]error, 0, len(strictErrs))
+	var errs field.ErrorList
 	for _, se := range strictErrs {
 		var fe sigsjson.FieldError
 		if !errors.As(se, &fe) {
-			errs = append(errs, fmt.Errorf("data: %w", se))
+			errs = append(errs, invalid(p, "%v", se))
 			continue
 		}
+		at := childPath(p, fe.FieldPath())
 		msg := se.Error()
 		switch {
 		case strings.HasPrefix(msg, "unknown field"):
-			errs = append(errs, fmt.Errorf("%s: unknown field (known fields: %s; names are case-sensitive)",
-				dataPath(fe.FieldPath()), strings.Join(known, ", ")))
+			errs = append(errs, invalid(at, "unknown field (known fields: %s; names are case-sensitive)", strings.Join(known, ", ")))
 		case strings.HasPrefix(msg, "duplicate field"):
-			errs = append(errs, fmt.Errorf("%s: duplicate field: give it once", dataPath(fe.FieldPath())))
+			errs = append(errs, invalid(at, "duplicate field: give it once"))
 		default:
-			errs = append(errs, fmt.Errorf("%s: %s", dataPath(fe.FieldPath()), msg))
+			errs = append(errs, invalid(at, "%s", msg))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// childPath appends a dotted field path as encoding/json names it ("env.A", "cmd[1]") to p.
+func childPath(p *field.Path, dotted string) *field.Path {
+	for _, part := range strings.Split(dotted, ".") {
+		if part == "" {
+			continue
+		}
+		name, rest, _ := strings.Cut(part, "[")
+		if name != "" {
+			p = p.Child(name)
+		}
+		for rest != "" {
+			idx, more, _ := strings.Cut(rest, "]")
+			if i, err := strconv.Atoi(idx); err == nil {
+				p = p.Index(i)
+			} else {
+				p = p.Key(idx)
+			}
+			rest = strings.TrimPrefix(more, "[")
+		}
+	}
+	return p
 }
 
 // elementPath returns the path of the value a type error is about. The decoder names only
@@ -83,7 +104,7 @@ func elementPath(data []byte, te *json.UnmarshalTypeError) string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			if json.Unmarshal(m[k], reflect.New(te.Type).Interface()) != nil {
-				return te.Field + "." + k
+				return te.Field + "[" + k + "]"
 			}
 		}
 		return te.Field
@@ -115,14 +136,6 @@ func jsonKind(first byte) string {
 		return "null"
 	}
 	return "number"
-}
-
-// dataPath returns the path of a field of data as the spec's error messages show it.
-func dataPath(field string) string {
-	if field == "" {
-		return "data"
-	}
-	return "data." + field
 }
 
 // knownFields lists the json names of the fields of the struct t points to, sorted.

@@ -32,14 +32,14 @@ type diskSpacePrepared struct {
 // Prepare validates data.dir.
 func (c diskSpaceCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d diskSpaceData
-	if err := decodeStrict(data, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
 	switch {
 	case d.Dir == "":
-		return nil, errors.New(`data.dir: required: give the directory to measure, such as "/var/lib"`)
+		return nil, invalid(dataRoot.Child("dir"), `required: give the directory to measure, such as "/var/lib"`)
 	case strings.IndexByte(d.Dir, 0) >= 0:
-		return nil, errors.New("data.dir: must not contain a NUL byte")
+		return nil, invalid(dataRoot.Child("dir"), "must not contain a NUL byte")
 	}
 	return &diskSpacePrepared{dir: d.Dir, total: c.total}, nil
 }

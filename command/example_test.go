@@ -82,7 +82,7 @@ func Example_exec() {
 	res, _ = p.Run(ctx, &command.Env{Timeout: 200 * time.Millisecond})
 	fmt.Println(res.Outputs[0].StatusCode, res.Outputs[0].Err)
 	// Output:
-	// data.cmd: "test -e /etc/x" is not a JSON array: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or put a script in data.shell
+	// data.cmd: Invalid value: "test -e /etc/x" is not a JSON array: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or put a script in data.shell
 	// 3 "hello\n"
 	// 62 timed out after 200ms
 }
@@ -102,6 +102,6 @@ func Example_hostChecks() {
 	_, err = fmt.Sscan(res.Outputs[0].Stdout, &bytes)
 	fmt.Println(res.Outputs[0].StatusCode, err == nil && bytes >= 0)
 	// Output:
-	// data.port: 70000 is out of range 1-65535
+	// data.port: Invalid value: 70000 is out of range 1-65535
 	// 0 true
 }

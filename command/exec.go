@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // execWaitDelay bounds how long a run waits, once the command's process has exited (or been
@@ -55,46 +57,44 @@ type execPrepared struct {
 // without "=", no NUL bytes anywhere (the kernel could not pass them).
 func (execCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d execData
-	if err := decodeStrict(data, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
 	p := &execPrepared{dir: d.Dir, inherit: d.InheritEnv == nil || *d.InheritEnv}
-	var errs []error
+	var errs field.ErrorList
 	hasCmd := len(d.Cmd) > 0 && !bytes.Equal(bytes.TrimSpace(d.Cmd), []byte("null"))
 	switch {
 	case hasCmd && d.Shell != nil:
-		errs = append(errs, errors.New("data: give exactly one of cmd (an argv array) and shell (a script), not both"))
+		errs = append(errs, invalid(dataRoot, "give exactly one of cmd (an argv array) and shell (a script), not both"))
 	case d.Shell != nil:
 		switch {
 		case strings.TrimSpace(*d.Shell) == "":
-			errs = append(errs, errors.New("data.shell: must not be empty"))
+			errs = append(errs, invalid(dataRoot.Child("shell"), "must not be empty"))
 		case strings.IndexByte(*d.Shell, 0) >= 0:
-			errs = append(errs, errors.New("data.shell: must not contain a NUL byte"))
+			errs = append(errs, invalid(dataRoot.Child("shell"), "must not contain a NUL byte"))
 		}
 		p.argv = []string{"/bin/sh", "-c", *d.Shell}
 	case hasCmd:
-		argv, err := parseArgv(d.Cmd)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		argv, argvErrs := parseArgv(d.Cmd)
+		errs = append(errs, argvErrs...)
 		p.argv = argv
 	default:
-		errs = append(errs, errors.New(`data.cmd: required: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or a script in data.shell`))
+		errs = append(errs, invalid(dataRoot.Child("cmd"), `required: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or a script in data.shell`))
 	}
 	if strings.IndexByte(d.Dir, 0) >= 0 {
-		errs = append(errs, errors.New("data.dir: must not contain a NUL byte"))
+		errs = append(errs, invalid(dataRoot.Child("dir"), "must not contain a NUL byte"))
 	}
 	for _, k := range slices.Sorted(maps.Keys(d.Env)) {
 		v := d.Env[k]
 		switch {
 		case k == "":
-			errs = append(errs, errors.New("data.env: variable names must not be empty"))
+			errs = append(errs, invalid(dataRoot.Child("env"), "variable names must not be empty"))
 			continue
 		case strings.ContainsAny(k, "=\x00"):
-			errs = append(errs, fmt.Errorf("data.env.%s: variable names must not contain \"=\" or a NUL byte", k))
+			errs = append(errs, invalid(dataRoot.Child("env").Key(k), "variable names must not contain \"=\" or a NUL byte"))
 			continue
 		case strings.IndexByte(v, 0) >= 0:
-			errs = append(errs, fmt.Errorf("data.env.%s: value must not contain a NUL byte", k))
+			errs = append(errs, invalid(dataRoot.Child("env").Key(k), "value must not contain a NUL byte"))
 			continue
 		}
 		p.extraEnv = append(p.extraEnv, k+"="+v)
@@ -103,47 +103,47 @@ func (execCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs.ToAggregate()
 	}
 	return p, nil
 }
 
 // parseArgv reads cmd: an array of strings, or the legacy string holding a JSON array.
-func parseArgv(raw json.RawMessage) ([]string, error) {
+func parseArgv(raw json.RawMessage) ([]string, field.ErrorList) {
 	raw = bytes.TrimSpace(raw)
 	var argv []string
 	switch raw[0] {
 	case '[':
 		if err := json.Unmarshal(raw, &argv); err != nil {
-			return nil, errors.New("data.cmd: must be an array of strings")
+			return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), "must be an array of strings")}
 		}
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("data.cmd: %w", err)
+			return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), "%v", err)}
 		}
 		if !strings.HasPrefix(strings.TrimSpace(s), "[") {
-			return nil, fmt.Errorf(`data.cmd: %q is not a JSON array: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or put a script in data.shell`, s)
+			return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), `%q is not a JSON array: give the argv as an array (cmd: ["test", "-e", "/etc/x"]) or put a script in data.shell`, s)}
 		}
 		if err := json.Unmarshal([]byte(s), &argv); err != nil {
-			return nil, fmt.Errorf(`data.cmd: the string form must hold a JSON array of strings such as '["test", "-e", "/etc/x"]': %w`, err)
+			return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), `the string form must hold a JSON array of strings such as '["test", "-e", "/etc/x"]': %v`, err)}
 		}
 	default:
-		return nil, fmt.Errorf("data.cmd: must be an array of strings, not %s", raw)
+		return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), "must be an array of strings, not %s", raw)}
 	}
 	if len(argv) == 0 {
-		return nil, errors.New("data.cmd: must not be empty")
+		return nil, field.ErrorList{invalid(dataRoot.Child("cmd"), "must not be empty")}
 	}
-	var errs []error
+	var errs field.ErrorList
 	if argv[0] == "" {
-		errs = append(errs, errors.New("data.cmd[0]: the program must not be empty"))
+		errs = append(errs, invalid(dataRoot.Child("cmd").Index(0), "the program must not be empty"))
 	}
 	for i, a := range argv {
 		if strings.IndexByte(a, 0) >= 0 {
-			errs = append(errs, fmt.Errorf("data.cmd[%d]: must not contain a NUL byte", i))
+			errs = append(errs, invalid(dataRoot.Child("cmd").Index(i), "must not contain a NUL byte"))
 		}
 	}
-	return argv, errors.Join(errs...)
+	return argv, errs
 }
 
 // Run starts the process in a process group of its own, with stdin from /dev/null and stdout

@@ -36,10 +36,10 @@ func TestExecPrepareErrors(t *testing.T) {
 		{"two unknown fields", `{"cmd": ["true"], "timeout": 1, "args": []}`, "data.timeout: unknown field (known fields: cmd, dir, env, inherit_env, shell; names are case-sensitive)\n" +
 			"data.args: unknown field (known fields: cmd, dir, env, inherit_env, shell; names are case-sensitive)"},
 		{"duplicate field", `{"cmd": ["true"], "cmd": ["false"]}`, `data.cmd: duplicate field: give it once`},
-		{"env name with =", `{"cmd": ["true"], "env": {"A=B": "x"}}`, `data.env.A=B: variable names must not contain "=" or a NUL byte`},
+		{"env name with =", `{"cmd": ["true"], "env": {"A=B": "x"}}`, `data.env[A=B]: variable names must not contain "=" or a NUL byte`},
 		{"empty env name", `{"cmd": ["true"], "env": {"": "x"}}`, `data.env: variable names must not be empty`},
-		{"env value NUL", `{"cmd": ["true"], "env": {"A": "x\u0000"}}`, `data.env.A: value must not contain a NUL byte`},
-		{"env value number", `{"cmd": ["true"], "env": {"A": 1}}`, `data.env.A: must be a string, not number`},
+		{"env value NUL", `{"cmd": ["true"], "env": {"A": "x\u0000"}}`, `data.env[A]: value must not contain a NUL byte`},
+		{"env value number", `{"cmd": ["true"], "env": {"A": 1}}`, `data.env[A]: must be a string, not number`},
 		{"env not a map", `{"cmd": ["true"], "env": ["A=1"]}`, `data.env: must be a map of strings, not array`},
 		{"inherit_env string", `{"cmd": ["true"], "inherit_env": "yes"}`, `data.inherit_env: must be a boolean (true or false), not string`},
 		{"dir NUL", `{"cmd": ["true"], "dir": "/tmp\u0000"}`, `data.dir: must not contain a NUL byte`},

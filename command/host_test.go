@@ -92,7 +92,7 @@ func checkPrepareErrors(t *testing.T, id string, cases []prepareErrorCase) {
 			p, err := prepareHost(t, id, tt.data)
 			require.Error(t, err)
 			assert.Nil(t, p)
-			assert.Equal(t, tt.want, err.Error())
+			assert.Equal(t, tt.want, dataErrText(err))
 		})
 	}
 }

@@ -9,32 +9,12 @@ import (
 	"time"
 )
 
-// timeoutError is the error of an output whose command ran out of time. Its text is what
-// users read ("timed out after 2s"); it unwraps to the context's cause, so errors.Is(err,
-// context.DeadlineExceeded) holds.
-type timeoutError struct {
-	after time.Duration // the command's timeout, 0 when unknown
-	cause error
-}
-
-func (e *timeoutError) Error() string {
-	if e.after > 0 {
-		return "timed out after " + e.after.String()
-	}
-	if e.cause != nil && !errors.Is(e.cause, context.DeadlineExceeded) {
-		return "timed out: " + e.cause.Error()
-	}
-	return "timed out"
-}
-
-func (e *timeoutError) Unwrap() error { return e.cause }
-
 // codeInterrupted is the status code of a command the caller cancelled: 130, what a shell
 // reports for a program stopped by Ctrl-C (128+SIGINT). It is deliberately not 1, the code
 // that classic specs often treat as an answer ("grep found nothing").
 const codeInterrupted = 130
 
-// setInterrupted fills out for a command that ctx stopped: CodeTimeout and a timeoutError when
+// setInterrupted fills out for a command that ctx stopped: CodeTimeout and a *TimeoutError when
 // its deadline passed, codeInterrupted and the cancellation cause otherwise. Either way Err
 // is set, so that condition.error sees it.
 func setInterrupted(ctx context.Context, env *Env, out *Output) {
@@ -48,7 +28,7 @@ func setInterrupted(ctx context.Context, env *Env, out *Output) {
 		if env != nil {
 			after = env.Timeout
 		}
-		out.Err = &timeoutError{after: after, cause: cause}
+		out.Err = &TimeoutError{After: after, Cause: cause}
 		return
 	}
 	out.StatusCode = codeInterrupted

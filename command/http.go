@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // httpCommand makes an HTTP request from the installer's host: command id "http".
@@ -56,39 +58,39 @@ var standardMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", 
 // so that a spec can be validated on a machine other than the installer's.
 func (httpCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d httpData
-	if err := decodeStrict(data, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
-	var errs []error
+	var errs field.ErrorList
 	if d.URL == "" {
-		errs = append(errs, errors.New(`data.url: required: give an http or https URL, such as "https://app.internal/healthz"`))
+		errs = append(errs, invalid(dataRoot.Child("url"), `required: give an http or https URL, such as "https://app.internal/healthz"`))
 	} else if u, err := url.Parse(d.URL); err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		errs = append(errs, fmt.Errorf("data.url: %q is not a URL: %v", d.URL, err))
+		errs = append(errs, invalid(dataRoot.Child("url"), "%q is not a URL: %v", d.URL, err))
 	} else if u.Scheme != "http" && u.Scheme != "https" {
-		errs = append(errs, fmt.Errorf("data.url: %q must start with http:// or https://", d.URL))
+		errs = append(errs, invalid(dataRoot.Child("url"), "%q must start with http:// or https://", d.URL))
 	} else if u.Host == "" {
-		errs = append(errs, fmt.Errorf("data.url: %q has no host", d.URL))
+		errs = append(errs, invalid(dataRoot.Child("url"), "%q has no host", d.URL))
 	}
 	p := &httpPrepared{url: d.URL, method: d.Method, body: d.Body, insecure: d.InsecureSkipVerify,
 		caFile: d.CAFile, header: http.Header{}}
 	if p.method == "" {
 		p.method = http.MethodGet
 	} else if !isHTTPToken(p.method) {
-		errs = append(errs, fmt.Errorf("data.method: %q is not a valid HTTP method", d.Method))
+		errs = append(errs, invalid(dataRoot.Child("method"), "%q is not a valid HTTP method", d.Method))
 	} else if up := strings.ToUpper(p.method); up != p.method && slices.Contains(standardMethods, up) {
-		errs = append(errs, fmt.Errorf("data.method: %q: methods are case-sensitive: write %s", d.Method, up))
+		errs = append(errs, invalid(dataRoot.Child("method"), "%q: methods are case-sensitive: write %s", d.Method, up))
 	}
 	for _, k := range slices.Sorted(maps.Keys(d.Headers)) {
 		v := d.Headers[k]
 		switch {
 		case !isHTTPToken(k):
-			errs = append(errs, fmt.Errorf("data.headers.%s: %q is not a valid header name", k, k))
+			errs = append(errs, invalid(dataRoot.Child("headers").Key(k), "%q is not a valid header name", k))
 		case strings.ContainsAny(v, "\r\n\x00"):
-			errs = append(errs, fmt.Errorf("data.headers.%s: the value must not contain a line break or a NUL byte", k))
+			errs = append(errs, invalid(dataRoot.Child("headers").Key(k), "the value must not contain a line break or a NUL byte"))
 		case strings.EqualFold(k, "Host"):
 			p.host = v
 		default:
@@ -96,10 +98,10 @@ func (httpCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 		}
 	}
 	if d.InsecureSkipVerify && d.CAFile != "" {
-		errs = append(errs, errors.New("data: give ca_file or insecure_skip_verify, not both: a CA file means the certificate is verified"))
+		errs = append(errs, invalid(dataRoot, "give ca_file or insecure_skip_verify, not both: a CA file means the certificate is verified"))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs.ToAggregate()
 	}
 	return p, nil
 }

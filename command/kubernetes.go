@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/preflightkit/preflight/internal/podrun"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Limits of the kubernetes command.
@@ -75,44 +77,44 @@ type kubernetesPrepared struct {
 // Prepare decodes and checks the command's data.
 func (kubernetesCommand) Prepare(raw json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d kubernetesData
-	if err := decodeStrict(raw, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, raw, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
-	var errs []error
+	var errs field.ErrorList
 	p := &kubernetesPrepared{data: d}
 	if d.APIVersion == "" {
-		errs = append(errs, errors.New(`data.api_version: required, such as "v1", "apps/v1" or "ceph.rook.io/v1"`))
+		errs = append(errs, invalid(dataRoot.Child("api_version"), `required, such as "v1", "apps/v1" or "ceph.rook.io/v1"`))
 	} else if gv, err := schema.ParseGroupVersion(d.APIVersion); err != nil || gv.Version == "" {
-		errs = append(errs, fmt.Errorf(`data.api_version: %q is not a group/version such as "v1" or "apps/v1"`, d.APIVersion))
+		errs = append(errs, invalid(dataRoot.Child("api_version"), `%q is not a group/version such as "v1" or "apps/v1"`, d.APIVersion))
 	} else {
 		p.gv = gv
 	}
 	if d.Kind == "" {
-		errs = append(errs, errors.New(`data.kind: required, the kind as written in an object's "kind" field, such as "Pod"`))
+		errs = append(errs, invalid(dataRoot.Child("kind"), `required, the kind as written in an object's "kind" field, such as "Pod"`))
 	} else if strings.ContainsAny(d.Kind, "/. ") {
-		errs = append(errs, fmt.Errorf(`data.kind: %q is not a kind; write the group in api_version and the kind alone, such as "Deployment"`, d.Kind))
+		errs = append(errs, invalid(dataRoot.Child("kind"), `%q is not a kind; write the group in api_version and the kind alone, such as "Deployment"`, d.Kind))
 	}
 	if d.Name != "" && d.LabelSelector != "" {
-		errs = append(errs, errors.New("data.label_selector: cannot be combined with data.name; give name to get one object, or a selector to list objects"))
+		errs = append(errs, invalid(dataRoot.Child("label_selector"), "cannot be combined with data.name; give name to get one object, or a selector to list objects"))
 	}
 	if d.Name != "" && d.FieldSelector != "" {
-		errs = append(errs, errors.New("data.field_selector: cannot be combined with data.name; give name to get one object, or a selector to list objects"))
+		errs = append(errs, invalid(dataRoot.Child("field_selector"), "cannot be combined with data.name; give name to get one object, or a selector to list objects"))
 	}
 	if d.LabelSelector != "" {
 		if sel, err := labels.Parse(d.LabelSelector); err != nil {
-			errs = append(errs, fmt.Errorf("data.label_selector: %w", err))
+			errs = append(errs, invalid(dataRoot.Child("label_selector"), "%v", err))
 		} else {
 			p.labels = sel.String()
 		}
 	}
 	if d.FieldSelector != "" {
 		if sel, err := fields.ParseSelector(d.FieldSelector); err != nil {
-			errs = append(errs, fmt.Errorf("data.field_selector: %w", err))
+			errs = append(errs, invalid(dataRoot.Child("field_selector"), "%v", err))
 		} else {
 			p.fields = sel.String()
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errs.ToAggregate(); err != nil {
 		return nil, err
 	}
 	return p, nil

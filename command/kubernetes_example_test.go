@@ -19,5 +19,5 @@ func Example_kubernetesPrepare() {
 	fmt.Println(err)
 	// Output:
 	// list rook-ceph mons: <nil>
-	// data.label_selector: cannot be combined with data.name; give name to get one object, or a selector to list objects
+	// data.label_selector: Invalid value: cannot be combined with data.name; give name to get one object, or a selector to list objects
 }

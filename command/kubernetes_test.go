@@ -70,7 +70,7 @@ func TestKubernetesPrepare(t *testing.T) {
 				require.Error(t, err)
 				assert.Nil(t, p)
 				for _, w := range tt.wantErr {
-					assert.Contains(t, err.Error(), w)
+					assert.Contains(t, dataErrText(err), w)
 				}
 				return
 			}

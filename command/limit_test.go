@@ -8,6 +8,8 @@ import (
 	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestCappedBuffer(t *testing.T) {
@@ -87,7 +89,7 @@ func TestDescribeType(t *testing.T) {
 		{`{"l": ["a", 2]}`, `data.l[1]: must be a string, not number`},
 		{`{"ll": [["a"], "b"]}`, `data.ll[1]: must be an array of strings, not string`},
 		{`{"ll": 1}`, `data.ll: must be an array of arrays of strings, not number`},
-		{`{"mb": {"x": true, "y": 1}}`, `data.mb.y: must be a boolean (true or false), not number`},
+		{`{"mb": {"x": true, "y": 1}}`, `data.mb[y]: must be a boolean (true or false), not number`},
 		{`{"mb": 1}`, `data.mb: must be a map of booleans (true or false), not number`},
 		{`{"o": 1}`, `data.o: must be an object, not number`},
 		{`{"o": {"x": 1}}`, `data.o.x: must be a string, not number`},
@@ -108,10 +110,37 @@ func TestDescribeType(t *testing.T) {
 				O  inner             `json:"o"`
 				M  map[string]string `json:"m"`
 			}
-			err := decodeStrict([]byte(tt.data), &v)
-			if assert.Error(t, err) {
-				assert.Equal(t, tt.want, err.Error())
+			errs := decodeStrict(dataRoot, []byte(tt.data), &v)
+			if assert.Len(t, errs, 1) {
+				assert.Equal(t, tt.want, errs[0].Field+": "+errs[0].Detail)
 			}
 		})
 	}
+}
+
+// dataErrText renders a Prepare error as the loader shows it: "path: detail", one a line.
+func dataErrText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var list []error
+	var agg utilerrors.Aggregate
+	if errors.As(err, &agg) {
+		list = agg.Errors()
+	} else {
+		list = []error{err}
+	}
+	lines := make([]string, len(list))
+	for i, e := range list {
+		var fe *field.Error
+		switch {
+		case errors.As(e, &fe) && fe.Type == field.ErrorTypeRequired:
+			lines[i] = fe.Field + ": required: " + fe.Detail
+		case errors.As(e, &fe):
+			lines[i] = fe.Field + ": " + fe.Detail
+		default:
+			lines[i] = e.Error()
+		}
+	}
+	return strings.Join(lines, "\n")
 }

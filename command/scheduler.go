@@ -19,6 +19,8 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/preflightkit/preflight/internal/podrun"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // schedulerCommand runs a pod in the cluster (once, or once per node in scope) and takes the
@@ -59,51 +61,51 @@ func (schedulerCommand) Prepare(data json.RawMessage, spec SpecContext) (Prepare
 	var top struct {
 		Kubernetes json.RawMessage `json:"kubernetes"`
 	}
-	if err := decodeStrict(data, &top); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &top); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
+	kpath := dataRoot.Child("kubernetes")
 	if len(bytes.TrimSpace(top.Kubernetes)) == 0 || bytes.Equal(bytes.TrimSpace(top.Kubernetes), []byte("null")) {
-		return nil, errors.New("data.kubernetes: required: give the pod to run (pod_name or pod) and where (global, node_selector)")
+		return nil, invalid(kpath, "required: give the pod to run (pod_name or pod) and where (global, node_selector)")
 	}
 	var k schedulerKube
-	if err := decodeStrict(top.Kubernetes, &k); err != nil {
-		return nil, prefixDataPath(err, "data.kubernetes")
+	if errs := decodeStrict(kpath, top.Kubernetes, &k); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
 	p := &schedulerPrepared{
 		fanOut:         k.Global || len(k.NodeSelector) > 0,
 		nodeSelector:   k.NodeSelector,
 		readyNodesOnly: k.ReadyNodesOnly,
 	}
-	var errs []error
+	var errs field.ErrorList
 	hasInline := len(bytes.TrimSpace(k.Pod)) > 0 && !bytes.Equal(bytes.TrimSpace(k.Pod), []byte("null"))
 	switch {
 	case k.PodName != "" && hasInline:
-		errs = append(errs, errors.New("data.kubernetes: set exactly one of pod_name and pod, not both"))
+		errs = append(errs, invalid(kpath, "set exactly one of pod_name and pod, not both"))
 	case k.PodName == "" && !hasInline:
-		errs = append(errs, errors.New("data.kubernetes: set pod_name (the metadata.name of a kind: Pod document of the spec) or pod (an inline Pod)"))
+		errs = append(errs, invalid(kpath, "set pod_name (the metadata.name of a kind: Pod document of the spec) or pod (an inline Pod)"))
 	case k.PodName != "":
 		tmpl, ok := spec.Pods[k.PodName]
 		if !ok || tmpl == nil {
-			errs = append(errs, fmt.Errorf("data.kubernetes.pod_name: no kind: Pod document named %q in the spec (%s)", k.PodName, knownPods(spec.Pods)))
+			errs = append(errs, invalid(kpath.Child("pod_name"), "no kind: Pod document named %q in the spec (%s)", k.PodName, knownPods(spec.Pods)))
 		} else {
 			p.pod = tmpl.DeepCopy()
 		}
 	default:
-		pod, err := decodePod(k.Pod)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			p.pod = pod
-		}
+		pod, podErrs := decodePod(kpath.Child("pod"), k.Pod)
+		errs = append(errs, podErrs...)
+		p.pod = pod
 	}
-	where := "data.kubernetes.pod"
+	// Problems of an inline pod are at their path under data.kubernetes.pod; those of a
+	// kind: Pod document at pod_name, which names it.
+	podAt, inPod := kpath.Child("pod"), ""
 	if k.PodName != "" {
-		where = fmt.Sprintf("the Pod %q (data.kubernetes.pod_name)", k.PodName)
+		podAt, inPod = kpath.Child("pod_name"), fmt.Sprintf("the Pod %q: ", k.PodName)
 	}
 	if p.pod != nil {
-		errs = append(errs, validateTemplate(p.pod, where, p.fanOut)...)
+		errs = append(errs, validateTemplate(p.pod, podAt, inPod, p.fanOut)...)
 		if c, err := selectContainer(p.pod, k.Container); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, invalid(kpath.Child("container"), "%s", err))
 		} else {
 			p.container = c
 		}
@@ -111,95 +113,96 @@ func (schedulerCommand) Prepare(data json.RawMessage, spec SpecContext) (Prepare
 	}
 	if k.Namespace != "" {
 		if msgs := validation.IsDNS1123Label(k.Namespace); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("data.kubernetes.namespace: %q is not a valid namespace name: %s", k.Namespace, strings.Join(msgs, "; ")))
+			errs = append(errs, invalid(kpath.Child("namespace"), "%q is not a valid namespace name: %s", k.Namespace, strings.Join(msgs, "; ")))
 		}
 		p.namespace = k.Namespace
 	}
 	for _, key := range sortedKeys(k.NodeSelector) {
 		if msgs := validation.IsQualifiedName(key); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("data.kubernetes.node_selector: key %q is not a valid label key: %s", key, strings.Join(msgs, "; ")))
+			errs = append(errs, invalid(kpath.Child("node_selector"), "key %q is not a valid label key: %s", key, strings.Join(msgs, "; ")))
 		}
 		if msgs := validation.IsValidLabelValue(k.NodeSelector[key]); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("data.kubernetes.node_selector.%s: %q is not a valid label value: %s", key, k.NodeSelector[key], strings.Join(msgs, "; ")))
+			errs = append(errs, invalid(kpath.Child("node_selector").Key(key), "%q is not a valid label value: %s", k.NodeSelector[key], strings.Join(msgs, "; ")))
 		}
 	}
 	if k.ReadyNodesOnly && !p.fanOut {
-		errs = append(errs, errors.New("data.kubernetes.ready_nodes_only: only applies to a fan-out: set global: true or node_selector too"))
+		errs = append(errs, invalid(kpath.Child("ready_nodes_only"), "only applies to a fan-out: set global: true or node_selector too"))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs.ToAggregate()
 	}
 	return p, nil
 }
 
-// prefixDataPath rewrites the "data" prefix of decodeStrict's messages to prefix, one message
-// a line.
-func prefixDataPath(err error, prefix string) error {
-	lines := strings.Split(err.Error(), "\n")
-	errs := make([]error, len(lines))
-	for i, l := range lines {
-		if rest, ok := strings.CutPrefix(l, "data"); ok {
-			l = prefix + rest
-		}
-		errs[i] = errors.New(l)
-	}
-	return errors.Join(errs...)
-}
-
-// decodePod decodes an inline pod strictly, as a kind: Pod document is.
-func decodePod(raw json.RawMessage) (*corev1.Pod, error) {
+// decodePod decodes an inline pod (at path p) strictly, as a kind: Pod document is.
+func decodePod(p *field.Path, raw json.RawMessage) (*corev1.Pod, field.ErrorList) {
 	pod := &corev1.Pod{}
 	strictErrs, err := sigsjson.UnmarshalStrict(raw, pod)
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, fmt.Errorf("data.kubernetes.pod.%s: must be %s, not %s", te.Field, describeType(te.Type), te.Value)
+			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", describeType(te.Type), te.Value)}
 		}
-		return nil, fmt.Errorf("data.kubernetes.pod: %w", err)
+		return nil, field.ErrorList{invalid(p, "%v", err)}
 	}
-	var errs []error
+	var errs field.ErrorList
 	for _, se := range strictErrs {
 		var fe sigsjson.FieldError
 		if errors.As(se, &fe) {
 			msg, _, _ := strings.Cut(se.Error(), " \"")
-			errs = append(errs, fmt.Errorf("data.kubernetes.pod.%s: %s (Pod fields are case-sensitive, as in kubectl)", fe.FieldPath(), msg))
+			errs = append(errs, invalid(childPath(p, fe.FieldPath()), "%s (Pod fields are case-sensitive, as in kubectl)", msg))
 		} else {
-			errs = append(errs, fmt.Errorf("data.kubernetes.pod: %w", se))
+			errs = append(errs, invalid(p, "%v", se))
 		}
 	}
 	if pod.APIVersion != "" && pod.APIVersion != "v1" || pod.Kind != "" && pod.Kind != "Pod" {
-		errs = append(errs, fmt.Errorf("data.kubernetes.pod: apiVersion/kind must be v1/Pod (or absent), not %s/%s", pod.APIVersion, pod.Kind))
+		errs = append(errs, invalid(p, "apiVersion/kind must be v1/Pod (or absent), not %s/%s", pod.APIVersion, pod.Kind))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return pod, nil
 }
 
 // validateTemplate checks what the API server would refuse later, or what cannot work as a
-// check, so that a bad spec fails when it loads.
-func validateTemplate(pod *corev1.Pod, where string, fanOut bool) []error {
-	var errs []error
+// check, so that a bad spec fails when it loads. Problems are reported at the pod's fields
+// under p, or, when in is set (a kind: Pod document, named by in), at p itself.
+func validateTemplate(pod *corev1.Pod, p *field.Path, in string, fanOut bool) field.ErrorList {
+	var errs field.ErrorList
+	at := func(fields string) *field.Path {
+		if in != "" {
+			return p
+		}
+		return childPath(p, fields)
+	}
+	say := func(fields, format string, args ...any) {
+		prefix := ""
+		if in != "" {
+			prefix = in + fields + ": "
+		}
+		errs = append(errs, invalid(at(fields), "%s%s", prefix, fmt.Sprintf(format, args...)))
+	}
 	if len(pod.Spec.Containers) == 0 {
-		errs = append(errs, fmt.Errorf("%s: spec.containers: a check pod needs at least one container", where))
+		say("spec.containers", "a check pod needs at least one container")
 	}
 	seen := map[string]bool{}
 	for i, c := range pod.Spec.Containers {
+		name := fmt.Sprintf("spec.containers[%d].name", i)
 		if c.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: required", where, i))
+			say(name, "required")
 		} else if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: %q: %s", where, i, c.Name, strings.Join(msgs, "; ")))
+			say(name, "%q: %s", c.Name, strings.Join(msgs, "; "))
 		}
 		if seen[c.Name] {
-			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].name: duplicate container name %q", where, i, c.Name))
+			say(name, "duplicate container name %q", c.Name)
 		}
 		seen[c.Name] = true
 		if strings.TrimSpace(c.Image) == "" {
-			errs = append(errs, fmt.Errorf("%s: spec.containers[%d].image: required", where, i))
+			say(fmt.Sprintf("spec.containers[%d].image", i), "required")
 		}
 	}
 	if fanOut && pod.Spec.NodeName != "" {
-		errs = append(errs, fmt.Errorf("%s: spec.nodeName: must be empty when the pod runs per node (global or node_selector): the command pins each pod to its node itself", where))
+		say("spec.nodeName", "must be empty when the pod runs per node (global or node_selector): the command pins each pod to its node itself")
 	}
 	return errs
 }
@@ -219,7 +222,7 @@ func selectContainer(pod *corev1.Pod, name string) (string, error) {
 		}
 		names = append(names, c.Name)
 	}
-	return "", fmt.Errorf("data.kubernetes.container: the pod has no container %q (it has: %s)", name, strings.Join(names, ", "))
+	return "", fmt.Errorf("the pod has no container %q (it has: %s)", name, strings.Join(names, ", "))
 }
 
 func knownPods(pods map[string]*corev1.Pod) string {

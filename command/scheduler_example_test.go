@@ -31,6 +31,6 @@ func Example_schedulerPrepare() {
 	fmt.Println(err)
 	// Output:
 	// on every node: <nil>
-	// data.kubernetes.pod_name: no kind: Pod document named "licence-checker" in the spec (known pod templates: license-checker)
-	// data.kubernetes.container: the pod has no container "main" (it has: tester)
+	// data.kubernetes.pod_name: Invalid value: no kind: Pod document named "licence-checker" in the spec (known pod templates: license-checker)
+	// data.kubernetes.container: Invalid value: the pod has no container "main" (it has: tester)
 }

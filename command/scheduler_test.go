@@ -69,19 +69,19 @@ func TestSchedulerPrepare(t *testing.T) {
 		{name: "unknown container", data: `{"kubernetes": {"pod_name": "license-checker", "container": "main"}}`,
 			wantErr: `data.kubernetes.container: the pod has no container "main" (it has: tester, side)`},
 		{name: "nodeName with fan-out", data: `{"kubernetes": {"pod_name": "pinned", "global": true}}`,
-			wantErr: `the Pod "pinned" (data.kubernetes.pod_name): spec.nodeName: must be empty when the pod runs per node (global or node_selector): the command pins each pod to its node itself`},
+			wantErr: `data.kubernetes.pod_name: the Pod "pinned": spec.nodeName: must be empty when the pod runs per node (global or node_selector): the command pins each pod to its node itself`},
 		{name: "inline pod without containers", data: `{"kubernetes": {"pod": {"spec": {"containers": []}}}}`,
-			wantErr: "data.kubernetes.pod: spec.containers: a check pod needs at least one container"},
+			wantErr: "data.kubernetes.pod.spec.containers: a check pod needs at least one container"},
 		{name: "inline pod unknown field", data: `{"kubernetes": {"pod": {"spec": {"containers": [{"name": "c", "image": "x", "imagee": "y"}]}}}}`,
 			wantErr: `data.kubernetes.pod.spec.containers[0].imagee: unknown field (Pod fields are case-sensitive, as in kubectl)`},
 		{name: "inline pod wrong kind", data: `{"kubernetes": {"pod": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"containers": [{"name": "c", "image": "x"}]}}}}`,
 			wantErr: "data.kubernetes.pod: apiVersion/kind must be v1/Pod (or absent), not apps/v1/Deployment"},
 		{name: "container without image", data: `{"kubernetes": {"pod": {"spec": {"containers": [{"name": "c"}]}}}}`,
-			wantErr: "data.kubernetes.pod: spec.containers[0].image: required"},
+			wantErr: "data.kubernetes.pod.spec.containers[0].image: required"},
 		{name: "bad namespace", data: `{"kubernetes": {"pod_name": "license-checker", "namespace": "Not_Valid"}}`,
 			wantErr: `data.kubernetes.namespace: "Not_Valid" is not a valid namespace name`},
 		{name: "bad selector value", data: `{"kubernetes": {"pod_name": "license-checker", "node_selector": {"disk": "has space"}}}`,
-			wantErr: `data.kubernetes.node_selector.disk: "has space" is not a valid label value`},
+			wantErr: `data.kubernetes.node_selector[disk]: "has space" is not a valid label value`},
 		{name: "ready_nodes_only without fan-out", data: `{"kubernetes": {"pod_name": "license-checker", "ready_nodes_only": true}}`,
 			wantErr: "data.kubernetes.ready_nodes_only: only applies to a fan-out: set global: true or node_selector too"},
 	}
@@ -90,7 +90,7 @@ func TestSchedulerPrepare(t *testing.T) {
 			p, err := schedulerCommand{}.Prepare(json.RawMessage(tt.data), specPods())
 			if tt.wantErr != "" {
 				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.Contains(t, dataErrText(err), tt.wantErr)
 				return
 			}
 			require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestSchedulerPrepareReportsAllProblems(t *testing.T) {
 		`{"kubernetes": {"pod": {"spec": {"nodeName": "x", "containers": [{"name": "c"}]}}, "global": true, "namespace": "A", "container": "d"}}`), SpecContext{})
 	require.Error(t, err)
 	for _, want := range []string{"spec.containers[0].image: required", "spec.nodeName: must be empty", "data.kubernetes.container", "data.kubernetes.namespace"} {
-		assert.Contains(t, err.Error(), want)
+		assert.Contains(t, dataErrText(err), want)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Status codes of the host network checks beyond the library's own, with the values Linux
@@ -39,11 +41,11 @@ type tcpDialPrepared struct{ addr string }
 // Prepare validates data.addr.
 func (tcpDialCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d tcpDialData
-	if err := decodeStrict(data, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
 	if d.Addr == "" {
-		return nil, errors.New(`data.addr: required: give host:port, such as "db.internal:5432"`)
+		return nil, invalid(dataRoot.Child("addr"), `required: give host:port, such as "db.internal:5432"`)
 	}
 	host, port, err := net.SplitHostPort(d.Addr)
 	if err != nil {
@@ -51,13 +53,13 @@ func (tcpDialCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, er
 		if errors.As(err, &ae) {
 			err = errors.New(ae.Err)
 		}
-		return nil, fmt.Errorf("data.addr: %q is not host:port (%v)", d.Addr, err)
+		return nil, invalid(dataRoot.Child("addr"), "%q is not host:port (%v)", d.Addr, err)
 	}
 	if host == "" {
-		return nil, fmt.Errorf("data.addr: %q has no host: give one, such as \"127.0.0.1%s\"", d.Addr, d.Addr)
+		return nil, invalid(dataRoot.Child("addr"), "%q has no host: give one, such as \"127.0.0.1%s\"", d.Addr, d.Addr)
 	}
 	if err := checkPort(port, true); err != nil {
-		return nil, fmt.Errorf("data.addr: %q: %w", d.Addr, err)
+		return nil, invalid(dataRoot.Child("addr"), "%q: %v", d.Addr, err)
 	}
 	return &tcpDialPrepared{addr: d.Addr}, nil
 }
@@ -147,10 +149,10 @@ type portAvailablePrepared struct {
 // Prepare validates data.port, data.proto and data.ip.
 func (portAvailableCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d portAvailableData
-	if err := decodeStrict(data, &d); err != nil {
-		return nil, err
+	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
 	}
-	var errs []error
+	var errs field.ErrorList
 	port, err := parsePort(d.Port)
 	if err != nil {
 		errs = append(errs, err)
@@ -161,39 +163,39 @@ func (portAvailableCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepar
 		proto = "tcp"
 	case "tcp", "udp":
 	default:
-		errs = append(errs, fmt.Errorf("data.proto: %q is not supported: use tcp or udp", d.Proto))
+		errs = append(errs, invalid(dataRoot.Child("proto"), "%q is not supported: use tcp or udp", d.Proto))
 	}
 	ip := d.IP
 	if ip == "" {
 		ip = "0.0.0.0"
 	} else if _, err := netip.ParseAddr(ip); err != nil {
-		errs = append(errs, fmt.Errorf("data.ip: %q is not an IP address (such as 0.0.0.0, 127.0.0.1 or ::)", d.IP))
+		errs = append(errs, invalid(dataRoot.Child("ip"), "%q is not an IP address (such as 0.0.0.0, 127.0.0.1 or ::)", d.IP))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs.ToAggregate()
 	}
 	return &portAvailablePrepared{network: proto, addr: net.JoinHostPort(ip, strconv.Itoa(port))}, nil
 }
 
 // parsePort reads data.port: an integer, or a string holding one, in 1-65535.
-func parsePort(raw json.RawMessage) (int, error) {
+func parsePort(raw json.RawMessage) (int, *field.Error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return 0, errors.New("data.port: required: give the port number, such as 8080")
+		return 0, invalid(dataRoot.Child("port"), "required: give the port number, such as 8080")
 	}
 	var text string
 	switch raw[0] {
 	case '"':
 		if err := json.Unmarshal(raw, &text); err != nil {
-			return 0, fmt.Errorf("data.port: %w", err)
+			return 0, invalid(dataRoot.Child("port"), "%v", err)
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		text = string(raw)
 	default:
-		return 0, fmt.Errorf("data.port: must be an integer or a string holding one, not %s", jsonKind(raw[0]))
+		return 0, invalid(dataRoot.Child("port"), "must be an integer or a string holding one, not %s", jsonKind(raw[0]))
 	}
 	if err := checkPort(text, false); err != nil {
-		return 0, fmt.Errorf("data.port: %w", err)
+		return 0, invalid(dataRoot.Child("port"), "%v", err)
 	}
 	n, _ := strconv.Atoi(text)
 	return n, nil

@@ -3,7 +3,7 @@ package requirement_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,11 +56,15 @@ func TestBuiltinPrepareErrors(t *testing.T) {
 }
 
 // TestPrepareJoinedErrors checks that a command reporting several problems at once
-// (errors.Join) gets one located problem for each.
+// (a field.ErrorList) gets one located problem for each.
 func TestPrepareJoinedErrors(t *testing.T) {
 	reg := &command.Registry{}
 	require.NoError(t, reg.Register("two", command.Func(func(json.RawMessage, command.SpecContext) (command.Prepared, error) {
-		return nil, errors.Join(errors.New("data.a: must be set"), errors.New("data.b: must be a number"))
+		data := field.NewPath("data")
+		return nil, field.ErrorList{
+			field.Required(data.Child("a"), "give a value"),
+			field.Invalid(data.Child("b"), field.OmitValueType{}, "must be a number"),
+		}.ToAggregate()
 	})))
 	src := "custom_requirements:\n- id: r\n  command:\n    id: two\n    data:\n      a: ''\n      b: x\n  results: [{status: success}]\n"
 	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: reg}, requirement.Source{Name: "spec.yaml", Data: []byte(src)})
@@ -68,7 +72,7 @@ func TestPrepareJoinedErrors(t *testing.T) {
 	require.Len(t, ps, 2, "%v", err)
 	assert.Equal(t, "custom_requirements[0].command.data.a", ps[0].Location.Path)
 	assert.Equal(t, 6, ps[0].Location.Line)
-	assert.Equal(t, "command two: must be set", ps[0].Message)
+	assert.Equal(t, "command two: required: give a value", ps[0].Message)
 	assert.Equal(t, "custom_requirements[0].command.data.b", ps[1].Location.Path)
 	assert.Equal(t, 7, ps[1].Location.Line)
 }

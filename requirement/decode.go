@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
@@ -100,18 +102,21 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	}
 	prepared, err := prepare(impl, c.Data, command.SpecContext{Pods: l.pods})
 	if err != nil {
-		// A command may report several problems at once (errors.Join): each gets its own
-		// location.
-		for _, e := range unjoin(err) {
+		for _, e := range dataErrors(err) {
 			at := with(tokens, "data")
 			if !hasData {
 				at = tokens
 			}
 			msg := e.Error()
-			// Commands name the offending field relative to data: "data.cmd: must not be empty".
-			if m := dataField.FindStringSubmatch(msg); m != nil && hasData {
-				at = with(tokens, fieldTokens(m[1])...)
-				msg = m[2]
+			var fe *field.Error
+			if errors.As(e, &fe) {
+				msg = fe.Detail
+				if fe.Type == field.ErrorTypeRequired {
+					msg = "required: " + msg
+				}
+				if hasData {
+					at = with(tokens, fieldTokens(fe.Field)...)
+				}
 			}
 			l.problem(d.loc(at, atValue), fmt.Sprintf("command %s: %s", c.ID, msg))
 		}
@@ -121,7 +126,19 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	return c
 }
 
-var dataField = regexp.MustCompile(`^(data(?:\.[A-Za-z0-9_]+|\[\d+\])*): (.*)$`)
+// dataErrors flattens what a command's Prepare returned: an aggregate
+// (field.ErrorList.ToAggregate) or a join of errors, each reported on its own.
+func dataErrors(err error) []error {
+	var agg utilerrors.Aggregate
+	if errors.As(err, &agg) {
+		var out []error
+		for _, e := range agg.Errors() {
+			out = append(out, dataErrors(e)...)
+		}
+		return out
+	}
+	return unjoin(err)
+}
 
 // prepare calls a command's Prepare, turning a panic of a caller-registered command into an
 // error: a broken command fails the load, it does not crash the caller.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,7 +38,7 @@ func fakeRegistry(t testing.TB) *command.Registry {
 			return nil, errors.New("data: must be a map")
 		}
 		if _, ok := m["bad"]; ok {
-			return nil, errors.New("data.bad: must not be set (custom refuses it)")
+			return nil, field.Forbidden(field.NewPath("data", "bad"), "must not be set (custom refuses it)")
 		}
 		if _, ok := m["panic"]; ok {
 			panic("custom panicked")

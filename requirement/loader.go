@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -319,16 +318,30 @@ func indexedFrom(n *yaml.Node, tokens []string, out *[]string) bool {
 	return false
 }
 
-var fieldToken = regexp.MustCompile(`[^.\[\]]+|\[\d+\]`)
-
-// fieldTokens splits a field path such as spec.containers[0].image into pointer tokens.
+// fieldTokens splits a field path such as spec.containers[0].image, or a Kubernetes field
+// path such as data.env[A] or data.node_selector[kubernetes.io/arch], into pointer tokens.
+// A bracket holds a list index or a map key, which may contain dots.
 func fieldTokens(path string) []string {
 	var out []string
-	for _, t := range fieldToken.FindAllString(path, -1) {
-		if strings.HasPrefix(t, "[") {
-			t = strings.Trim(t, "[]")
+	for path != "" {
+		switch path[0] {
+		case '.':
+			path = path[1:]
+		case '[':
+			end := strings.IndexByte(path, ']')
+			if end < 0 {
+				return append(out, path[1:])
+			}
+			out = append(out, path[1:end])
+			path = path[end+1:]
+		default:
+			end := strings.IndexAny(path, ".[")
+			if end < 0 {
+				end = len(path)
+			}
+			out = append(out, path[:end])
+			path = path[end:]
 		}
-		out = append(out, t)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package podrun
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,6 +16,39 @@ type Failure struct {
 	Node    string // the node it was bound to, if any
 	Reason  string
 	Message string
+}
+
+// The kinds of Failure that callers match with errors.Is (package command exports them).
+var (
+	// ErrUnschedulable: the scheduler found no node for the pod (reason Unschedulable).
+	ErrUnschedulable = errors.New("pod unschedulable")
+	// ErrImage: the pod's image could not be pulled or is invalid (ErrImagePull,
+	// ImagePullBackOff, ErrImageNeverPull, InvalidImageName).
+	ErrImage = errors.New("pod image unavailable")
+	// ErrAdmission: the API server refused to create the pod (an admission controller such as
+	// Pod Security, a quota, a webhook: reasons Forbidden and Invalid).
+	ErrAdmission = errors.New("pod refused by admission")
+	// ErrSandbox: the node could not create the pod's sandbox (FailedCreatePodSandBox).
+	ErrSandbox = errors.New("pod sandbox failed")
+)
+
+// failureKinds maps a Failure's Reason to its kind.
+var failureKinds = map[string]error{
+	"Unschedulable":          ErrUnschedulable,
+	"ErrImagePull":           ErrImage,
+	"ImagePullBackOff":       ErrImage,
+	"ErrImageNeverPull":      ErrImage,
+	"InvalidImageName":       ErrImage,
+	"Forbidden":              ErrAdmission,
+	"Invalid":                ErrAdmission,
+	"FailedCreatePodSandBox": ErrSandbox,
+}
+
+// Is reports whether target is the kind of f (ErrUnschedulable, ErrImage, ErrAdmission,
+// ErrSandbox), so that errors.Is matches a failure by kind.
+func (f *Failure) Is(target error) bool {
+	kind, ok := failureKinds[f.Reason]
+	return ok && kind == target
 }
 
 // Error returns "pod P: Reason: Message".

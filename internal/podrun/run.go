@@ -77,8 +77,9 @@ type TargetResult struct {
 	logErr error
 }
 
-// TimeoutError is a pod that did not finish before its context ended. It wraps the context's
-// cause (context.DeadlineExceeded on a timeout, context.Canceled on cancellation).
+// TimeoutError is a command (a pod, or a host process) that did not finish before its
+// context ended. It wraps the context's cause (context.DeadlineExceeded on a timeout,
+// context.Canceled on cancellation). Package command exports it as command.TimeoutError.
 type TimeoutError struct {
 	Pod      string
 	After    time.Duration
@@ -87,14 +88,22 @@ type TimeoutError struct {
 	Cause    error
 }
 
-// Error describes where the pod was when the context ended.
+// Error describes where the pod was when the context ended: "timed out after 15s waiting
+// for pod p (pod not yet scheduled)". A host command's timeout, which has no pod, reads
+// "timed out after 15s".
 func (e *TimeoutError) Error() string {
 	what := "timed out"
 	if errors.Is(e.Cause, context.Canceled) {
 		what = "cancelled"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s after %s", what, e.After.Round(time.Millisecond))
+	b.WriteString(what)
+	switch {
+	case e.After > 0:
+		fmt.Fprintf(&b, " after %s", e.After.Round(time.Millisecond))
+	case e.Cause != nil && !errors.Is(e.Cause, context.DeadlineExceeded) && !errors.Is(e.Cause, context.Canceled):
+		b.WriteString(": " + e.Cause.Error())
+	}
 	if e.Pod != "" {
 		b.WriteString(" waiting for pod " + e.Pod)
 	}
