@@ -13,13 +13,11 @@ import (
 )
 
 // activation resolves the variables of one evaluation lazily: a value is built only when the
-// expression reads it, and `output` (the JSON parse of stdout) at most once however many
-// expressions of one Analyze read it.
+// expression reads it, and `output` (the JSON parse of stdout) at most once per Input however
+// many expressions read it.
 type activation struct {
 	c  *Context
 	in *Input
-
-	output ref.Val // memo of `output`, nil until first read
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -76,10 +74,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case celenv.VarError:
 		return types.String(a.in.Error), true
 	case celenv.VarOutput:
-		if a.output == nil {
-			a.output = outputValue(a.in)
-		}
-		return a.output, true
+		return a.in.outputValue(), true
 	case celenv.VarNode:
 		return types.String(a.in.Node), true
 	case celenv.VarDuration:

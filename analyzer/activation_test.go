@@ -9,24 +9,25 @@ import (
 )
 
 func TestOutputIsLazyAndParsedOnce(t *testing.T) {
-	act := &activation{in: &Input{StatusCode: 0, Stdout: `{"a": 1}`}}
+	in := &Input{StatusCode: 0, Stdout: `{"a": 1}`}
 
 	noOutput, err := Compile(`status_code == 0`, ScopeCondition)
 	require.NoError(t, err)
-	ok, err := noOutput.evalIn(context.Background(), act)
+	ok, err := noOutput.Eval(context.Background(), nil, in)
 	require.NoError(t, err)
 	assert.True(t, ok)
-	assert.Nil(t, act.output, "output parsed though the expression does not read it")
+	assert.Nil(t, in.output.v, "output parsed though the expression does not read it")
 
 	reads, err := Compile(`output.a == 1`, ScopeCondition)
 	require.NoError(t, err)
-	ok, err = reads.evalIn(context.Background(), act)
+	ok, err = reads.Eval(context.Background(), nil, in)
 	require.NoError(t, err)
 	assert.True(t, ok)
-	require.NotNil(t, act.output)
-	first := act.output
+	require.NotNil(t, in.output.v)
+	first := in.output.v
 
-	v, found := act.ResolveName("output")
+	// A second expression on the same output (the next result's condition) reuses it.
+	v, found := (&activation{in: in}).ResolveName("output")
 	require.True(t, found)
 	assert.Same(t, first, v, "output parsed a second time")
 }

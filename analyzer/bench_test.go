@@ -49,25 +49,6 @@ func BenchmarkEvalOutputJSON(b *testing.B) {
 	}
 }
 
-func BenchmarkAnalyze(b *testing.B) {
-	results := []analyzer.Result{
-		{Status: analyzer.StatusError, Message: analyzer.Message{Text: "could not run"}, Condition: cond(b, nil, ptr(true), "")},
-		{Status: analyzer.StatusWarn, Condition: cond(b, ptr(0), nil, `stdout.contains("degraded")`)},
-		{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok: {{ .v }}", Args: map[string]string{"v": "{{repl Trim .Result }}"}},
-			Condition: cond(b, ptr(0), nil, typicalCondition)},
-		{Status: analyzer.StatusError, Message: analyzer.Message{Text: "failed"}},
-	}
-	c := &analyzer.Context{Phase: "install"}
-	in := &analyzer.Input{StatusCode: 0, Stdout: "check ok\n"}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if o := analyzer.Analyze(ctx, "r", results, c, in); o.Matched != 2 {
-			b.Fatal(o)
-		}
-	}
-}
-
 func BenchmarkCompile(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

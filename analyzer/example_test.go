@@ -7,38 +7,6 @@ import (
 	"github.com/preflightkit/preflight/analyzer"
 )
 
-// A requirement's results are compiled once, when the spec loads, and analysed for every
-// output: the first matching result wins.
-func ExampleAnalyze() {
-	ready, err := analyzer.Compile(`status_code == 0 && output.phase == "Ready"`, analyzer.ScopeCondition)
-	if err != nil {
-		panic(err)
-	}
-	zero := 0
-	results := []analyzer.Result{
-		{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "The operator is ready."},
-			Condition: &analyzer.Condition{Expr: ready}},
-		{Status: analyzer.StatusWarn, Message: analyzer.Message{Text: "The operator is not ready: {{ .state }}",
-			Args: map[string]string{"state": "{{repl Trim .Result }}"}},
-			Condition: &analyzer.Condition{StatusCode: &zero}},
-		{Status: analyzer.StatusError, Message: analyzer.Message{Text: "The check failed."}},
-	}
-	c := &analyzer.Context{Phase: "upgrade", Budget: &analyzer.Budget{}}
-
-	for _, in := range []*analyzer.Input{
-		{StatusCode: 0, Stdout: `{"phase": "Ready"}`},
-		{StatusCode: 0, Stdout: `{"phase": "Pending"}` + "\n"},
-		{StatusCode: 1},
-	} {
-		o := analyzer.Analyze(context.Background(), "operator-ready", results, c, in)
-		fmt.Printf("%s (result %d): %s\n", o.Status, o.Matched, o.Message)
-	}
-	// Output:
-	// success (result 0): The operator is ready.
-	// warn (result 1): The operator is not ready: {"phase": "Pending"}
-	// error (result 2): The check failed.
-}
-
 // Compile errors carry the position of each problem and a caret snippet.
 func ExampleCompile_error() {
 	_, err := analyzer.Compile(`status_code == "0"`, analyzer.ScopeCondition)
@@ -61,16 +29,4 @@ func ExampleExpression_Eval() {
 	fmt.Println(applies, err)
 	// Output:
 	// true <nil>
-}
-
-// Message renders the classic message form: placeholders filled from args, whose classic
-// templates read the command's output.
-func ExampleMessage_Render() {
-	m := analyzer.Message{
-		Text: "Port {{ .port }} is taken (exit code {{ .code }}).",
-		Args: map[string]string{"port": "80", "code": "{{repl .StatusCode }}"},
-	}
-	fmt.Println(m.Render(&analyzer.Input{StatusCode: 98}))
-	// Output:
-	// Port 80 is taken (exit code 98).
 }

@@ -288,22 +288,22 @@ func TestEvalErrorsNeverFalse(t *testing.T) {
 func TestEvalOutput(t *testing.T) {
 	tests := []struct {
 		name string
-		in   analyzer.Input
+		in   *analyzer.Input
 		src  string
 		want bool
 	}{
-		{"invalid JSON is null", analyzer.Input{Stdout: "hello {"}, `output == null`, true},
-		{"empty stdout is null", analyzer.Input{Stdout: "  \n"}, `output == null`, true},
-		{"scalar JSON", analyzer.Input{Stdout: " 42\n"}, `output == 42`, true},
-		{"big ints keep precision", analyzer.Input{Stdout: `{"n": 9007199254740993}`}, `output.n == 9007199254740993`, true},
-		{"Object wins over stdout", analyzer.Input{Stdout: `{"a":1}`, Object: map[string]any{"a": int64(2)}}, `output.a == 2`, true},
-		{"typed Object through JSON", analyzer.Input{Object: struct {
+		{"invalid JSON is null", &analyzer.Input{Stdout: "hello {"}, `output == null`, true},
+		{"empty stdout is null", &analyzer.Input{Stdout: "  \n"}, `output == null`, true},
+		{"scalar JSON", &analyzer.Input{Stdout: " 42\n"}, `output == 42`, true},
+		{"big ints keep precision", &analyzer.Input{Stdout: `{"n": 9007199254740993}`}, `output.n == 9007199254740993`, true},
+		{"Object wins over stdout", &analyzer.Input{Stdout: `{"a":1}`, Object: map[string]any{"a": int64(2)}}, `output.a == 2`, true},
+		{"typed Object through JSON", &analyzer.Input{Object: struct {
 			Kind string `json:"kind"`
 		}{Kind: "Pod"}}, `output.kind == "Pod"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := mustCompile(t, tt.src, analyzer.ScopeCondition).Eval(context.Background(), nil, &tt.in)
+			got, err := mustCompile(t, tt.src, analyzer.ScopeCondition).Eval(context.Background(), nil, tt.in)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})

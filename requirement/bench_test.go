@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -87,6 +88,25 @@ func BenchmarkBillionLaughs(b *testing.B) {
 	for b.Loop() {
 		if _, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "x.yaml", Data: data}); err == nil {
 			b.Fatal("loaded")
+		}
+	}
+}
+
+func BenchmarkAnalyze(b *testing.B) {
+	req := &requirement.Requirement{ID: "r", Results: []requirement.Result{
+		{Status: requirement.StatusError, Message: requirement.Message{Text: "could not run"}, Condition: cond(b, nil, ptr(true), "")},
+		{Status: requirement.StatusWarn, Condition: cond(b, ptr(0), nil, `stdout.contains("degraded")`)},
+		{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "ok: {{ .v }}", Args: map[string]string{"v": "{{repl Trim .Result }}"}},
+			Condition: cond(b, ptr(0), nil, `status_code == 0 && stdout.contains("ok")`)},
+		{Status: requirement.StatusError, Message: requirement.Message{Text: "failed"}},
+	}}
+	c := &analyzer.Context{Phase: "install"}
+	in := &analyzer.Input{StatusCode: 0, Stdout: "check ok\n"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if o := req.Analyze(ctx, c, in); o.Matched != 2 {
+			b.Fatal(o)
 		}
 	}
 }

@@ -156,16 +156,16 @@ func prepare(c command.Command, data json.RawMessage, sc command.SpecContext) (p
 }
 
 // result loads one result.
-func (l *loader) result(d *document, tokens []string, m map[string]any) analyzer.Result {
-	var r analyzer.Result
+func (l *loader) result(d *document, tokens []string, m map[string]any) Result {
+	var r Result
 	s, _ := m["status"].(string)
-	r.Status = analyzer.Status(s)
+	r.Status = Status(s)
 	r.Message = l.message(d, with(tokens, "message"), m["message"])
 	cm, ok := m["condition"].(map[string]any)
 	if !ok {
 		return r
 	}
-	var c analyzer.Condition
+	var c Condition
 	set := false
 	if n, ok := cm["status_code"].(json.Number); ok {
 		if code, err := n.Int64(); err == nil && code >= math.MinInt32 && code <= math.MaxInt32 {
@@ -191,7 +191,7 @@ func (l *loader) result(d *document, tokens []string, m map[string]any) analyzer
 
 // retry loads a requirement's retry.
 func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
-	r := &Retry{Until: analyzer.StatusSuccess}
+	r := &Retry{Until: StatusSuccess}
 	duration := func(key string) (time.Duration, bool) {
 		s, ok := m[key].(string)
 		if !ok || d.isFlagged(with(tokens, key)) {
@@ -214,7 +214,7 @@ func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
 		l.problem(d.loc(with(tokens, "timeout"), atValue), fmt.Sprintf("must be longer than interval (%s)", interval))
 	}
 	if s, ok := m["until"].(string); ok {
-		r.Until = analyzer.Status(s)
+		r.Until = Status(s)
 	}
 	if n, ok := m["failure_limit"].(json.Number); ok {
 		if v, err := n.Int64(); err == nil && v >= 0 && v <= math.MaxInt32 {

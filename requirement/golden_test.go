@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/requirement"
 )
@@ -56,23 +55,23 @@ func dump(spec *requirement.Spec) string {
 		Expr       string `json:"expr,omitempty"`
 	}
 	type result struct {
-		Status    analyzer.Status  `json:"status"`
-		Message   analyzer.Message `json:"message"`
-		Condition *cond            `json:"condition,omitempty"`
+		Status    requirement.Status  `json:"status"`
+		Message   requirement.Message `json:"message"`
+		Condition *cond               `json:"condition,omitempty"`
 	}
 	type req struct {
-		ID        string             `json:"id"`
-		Location  string             `json:"location"`
-		Message   analyzer.Message   `json:"message"`
-		Details   analyzer.Message   `json:"details"`
-		When      string             `json:"when,omitempty"`
-		Strict    bool               `json:"strict,omitempty"`
-		Command   string             `json:"command"`
-		Timeout   string             `json:"timeout"`
-		Data      json.RawMessage    `json:"data,omitempty"`
-		Results   []result           `json:"results"`
-		Retry     *requirement.Retry `json:"retry,omitempty"`
-		DependsOn []string           `json:"depends_on,omitempty"`
+		ID        string              `json:"id"`
+		Location  string              `json:"location"`
+		Message   requirement.Message `json:"message"`
+		Details   requirement.Message `json:"details"`
+		When      string              `json:"when,omitempty"`
+		Strict    bool                `json:"strict,omitempty"`
+		Command   string              `json:"command"`
+		Timeout   string              `json:"timeout"`
+		Data      json.RawMessage     `json:"data,omitempty"`
+		Results   []result            `json:"results"`
+		Retry     *requirement.Retry  `json:"retry,omitempty"`
+		DependsOn []string            `json:"depends_on,omitempty"`
 	}
 	out := struct {
 		Summary      string   `json:"summary"`

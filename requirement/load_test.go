@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -196,9 +195,9 @@ func TestDefaultsAndConversion(t *testing.T) {
 	require.Len(t, spec.Requirements, 2)
 	a, b := spec.Requirements[0], spec.Requirements[1]
 	require.True(t, a.Strict)
-	require.Equal(t, analyzer.Message{ID: "msg-a", Text: "{{.n}} nodes", Args: map[string]string{"n": "{{repl .Result }}"}}, a.Message)
+	require.Equal(t, requirement.Message{ID: "msg-a", Text: "{{.n}} nodes", Args: map[string]string{"n": "{{repl .Result }}"}}, a.Message)
 	require.Equal(t, time.Duration(0), a.Command.Timeout, "-1 means no timeout")
-	require.Equal(t, &requirement.Retry{Interval: 5 * time.Second, Timeout: 10 * time.Minute, Until: analyzer.StatusSuccess}, a.Retry)
+	require.Equal(t, &requirement.Retry{Interval: 5 * time.Second, Timeout: 10 * time.Minute, Until: requirement.StatusSuccess}, a.Retry)
 	require.NotNil(t, a.Command.Prepared)
 	require.JSONEq(t, `{"cmd":["ls"]}`, string(a.Command.Data))
 	c := a.Results[0].Condition

@@ -5,15 +5,13 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/preflightkit/preflight/analyzer"
 )
 
 // message loads a message: a string, or {id, default_message, args}. The analyzer validates
 // it (every {{.name}} placeholder names an arg; args and text use only the supported
 // template forms); each of its problems is placed at the arg or text it concerns.
-func (l *loader) message(d *document, tokens []string, v any) analyzer.Message {
-	var msg analyzer.Message
+func (l *loader) message(d *document, tokens []string, v any) Message {
+	var msg Message
 	textAt := tokens
 	switch x := v.(type) {
 	case string:
@@ -37,7 +35,7 @@ func (l *loader) message(d *document, tokens []string, v any) analyzer.Message {
 	if d.isFlagged(tokens) || !strings.Contains(msg.Text, "{{") && !argsHaveTemplates(msg.Args) {
 		return msg
 	}
-	for _, err := range unjoin(msg.Validate()) {
+	for _, err := range unjoin(msg.validate()) {
 		text := err.Error()
 		at := textAt
 		if m := argError.FindStringSubmatch(text); m != nil {

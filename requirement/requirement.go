@@ -30,15 +30,15 @@ type Spec struct {
 // Requirement is one requirement of a spec.
 type Requirement struct {
 	ID      string
-	Message analyzer.Message
-	Details analyzer.Message
+	Message Message
+	Details Message
 	// When, when not nil, decides whether the requirement applies; false skips it.
 	When *analyzer.Expression
 	// Strict requirements block the gate when they fail; they cannot be acknowledged.
 	Strict  bool
 	Command Command
 	// Results are tried in order; the first that matches gives the status.
-	Results []analyzer.Result
+	Results []Result
 	// Retry, when not nil, re-runs the command until a status is reached.
 	Retry *Retry
 	// DependsOn lists requirement ids that must finish before this one starts.
@@ -64,7 +64,7 @@ type Command struct {
 type Retry struct {
 	Interval time.Duration
 	Timeout  time.Duration
-	Until    analyzer.Status
+	Until    Status
 	// FailureLimit stops retrying after that many consecutive attempts whose command could
 	// not produce a result; 0 means no limit.
 	FailureLimit int

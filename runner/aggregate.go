@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,16 +17,13 @@ import (
 // decision's Nodes always lists every node.
 const maxNamesInMessage = 10
 
-// conditionErrPrefix starts the part of an Error that comes from evaluating the result
-// conditions rather than from the command (so that Evaluate can tell them apart).
-const conditionErrPrefix = "condition: "
-
 // outcome is the analysis of one output.
 type outcome struct {
 	out     command.Output
 	status  Status
 	message string
-	err     string // the command's error and/or the condition's evaluation error
+	err     error // the command's error (or why the node did not run)
+	condErr error // the error evaluating the result conditions
 }
 
 // aggregate is the analysis of one command result: one output, or one per node.
@@ -34,8 +32,8 @@ type aggregate struct {
 	message string
 	decider *outcome // the output that decided the status; nil when none
 	nodes   []NodeResult
-	err     string // set when no output decided (nothing in scope)
-	cmdErr  bool   // some output could not be produced
+	err     error // set when no output decided (nothing in scope)
+	cmdErr  bool  // some output could not be produced
 	notes   []string
 }
 
@@ -43,22 +41,22 @@ func (g *aggregate) fill(r *RequirementResult) {
 	r.Status = g.status
 	r.Message = g.message
 	r.Nodes = g.nodes
-	r.Error = g.err
+	r.setErrors(g.err, nil)
 	r.Notes = append(r.Notes, g.notes...)
 	if d := g.decider; d != nil {
 		code := d.out.StatusCode
 		r.StatusCode = &code
 		r.Stdout, r.Stderr = d.out.Stdout, d.out.Stderr
-		r.Error = d.err
+		r.setErrors(d.err, d.condErr)
 	}
 }
 
 // statusOf maps an analyzer status to the decision's.
-func statusOf(s analyzer.Status) Status {
+func statusOf(s requirement.Status) Status {
 	switch s {
-	case analyzer.StatusSuccess:
+	case requirement.StatusSuccess:
 		return StatusPass
-	case analyzer.StatusWarn:
+	case requirement.StatusWarn:
 		return StatusWarn
 	default:
 		return StatusFail
@@ -99,7 +97,7 @@ func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx 
 }
 
 func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, o command.Output, took time.Duration) outcome {
-	oc := outcome{out: o}
+	oc := outcome{out: o, err: o.Err}
 	cmdErr := ""
 	if o.Err != nil {
 		cmdErr = o.Err.Error()
@@ -107,9 +105,8 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 	if o.NotRun != "" {
 		// A node in scope that could not run the command fails: nothing was checked there.
 		oc.status, oc.message = StatusFail, "not run: "+o.NotRun
-		oc.err = cmdErr
-		if oc.err == "" {
-			oc.err = o.NotRun
+		if oc.err == nil {
+			oc.err = errors.New(o.NotRun)
 		}
 		return oc
 	}
@@ -126,37 +123,16 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		Node:       o.Node,
 		Duration:   d,
 	}
-	res := analyzer.Analyze(ctx, req.ID, req.Results, actx, in)
-	oc.status, oc.message, oc.err = statusOf(res.Status), res.Message, cmdErr
+	res := req.Analyze(ctx, actx, in)
+	oc.status, oc.message = statusOf(res.Status), res.Message
 	if res.Err != nil {
 		oc.status = StatusFail
-		oc.err = joinErr(cmdErr, conditionErrPrefix+res.Err.Error())
+		oc.condErr = res.Err
 	}
 	if oc.message == "" {
 		oc.message = req.Message.Render(in)
 	}
 	return oc
-}
-
-func joinErr(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "; " + b
-}
-
-// commandErrText returns the command's part of an Error (without condition errors).
-func commandErrText(s string) string {
-	if strings.HasPrefix(s, conditionErrPrefix) {
-		return ""
-	}
-	if i := strings.Index(s, "; "+conditionErrPrefix); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // aggregateNodes takes the worst node as the requirement's status and writes a message that
@@ -177,10 +153,10 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 			Message:  o.message,
 			Stdout:   o.out.Stdout,
 			Stderr:   o.out.Stderr,
-			Error:    o.err,
 			NotRun:   o.out.NotRun,
 			Duration: Duration(o.out.Duration),
 		}
+		nr.setErrors(o.err, o.condErr)
 		if o.out.NotRun == "" {
 			nr.StatusCode = &code
 		}
@@ -195,11 +171,11 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 	slices.SortStableFunc(g.nodes, func(a, b NodeResult) int { return strings.Compare(a.Node, b.Node) })
 	if len(outs) == 0 {
 		g.status = StatusFail
-		g.err = fmt.Sprintf("no node in scope: all %d nodes were excluded", len(excluded))
+		g.err = fmt.Errorf("no node in scope: all %d nodes were excluded", len(excluded))
 		if len(excluded) == 0 {
-			g.err = "the command produced no output"
+			g.err = errors.New("the command produced no output")
 		}
-		g.message = g.err
+		g.message = g.err.Error()
 		g.cmdErr = true
 		return
 	}

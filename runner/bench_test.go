@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/requirement"
 )
@@ -35,9 +34,9 @@ func benchRequirements(b *testing.B, n int) *requirement.Spec {
 		s.Requirements = append(s.Requirements, &requirement.Requirement{
 			ID:      fmt.Sprintf("true-%d", i),
 			Command: requirement.Command{ID: "exec", Timeout: requirement.DefaultTimeout, Prepared: p},
-			Results: []analyzer.Result{
-				{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok"}, Condition: &analyzer.Condition{StatusCode: intp(0)}},
-				{Status: analyzer.StatusError, Message: analyzer.Message{Text: "failed"}},
+			Results: []requirement.Result{
+				{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "ok"}, Condition: &requirement.Condition{StatusCode: intp(0)}},
+				{Status: requirement.StatusError, Message: requirement.Message{Text: "failed"}},
 			},
 		})
 	}
@@ -116,7 +115,7 @@ func BenchmarkRunnerOverhead1000(b *testing.B) {
 		s.Requirements = append(s.Requirements, &requirement.Requirement{
 			ID:      fmt.Sprintf("r-%d", i),
 			Command: requirement.Command{ID: "func", Timeout: requirement.DefaultTimeout, Prepared: run},
-			Results: []analyzer.Result{{Status: analyzer.StatusSuccess, Condition: &analyzer.Condition{StatusCode: intp(0)}}},
+			Results: []requirement.Result{{Status: requirement.StatusSuccess, Condition: &requirement.Condition{StatusCode: intp(0)}}},
 		})
 	}
 	r, err := New(Options{Parallel: benchParallel})

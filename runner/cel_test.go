@@ -55,9 +55,9 @@ func TestResultsVisibleToDependents(t *testing.T) {
 			when(t, `results["warns"] == "warn" && results["is-skipped"] == "skipped" && !("other" in results)`)),
 		newReq("other", exit(0)),
 		newReq("condition-sees", exit(0), dependsOn("warns"), results(
-			analyzer.Result{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "saw it"},
-				Condition: &analyzer.Condition{Expr: compile(t, `results["warns"] == "warn" && status_code == 0`, analyzer.ScopeCondition)}},
-			analyzer.Result{Status: analyzer.StatusError, Message: analyzer.Message{Text: "did not"}},
+			requirement.Result{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "saw it"},
+				Condition: &requirement.Condition{Expr: compile(t, `results["warns"] == "warn" && status_code == 0`, analyzer.ScopeCondition)}},
+			requirement.Result{Status: requirement.StatusError, Message: requirement.Message{Text: "did not"}},
 		)),
 	))
 	assert.Equal(t, StatusPass, byID(d, "sees").Status, "a warned or skipped dependency does not stop a requirement")
@@ -65,9 +65,9 @@ func TestResultsVisibleToDependents(t *testing.T) {
 }
 
 func TestConditionEvaluationErrorFails(t *testing.T) {
-	res := []analyzer.Result{
-		{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok"},
-			Condition: &analyzer.Condition{Expr: compile(t, `output.ready == true`, analyzer.ScopeCondition)}},
+	res := []requirement.Result{
+		{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "ok"},
+			Condition: &requirement.Condition{Expr: compile(t, `output.ready == true`, analyzer.ScopeCondition)}},
 	}
 	notJSON := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
 		return &command.Result{Outputs: []command.Output{{StatusCode: 0, Stdout: "{}"}}}, nil
@@ -75,16 +75,17 @@ func TestConditionEvaluationErrorFails(t *testing.T) {
 	d := mustRun(t, Options{}, spec(newReq("a", notJSON, results(res...))))
 	r := d.Requirements[0]
 	assert.Equal(t, StatusFail, r.Status)
-	assert.Contains(t, r.Error, conditionErrPrefix)
-	assert.Equal(t, "", commandErrText(r.Error), "the command itself had no error")
+	assert.Contains(t, r.ConditionError, "no such key: ready")
+	assert.Equal(t, "", r.Error, "the command itself had no error")
+	assert.ErrorContains(t, r.Err, "no such key: ready")
 }
 
 func TestClusterFacts(t *testing.T) {
 	usesCluster := when(t, `cluster.version.startsWith("1.")`)
 	clusterCondition := results(
-		analyzer.Result{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "enough nodes"},
-			Condition: &analyzer.Condition{Expr: compile(t, `size(cluster.nodes) >= 2`, analyzer.ScopeCondition)}},
-		analyzer.Result{Status: analyzer.StatusError, Message: analyzer.Message{Text: "too few nodes"}},
+		requirement.Result{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "enough nodes"},
+			Condition: &requirement.Condition{Expr: compile(t, `size(cluster.nodes) >= 2`, analyzer.ScopeCondition)}},
+		requirement.Result{Status: requirement.StatusError, Message: requirement.Message{Text: "too few nodes"}},
 	)
 	facts := map[string]any{"version": "1.36.3", "nodes": []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}}
 

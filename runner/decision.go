@@ -2,6 +2,7 @@ package runner
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -74,9 +75,17 @@ type RequirementResult struct {
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
 	// Error is why the requirement could not be evaluated or its command could not produce a
-	// result (a `when` that errored, a timeout, a refused pod). An error evaluating a result
-	// condition follows the command's, as "condition: ...".
+	// result (a `when` that errored, a timeout, a refused pod).
 	Error string `json:"error,omitempty"`
+	// ConditionError is why a result condition could not be evaluated (a CEL runtime error,
+	// the cost limit); the requirement then fails. Before v0.2 it was part of Error, after the
+	// command's error, as "condition: ...".
+	ConditionError string `json:"condition_error,omitempty"`
+	// Err holds the errors behind Error and ConditionError (joined), for errors.As and
+	// errors.Is: *command.TimeoutError, *command.PermissionError, *command.PodError (and its
+	// kinds such as command.ErrUnschedulable), analyzer.ErrCostLimit, ... It is not part of
+	// the JSON form, so it is nil in a decision read back from JSON.
+	Err error `json:"-"`
 	// Nodes lists every node of a per-node command: those that ran, those not run and why,
 	// and those excluded from scope and why.
 	Nodes []NodeResult `json:"nodes,omitempty"`
@@ -90,16 +99,19 @@ type RequirementResult struct {
 
 // NodeResult is one node's part in a per-node requirement.
 type NodeResult struct {
-	Node       string   `json:"node"`
-	Status     Status   `json:"status"`
-	Message    string   `json:"message,omitempty"`
-	StatusCode *int     `json:"status_code,omitempty"`
-	Stdout     string   `json:"stdout,omitempty"`
-	Stderr     string   `json:"stderr,omitempty"`
-	Error      string   `json:"error,omitempty"`
-	NotRun     string   `json:"not_run,omitempty"`
-	Excluded   string   `json:"excluded,omitempty"`
-	Duration   Duration `json:"duration"`
+	Node       string `json:"node"`
+	Status     Status `json:"status"`
+	Message    string `json:"message,omitempty"`
+	StatusCode *int   `json:"status_code,omitempty"`
+	Stdout     string `json:"stdout,omitempty"`
+	Stderr     string `json:"stderr,omitempty"`
+	// Error, ConditionError and Err are as in RequirementResult, for this node.
+	Error          string   `json:"error,omitempty"`
+	ConditionError string   `json:"condition_error,omitempty"`
+	Err            error    `json:"-"`
+	NotRun         string   `json:"not_run,omitempty"`
+	Excluded       string   `json:"excluded,omitempty"`
+	Duration       Duration `json:"duration"`
 }
 
 // EventType says what happened.
@@ -208,4 +220,21 @@ func computeGate(results []RequirementResult) Gate {
 		}
 	}
 	return gate
+}
+
+// setErrors records the command's error and the condition's evaluation error.
+func (r *RequirementResult) setErrors(cmd, cond error) {
+	r.Error, r.ConditionError, r.Err = errText(cmd), errText(cond), errors.Join(cmd, cond)
+}
+
+// setErrors records the node's command error and the condition's evaluation error.
+func (n *NodeResult) setErrors(cmd, cond error) {
+	n.Error, n.ConditionError, n.Err = errText(cmd), errText(cond), errors.Join(cmd, cond)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -195,4 +196,53 @@ custom_requirements:
 	// Output:
 	// {"upgradeable": true} -> pass: The app can be upgraded.
 	// {"upgradeable": false} -> fail: The app is not ready for an upgrade.
+}
+
+// The errors behind a requirement's result are kept as Go errors in RequirementResult.Err:
+// errors.As and errors.Is tell a timeout from a refused permission or an unschedulable pod.
+// An interrupted run returns its partial decision with an *InterruptedError.
+func ExampleRequirementResult_Err() {
+	const spec = `
+custom_requirements:
+- id: slow
+  command:
+    id: exec
+    timeout: 1
+    data:
+      cmd: ["sleep", "30"]
+  results:
+  - status: success
+    condition:
+      status_code: 0
+`
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := runner.New(runner.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := r.Run(ctx, s)
+	var interrupted *runner.InterruptedError
+	if errors.As(err, &interrupted) {
+		fmt.Println("the run was cut short:", interrupted.Cause)
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	for _, rr := range d.Requirements {
+		var timeout *command.TimeoutError
+		var denied *command.PermissionError
+		switch {
+		case errors.As(rr.Err, &timeout):
+			fmt.Printf("%s: %s after %s\n", rr.ID, rr.Status, timeout.After)
+		case errors.As(rr.Err, &denied):
+			fmt.Printf("%s: grant %v in namespace %s\n", rr.ID, denied.Denied, denied.Namespace)
+		case errors.Is(rr.Err, command.ErrUnschedulable):
+			fmt.Printf("%s: no node can run the check pod\n", rr.ID)
+		}
+	}
+	// Output:
+	// slow: fail after 1s
 }

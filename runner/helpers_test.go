@@ -21,12 +21,12 @@ func boolp(v bool) *bool { return &v }
 
 // standardResults: 0 is success, 2 is a warning, a command error is an error, anything else
 // an error.
-func standardResults() []analyzer.Result {
-	return []analyzer.Result{
-		{Status: analyzer.StatusError, Message: analyzer.Message{Text: "could not check"}, Condition: &analyzer.Condition{Error: boolp(true)}},
-		{Status: analyzer.StatusSuccess, Message: analyzer.Message{Text: "ok"}, Condition: &analyzer.Condition{StatusCode: intp(0)}},
-		{Status: analyzer.StatusWarn, Message: analyzer.Message{Text: "meh"}, Condition: &analyzer.Condition{StatusCode: intp(2)}},
-		{Status: analyzer.StatusError, Message: analyzer.Message{Text: "bad"}},
+func standardResults() []requirement.Result {
+	return []requirement.Result{
+		{Status: requirement.StatusError, Message: requirement.Message{Text: "could not check"}, Condition: &requirement.Condition{Error: boolp(true)}},
+		{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "ok"}, Condition: &requirement.Condition{StatusCode: intp(0)}},
+		{Status: requirement.StatusWarn, Message: requirement.Message{Text: "meh"}, Condition: &requirement.Condition{StatusCode: intp(2)}},
+		{Status: requirement.StatusError, Message: requirement.Message{Text: "bad"}},
 	}
 }
 
@@ -38,11 +38,11 @@ func timeout(d time.Duration) reqOpt {
 	return func(r *requirement.Requirement) { r.Command.Timeout = d }
 }
 func retry(rt requirement.Retry) reqOpt { return func(r *requirement.Requirement) { r.Retry = &rt } }
-func results(rs ...analyzer.Result) reqOpt {
+func results(rs ...requirement.Result) reqOpt {
 	return func(r *requirement.Requirement) { r.Results = rs }
 }
 func message(text string) reqOpt {
-	return func(r *requirement.Requirement) { r.Message = analyzer.Message{Text: text} }
+	return func(r *requirement.Requirement) { r.Message = requirement.Message{Text: text} }
 }
 func when(t *testing.T, src string) reqOpt {
 	e := compile(t, src, analyzer.ScopeWhen)

@@ -41,13 +41,13 @@ func recordedResult(r *RequirementResult) *command.Result {
 			res.Excluded = append(res.Excluded, command.Excluded{Node: n.Node, Reason: n.Excluded})
 		case n.NotRun != "":
 			res.Outputs = append(res.Outputs, command.Output{
-				Node: n.Node, NotRun: n.NotRun, Err: errorOrNil(commandErrText(n.Error)),
+				Node: n.Node, NotRun: n.NotRun, Err: errorOrNil(n.Error),
 				StatusCode: command.CodeGeneralError, Duration: durationOf(n.Duration),
 			})
 		case n.StatusCode != nil:
 			res.Outputs = append(res.Outputs, command.Output{
 				Node: n.Node, StatusCode: *n.StatusCode, Stdout: n.Stdout, Stderr: n.Stderr,
-				Err: errorOrNil(commandErrText(n.Error)), Duration: durationOf(n.Duration),
+				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration),
 			})
 		}
 	}
@@ -62,7 +62,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 	}
 	res.Outputs = []command.Output{{
 		StatusCode: *r.StatusCode, Stdout: r.Stdout, Stderr: r.Stderr,
-		Err: errorOrNil(commandErrText(r.Error)), Duration: durationOf(r.Duration),
+		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration),
 	}}
 	return res
 }

@@ -43,11 +43,11 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		Command: req.Command.ID,
 		Details: req.Details.Render(nil),
 	}
-	fail := func(err string) RequirementResult {
+	fail := func(err error) RequirementResult {
 		r := base
 		r.Status = StatusFail
 		r.Message = req.Message.Render(nil)
-		r.Error = err
+		r.setErrors(err, nil)
 		return r
 	}
 	actx := s.baseContext()
@@ -56,13 +56,13 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		if req.When.UsesCluster() {
 			facts, err := s.clusterFacts()
 			if err != nil {
-				return fail("cluster facts: " + err.Error())
+				return fail(fmt.Errorf("cluster facts: %w", err))
 			}
 			actx.Cluster = facts
 		}
 		ok, err := req.When.Eval(ctx, &actx, nil)
 		if err != nil {
-			return fail("when: " + err.Error())
+			return fail(fmt.Errorf("when: %w", err))
 		}
 		if !ok {
 			r := base
@@ -75,18 +75,18 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 	if actx.Cluster == nil && conditionsUseCluster(req) {
 		facts, err := s.clusterFacts()
 		if err != nil {
-			return fail("cluster facts: " + err.Error())
+			return fail(fmt.Errorf("cluster facts: %w", err))
 		}
 		actx.Cluster = facts
 	}
 	if req.Command.Prepared == nil && !s.replay {
-		return fail(fmt.Sprintf("command %q was not prepared (load the spec with requirement.Load)", req.Command.ID))
+		return fail(fmt.Errorf("command %q was not prepared (load the spec with requirement.Load)", req.Command.ID))
 	}
 
 	if req.Retry == nil || s.replay {
 		a := s.attempt(ctx, req, &actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
-			return fail(a.runErr.Error())
+			return fail(a.runErr)
 		}
 		r := a.result(base)
 		if !s.replay {
@@ -108,7 +108,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		rt.Timeout = DefaultRetryTimeout
 	}
 	if rt.Until == "" {
-		rt.Until = analyzer.StatusSuccess
+		rt.Until = requirement.StatusSuccess
 	}
 	deadline := time.Now().Add(rt.Timeout)
 	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("retry timeout of %s passed", rt.Timeout))
@@ -130,7 +130,8 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
 			if last == nil {
 				r := base
-				r.Status, r.Message, r.Error = StatusFail, req.Message.Render(nil), a.runErr.Error()
+				r.Status, r.Message = StatusFail, req.Message.Render(nil)
+				r.setErrors(a.runErr, nil)
 				return r
 			}
 			note = stopped(" while waiting to retry")
@@ -187,11 +188,11 @@ func withAttempts(r RequirementResult, n int) *RequirementResult {
 // reached reports whether an attempt reached the retry's goal: `until: success` wants a
 // pass, `until: warn` a warn or a pass, `until: error` any outcome of a command that
 // produced a result (it retries only while the command itself errors).
-func reached(a *attempt, until analyzer.Status) bool {
+func reached(a *attempt, until requirement.Status) bool {
 	switch until {
-	case analyzer.StatusWarn:
+	case requirement.StatusWarn:
 		return a.status == StatusPass || a.status == StatusWarn
-	case analyzer.StatusError:
+	case requirement.StatusError:
 		return !a.cmdErr
 	default:
 		return a.status == StatusPass
@@ -261,7 +262,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	}
 	cctx, cancel := ctx, context.CancelFunc(func() {})
 	if t := req.Command.Timeout; t > 0 {
-		cctx, cancel = context.WithTimeoutCause(ctx, t, timeoutCause(t))
+		cctx, cancel = context.WithTimeoutCause(ctx, t, &command.TimeoutError{After: t, Cause: context.DeadlineExceeded})
 	}
 	env := &command.Env{
 		RequirementID: req.ID,
@@ -301,12 +302,6 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a
 }
-
-// timeoutCause is why a command's context ended when its own timeout passed; its message is
-// built only when read.
-type timeoutCause time.Duration
-
-func (t timeoutCause) Error() string { return "timed out after " + time.Duration(t).String() }
 
 // runErrorOutput turns a command's error into the one output analysis sees.
 func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output {

@@ -293,14 +293,10 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	}
 	var err error
 	if cerr := runCtx.Err(); cerr != nil {
-		cause := context.Cause(runCtx)
-		if cause == nil || cause == cerr {
-			err = fmt.Errorf("run interrupted: %w", cerr)
-		} else {
-			err = fmt.Errorf("run interrupted: %v: %w", cause, cerr)
-		}
-		d.Error = err.Error()
+		ie := &InterruptedError{Err: cerr, Cause: context.Cause(runCtx)}
+		d.Error = ie.Error()
 		d.Gate = GateBlocked
+		err = ie
 	}
 	d.Duration = Duration(time.Since(started))
 	s.logger.Debug("run finished", "gate", d.Gate, "duration", time.Duration(d.Duration))
@@ -432,19 +428,20 @@ func (s *state) notRun(k int, why string) RequirementResult {
 
 func (s *state) canceled(i int, ctx context.Context) RequirementResult {
 	req := s.reqs[i]
-	why := "canceled before it ran"
+	why := errCanceledBeforeRun
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		why = fmt.Sprintf("not started: %v", cause)
+		why = fmt.Errorf("not started: %w", cause)
 	}
-	return RequirementResult{
+	r := RequirementResult{
 		ID:      req.ID,
 		Status:  StatusFail,
 		Strict:  req.Strict,
 		Command: req.Command.ID,
 		Message: req.Message.Render(nil),
 		Details: req.Details.Render(nil),
-		Error:   why,
 	}
+	r.setErrors(why, nil)
+	return r
 }
 
 // acknowledge marks r acknowledged when the caller accepted its status.

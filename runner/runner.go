@@ -1,11 +1,19 @@
 // Package runner runs a loaded spec and returns the gate decision: it evaluates each
 // requirement's `when`, runs the commands in parallel under a bounded limit with per-command
 // timeouts and an overall deadline, analyses every output and aggregates per-node results.
-// The decision is data: Run returns an error only when nothing could be evaluated.
+//
+// The decision is data: a requirement that fails, errors or times out is a result in the
+// Decision, never an error of Run. Run returns an error in two cases only: the run could not
+// start (invalid options, an invalid hand-built spec, an acknowledgment of a strict or unknown
+// requirement), with no decision; or it was interrupted (its context was cancelled or
+// Options.Timeout passed), with the partial decision, whose gate is blocked, and an
+// *InterruptedError. The command errors behind a requirement's result are kept in
+// RequirementResult.Err for errors.As and errors.Is.
 package runner
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -83,10 +91,37 @@ type Runner struct {
 // New returns a Runner for opts.
 func New(opts Options) (*Runner, error) { return newRunner(opts) }
 
-// Run runs spec and returns the decision. The error is non-nil only when the run could not be
-// evaluated at all (invalid options, an acknowledgment of a strict or unknown requirement);
-// failures of requirements, including errors, timeouts and cancellation, are in the decision
-// and never make it pass.
+// Run runs spec and returns the decision. Failures of requirements, including command errors
+// and timeouts, are in the decision and never make it pass. The error is non-nil in two cases:
+// the run could not start (invalid options or spec, an acknowledgment of a strict or unknown
+// requirement), and the decision is nil; or ctx was cancelled or Options.Timeout passed before
+// every requirement finished: the error is an *InterruptedError and the decision is returned
+// too, its gate blocked, with what finished and the rest failed as not started. The pods the
+// run created are deleted before Run returns, in both cases.
 func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
 	return r.run(ctx, spec)
 }
+
+// InterruptedError is the error of Run and Evaluate when their context was cancelled or
+// Options.Timeout passed before every requirement finished. The decision is returned with it
+// (gate blocked, Decision.Error holding this error's text). errors.Is matches both the
+// context's error (context.Canceled or context.DeadlineExceeded) and its cause.
+type InterruptedError struct {
+	// Err is the context's error: context.Canceled or context.DeadlineExceeded.
+	Err error
+	// Cause is the context's cause (context.Cause), such as "run timed out after 10m"; it
+	// equals Err when the context was ended without one.
+	Cause error
+}
+
+// Error returns "run interrupted: <cause>: <err>", or "run interrupted: <err>" when the cause
+// says no more than the error.
+func (e *InterruptedError) Error() string {
+	if e.Cause == nil || e.Cause == e.Err {
+		return fmt.Sprintf("run interrupted: %v", e.Err)
+	}
+	return fmt.Sprintf("run interrupted: %v: %v", e.Cause, e.Err)
+}
+
+// Unwrap returns the context's error and its cause.
+func (e *InterruptedError) Unwrap() []error { return []error{e.Err, e.Cause} }

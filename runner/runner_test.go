@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -214,6 +215,9 @@ func TestRunTimeout(t *testing.T) {
 	require.NoError(t, err)
 	d, err := r.Run(context.Background(), spec(reqs...))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var ie *InterruptedError
+	require.ErrorAs(t, err, &ie)
+	assert.EqualError(t, ie.Cause, "run timed out after 50ms")
 	assert.Contains(t, err.Error(), "run timed out after 50ms")
 	assert.Equal(t, GateBlocked, d.Gate)
 	assert.Equal(t, err.Error(), d.Error)
@@ -601,7 +605,10 @@ func TestNodeAggregation(t *testing.T) {
 				assert.Nil(t, r.StatusCode)
 			}
 			if tt.nodes != nil {
-				assert.Empty(t, cmp.Diff(tt.nodes, r.Nodes))
+				assert.Empty(t, cmp.Diff(tt.nodes, r.Nodes, cmpopts.IgnoreFields(NodeResult{}, "Err")))
+				for _, n := range r.Nodes {
+					assert.Equal(t, n.Error != "" || n.ConditionError != "", n.Err != nil, "node %s: Err matches the error texts", n.Node)
+				}
 			}
 		})
 	}

@@ -289,20 +289,21 @@ func TestFailFast(t *testing.T) {
 		nsLabel map[string]string
 		podSpec string
 		want    []string
+		kind    error // what errors.Is finds in the result's Err
 	}{
 		{"unschedulable", nil, `nodeSelector: {no-such-label: "x"}
             containers: [{name: c, image: busybox, command: ["true"]}]`,
-			[]string{"Unschedulable", "nodes are available"}},
+			[]string{"Unschedulable", "nodes are available"}, command.ErrUnschedulable},
 		{"image pull", nil, `containers: [{name: c, image: "busybox-does-not-exist:v0", command: ["true"]}]`,
-			[]string{"busybox-does-not-exist"}},
+			[]string{"busybox-does-not-exist"}, command.ErrImage},
 		{"image never pull", nil, `containers: [{name: c, image: "never-pulled:v0", imagePullPolicy: Never, command: ["true"]}]`,
-			[]string{"ErrImageNeverPull"}},
+			[]string{"ErrImageNeverPull"}, command.ErrImage},
 		{"sandbox", nil, `runtimeClassName: ` + rc + `
             containers: [{name: c, image: busybox, command: ["true"]}]`,
-			[]string{"FailedCreatePodSandBox", "nope"}},
+			[]string{"FailedCreatePodSandBox", "nope"}, command.ErrSandbox},
 		{"pod security baseline", map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}, `containers: [{name: c, image: busybox, command: ["true"], volumeMounts: [{name: etc, mountPath: /host/etc}]}]
             volumes: [{name: etc, hostPath: {path: /etc}}]`,
-			[]string{"Forbidden", "violates PodSecurity", "hostPath volumes", `"etc"`}},
+			[]string{"Forbidden", "violates PodSecurity", "hostPath volumes", `"etc"`}, command.ErrAdmission},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,6 +318,9 @@ func TestFailFast(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, r.Error, w)
 			}
+			var pe *command.PodError
+			assert.ErrorAs(t, r.Err, &pe, "the result keeps the typed error")
+			assert.ErrorIs(t, r.Err, tt.kind)
 			assert.Less(t, took, 45*time.Second, "fails fast, well before the 90s timeout")
 		})
 	}
@@ -349,6 +353,11 @@ func TestRestrictedIdentityRefusesBeforeCreating(t *testing.T) {
 	t.Logf("restricted: %s", r.Error)
 	assert.Contains(t, r.Error, `insufficient permissions in namespace "`+ns+`": cannot delete pods; cannot get pods/log`)
 	assert.Contains(t, r.Error, "nothing was created")
+	var denied *command.PermissionError
+	if assert.ErrorAs(t, r.Err, &denied) {
+		assert.Equal(t, ns, denied.Namespace)
+		assert.Len(t, denied.Denied, 2, "delete pods, get pods/log")
+	}
 	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod"})
 	require.NoError(t, err)
 	assert.Empty(t, evs.Items, "no pod was ever created")

@@ -1,4 +1,4 @@
-package analyzer
+package requirement
 
 import (
 	"errors"
@@ -6,14 +6,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/preflightkit/preflight/analyzer"
 )
 
-// MaxMessageBytes caps a rendered message, so that a huge stdout quoted through
+// maxMessageBytes caps a rendered message, so that a huge stdout quoted through
 // {{repl .Result }} cannot blow up a decision.
-const MaxMessageBytes = 4 << 10
+const maxMessageBytes = 4 << 10
 
-// SupportedTemplates lists the template forms a message may use, for error messages and docs.
-const SupportedTemplates = "{{ .name }} placeholders filled from args, and {{repl .StatusCode }}, {{repl .Result }} (stdout), {{repl .Error }}, {{repl Trim .Result }} (stdout without surrounding white space)"
+// supportedTemplates lists the template forms a message may use, for error messages and docs.
+const supportedTemplates = "{{ .name }} placeholders filled from args, and {{repl .StatusCode }}, {{repl .Result }} (stdout), {{repl .Error }}, {{repl Trim .Result }} (stdout without surrounding white space)"
 
 // nextTemplate finds the first {{...}} of s: its start and end, or -1 when there is none.
 func nextTemplate(s string) (start, end int) {
@@ -70,12 +72,12 @@ func isIdent(s string) bool {
 // Render returns the message with its placeholders filled: {{ .name }} from Args, the classic
 // {{repl ...}} forms (in Text or in an arg) from in, which may be nil (they are then empty).
 // Templates are never executed: this is a plain substitution of the supported forms, and
-// anything else stays as written. The result is at most MaxMessageBytes long.
-func (m Message) Render(in *Input) string {
+// anything else stays as written. The result is at most maxMessageBytes long.
+func (m Message) Render(in *analyzer.Input) string {
 	if !strings.Contains(m.Text, "{{") {
-		return truncate(m.Text, MaxMessageBytes)
+		return truncate(m.Text, maxMessageBytes)
 	}
-	w := &cappedWriter{limit: MaxMessageBytes}
+	w := &cappedWriter{limit: maxMessageBytes}
 	substitute(w, m.Text, func(w *cappedWriter, tmpl string) bool {
 		if name, ok := placeholder(tmpl); ok {
 			if v, ok := m.Args[name]; ok {
@@ -89,9 +91,9 @@ func (m Message) Render(in *Input) string {
 	return w.String()
 }
 
-// Validate reports the message's problems: a placeholder with no arg, a template form that is
+// validate reports the message's problems: a placeholder with no arg, a template form that is
 // not supported (in Text or in an arg), an unclosed {{. The loader calls it at load time.
-func (m Message) Validate() error {
+func (m Message) validate() error {
 	var errs []error
 	for _, tmpl := range templates(m.Text, &errs, "") {
 		if name, ok := placeholder(tmpl); ok {
@@ -101,7 +103,7 @@ func (m Message) Validate() error {
 			continue
 		}
 		if _, _, ok := classicField(tmpl); !ok {
-			errs = append(errs, fmt.Errorf("unsupported template %s: supported are %s", tmpl, SupportedTemplates))
+			errs = append(errs, fmt.Errorf("unsupported template %s: supported are %s", tmpl, supportedTemplates))
 		}
 	}
 	names := make([]string, 0, len(m.Args))
@@ -151,7 +153,7 @@ func argNames(args map[string]string) string {
 }
 
 // classic writes the value of a classic {{repl ...}} form and reports whether tmpl was one.
-func classic(w *cappedWriter, tmpl string, in *Input) bool {
+func classic(w *cappedWriter, tmpl string, in *analyzer.Input) bool {
 	field, trim, ok := classicField(tmpl)
 	if !ok {
 		return false

@@ -1,0 +1,152 @@
+package requirement
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/preflightkit/preflight/analyzer"
+)
+
+// Status is the status a result gives a requirement.
+type Status string
+
+// The statuses a result may name.
+const (
+	StatusSuccess Status = "success"
+	StatusWarn    Status = "warn"
+	StatusError   Status = "error"
+)
+
+// Result is one of a requirement's ordered results.
+type Result struct {
+	Status    Status
+	Message   Message
+	Condition *Condition // nil: always matches
+}
+
+// Condition is what a result requires of an output. Every property that is set must hold.
+type Condition struct {
+	StatusCode *int                 // the status code equals this (0 counts as set)
+	Error      *bool                // the command could (false) or could not (true) produce a result
+	Expr       *analyzer.Expression // a CEL expression that must evaluate to true
+}
+
+// Message is a requirement's or a result's message: plain text, or a text whose {{.name}}
+// placeholders are filled from Args. Args values may themselves be the classic templates
+// {{repl .StatusCode }}, {{repl .Result }}, {{repl .Error }} and {{repl Trim .Result }}.
+type Message struct {
+	ID   string            // optional stable id of the message (classic format)
+	Text string            // the text, or the classic default_message
+	Args map[string]string // values for the placeholders of Text
+}
+
+// Outcome is the analysis of one output.
+type Outcome struct {
+	Status  Status // the matched result's status, or StatusError
+	Message string // the matched result's message, rendered
+	Matched int    // index of the matched result, -1 when none matched or evaluation failed
+	// Err is set when a condition could not be evaluated (a CEL runtime error, the cost
+	// limit). The status is then StatusError: an evaluation error never passes.
+	Err error
+}
+
+// maxSummaryError bounds how much of a command's error a no-match message quotes.
+const maxSummaryError = 300
+
+// Analyze matches one command output against the requirement's results, under the run's
+// variables c: the results are tried in order and the first whose condition matches wins; the
+// properties of a condition (status_code, error, expr) are ANDed; a result without a condition
+// always matches; when none matches the status is error, with a message naming the
+// requirement. An expression that cannot be evaluated gives StatusError and Outcome.Err:
+// never a pass.
+func (req *Requirement) Analyze(ctx context.Context, c *analyzer.Context, in *analyzer.Input) Outcome {
+	id, results := req.ID, req.Results
+	if in == nil {
+		return Outcome{Status: StatusError, Matched: -1,
+			Err: fmt.Errorf("requirement %q: no command output to analyse", id)}
+	}
+	for i := range results {
+		r := &results[i]
+		ok, err := r.Condition.matches(ctx, c, in)
+		if err != nil {
+			return Outcome{Status: StatusError, Matched: -1,
+				Err: fmt.Errorf("results[%d].condition.expr: %w", i, err)}
+		}
+		if !ok {
+			continue
+		}
+		if !r.Status.valid() {
+			// The loader refuses such a spec; a Result built by hand must fail closed too.
+			return Outcome{Status: StatusError, Matched: -1,
+				Err: fmt.Errorf("results[%d].status: %q is not one of success, warn, error", i, r.Status)}
+		}
+		return Outcome{Status: r.Status, Message: r.Message.Render(in), Matched: i}
+	}
+	return Outcome{Status: StatusError, Matched: -1, Message: noMatch(id, in)}
+}
+
+// matches reports whether every property of the condition holds for the output: the cheap
+// comparisons first, then the expression. A nil condition matches every output the command
+// produced. An output whose command could not produce a result (Input.Error set) matches
+// only a condition that says `error: true`: a status code or a catch-all written for answers
+// must never turn a failure to run into a pass (fail closed).
+func (cond *Condition) matches(ctx context.Context, c *analyzer.Context, in *analyzer.Input) (bool, error) {
+	if in.Error != "" && (cond == nil || cond.Error == nil || !*cond.Error) {
+		return false, nil
+	}
+	if cond == nil {
+		return true, nil
+	}
+	if cond.StatusCode != nil && *cond.StatusCode != in.StatusCode {
+		return false, nil
+	}
+	if cond.Error != nil && *cond.Error != (in.Error != "") {
+		return false, nil
+	}
+	if cond.Expr != nil {
+		return cond.Expr.Eval(ctx, c, in)
+	}
+	return true, nil
+}
+
+func (s Status) valid() bool {
+	return s == StatusSuccess || s == StatusWarn || s == StatusError
+}
+
+// noMatch is the message of an output no result matched.
+func noMatch(id string, in *analyzer.Input) string {
+	if in.Error != "" {
+		where := ""
+		if in.Node != "" {
+			where = " on node " + in.Node
+		}
+		return fmt.Sprintf("could not check requirement %q%s: %s", id, where, truncate(in.Error, maxSummaryError))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "no result of requirement %q matched (status code %d", id, in.StatusCode)
+	if in.Node != "" {
+		fmt.Fprintf(&b, ", node %s", in.Node)
+	}
+	b.WriteString("): add a result for this case, or a last result without a condition")
+	return b.String()
+}
+
+// truncate cuts s to at most n bytes at a rune boundary, marking the cut with an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	mk := mark
+	if n < len(mark) {
+		mk = ""
+	}
+	cut := n - len(mk)
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mk
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
