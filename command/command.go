@@ -58,7 +58,9 @@ type Func func(data json.RawMessage, spec SpecContext) (Prepared, error)
 func (f Func) Prepare(data json.RawMessage, spec SpecContext) (Prepared, error) { return f(data, spec) }
 
 // Prepared is a validated command, ready to run. Run may be called many times and
-// concurrently.
+// concurrently. A Prepared that talks to the cluster also has a method UsesCluster() bool
+// that returns true (the scheduler and kubernetes commands do), so that a caller can tell
+// before running a spec that it needs one (requirement.Spec.NeedsCluster).
 type Prepared interface {
 	// Run runs the command once. It must return promptly when ctx is done (ctx carries the
 	// command timeout as its deadline). A returned error means the command could not produce

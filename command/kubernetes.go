@@ -165,6 +165,9 @@ func kubeClientsFor(env *Env) (*kubeClients, error) {
 }
 
 // Run gets or lists the objects.
+// UsesCluster reports that the command needs a cluster (see Prepared).
+func (p *kubernetesPrepared) UsesCluster() bool { return true }
+
 func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
 		return nil, errors.New("the kubernetes command needs a cluster: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")

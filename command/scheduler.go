@@ -3,8 +3,6 @@ package command
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +11,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
 
@@ -245,6 +243,9 @@ func sortedKeys[V any](m map[string]V) []string {
 type schedulerSessionKey struct{ cfg *rest.Config }
 
 // Run runs the pod (or one per node in scope) and returns one output per pod.
+// UsesCluster reports that the command needs a cluster (see Prepared).
+func (p *schedulerPrepared) UsesCluster() bool { return true }
+
 func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
 		return nil, errors.New("the scheduler command needs a cluster: no kubeconfig")
@@ -264,7 +265,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	v, err := sess.Get(schedulerSessionKey{env.Config}, func() (any, error) {
 		runID := env.RunID
 		if runID == "" {
-			runID = randomRunID()
+			runID = podrun.NewRunID()
 		}
 		return podrun.New(env.Config, podrun.Options{
 			RunID:             runID,
@@ -283,7 +284,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		ns = env.Namespace
 	}
 	if ns == "" {
-		ns = "default"
+		ns = metav1.NamespaceDefault
 	}
 	res, err := client.Run(ctx, podrun.Job{
 		RequirementID:  env.RequirementID,
@@ -330,39 +331,4 @@ func schedulerResult(res *podrun.Result) *Result {
 		out.Excluded = append(out.Excluded, Excluded{Node: e.Node, Reason: e.Reason})
 	}
 	return out
-}
-
-func randomRunID() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// CleanupOptions select the pods Cleanup removes. The zero value removes every pod this
-// library created, in every namespace.
-type CleanupOptions struct {
-	Namespace string        // "" means all namespaces
-	RunID     string        // "" means every run
-	OlderThan time.Duration // only pods older than this; 0 means any age
-	// Expired keeps only pods past their run's deadline (the preflight.dev/deadline
-	// annotation: command timeout + 5s, or 1h): safe while other runs are in progress, and
-	// it catches Pending pods, which activeDeadlineSeconds never ends.
-	Expired bool
-}
-
-// Cleanup deletes the pods a run (or a crashed run) left behind, found by the labels the
-// library puts on every pod it creates (app.kubernetes.io/managed-by=preflight, and
-// preflight.dev/run-id for one run). It returns the names (namespace/name) it deleted, sorted.
-// Pods are deleted with a grace period of one second. cfg is not mutated.
-func Cleanup(ctx context.Context, cfg *rest.Config, opts CleanupOptions) ([]string, error) {
-	if cfg == nil {
-		return nil, errors.New("cleanup needs a cluster: no kubeconfig")
-	}
-	cs, err := kubernetes.NewForConfig(podrun.RunConfig(cfg, podrun.Options{}))
-	if err != nil {
-		return nil, fmt.Errorf("cluster client: %w", err)
-	}
-	return podrun.Cleanup(ctx, cs, podrun.CleanupOptions{
-		Namespace: opts.Namespace, RunID: opts.RunID, OlderThan: opts.OlderThan, Expired: opts.Expired,
-	})
 }

@@ -1,7 +1,9 @@
 package requirement
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,75 +56,133 @@ func (l *loader) crossChecks() {
 // cycles reports each dependency cycle once, at the depends_on entry of its first member in
 // spec order, naming the whole cycle: a -> b -> a.
 func (l *loader) cycles(byID map[string]*entry) {
+	reqs := make([]*Requirement, 0, len(byID))
+	for _, e := range l.reqs {
+		if byID[e.req.ID] == e {
+			reqs = append(reqs, e.req)
+		}
+	}
+	for _, cycle := range cycles(reqs) {
+		e := byID[cycle[0]]
+		at := with(e.tokens, "depends_on")
+		for i, dep := range e.req.DependsOn {
+			if dep == cycle[1] {
+				at = with(at, itoa(i))
+				break
+			}
+		}
+		l.problem(e.doc.loc(at, atValue), "dependency cycle: "+strings.Join(cycle, " -> "))
+	}
+}
+
+// cycles returns each depends_on cycle of reqs once, as the ids of its members starting with
+// the one written first and ending with it again (a, b, a). Requirements whose id is empty or
+// taken by an earlier one, and depends_on entries that name no requirement, are ignored: they
+// are problems of their own.
+func cycles(reqs []*Requirement) [][]string {
+	index := make(map[string]int, len(reqs))
+	for i, r := range reqs {
+		if r == nil || r.ID == "" {
+			continue
+		}
+		if _, dup := index[r.ID]; !dup {
+			index[r.ID] = i
+		}
+	}
 	const (
 		unvisited = iota
 		active
 		done
 	)
-	state := make(map[string]int, len(byID))
-	var stack []string
+	state := make([]int, len(reqs))
+	var stack []int
+	var found [][]string
 	reported := map[string]bool{}
-	var visit func(id string)
-	visit = func(id string) {
-		state[id] = active
-		stack = append(stack, id)
-		for _, dep := range byID[id].req.DependsOn {
-			if _, ok := byID[dep]; !ok {
+	var visit func(i int)
+	visit = func(i int) {
+		state[i] = active
+		stack = append(stack, i)
+		for _, dep := range reqs[i].DependsOn {
+			j, ok := index[dep]
+			if !ok {
 				continue
 			}
-			switch state[dep] {
+			switch state[j] {
 			case unvisited:
-				visit(dep)
+				visit(j)
 			case active:
 				start := len(stack) - 1
-				for stack[start] != dep {
+				for stack[start] != j {
 					start--
 				}
-				cycle := append(append([]string(nil), stack[start:]...), dep)
-				l.reportCycle(byID, cycle, reported)
+				members := slices.Clone(stack[start:])
+				key := fmt.Sprint(slices.Sorted(slices.Values(members)))
+				if reported[key] {
+					continue
+				}
+				reported[key] = true
+				// Start the cycle at its member written first.
+				first := slices.Index(members, slices.Min(members))
+				ids := make([]string, 0, len(members)+1)
+				for k := range members {
+					ids = append(ids, reqs[members[(first+k)%len(members)]].ID)
+				}
+				found = append(found, append(ids, ids[0]))
 			}
 		}
 		stack = stack[:len(stack)-1]
-		state[id] = done
+		state[i] = done
 	}
-	for _, e := range l.reqs {
-		if byID[e.req.ID] == e && state[e.req.ID] == unvisited {
-			visit(e.req.ID)
+	for i, r := range reqs {
+		if r != nil && index[r.ID] == i && state[i] == unvisited {
+			visit(i)
 		}
 	}
+	return found
 }
 
-func (l *loader) reportCycle(byID map[string]*entry, cycle []string, reported map[string]bool) {
-	members := append([]string(nil), cycle[:len(cycle)-1]...)
-	sort.Strings(members)
-	key := strings.Join(members, "\x00")
-	if reported[key] {
-		return
+// Check verifies what Load guarantees of a spec's requirements, for a Spec built or changed
+// in Go: each requirement has a unique, non-empty id, and depends_on names other requirements
+// of the spec, without a cycle. It returns every problem, joined. The runner calls it before
+// it runs a spec.
+func (s *Spec) Check() error {
+	if s == nil {
+		return errors.New("spec is nil")
 	}
-	reported[key] = true
-	// Start the cycle at its member written first in the spec.
-	first := 0
-	pos := map[*entry]int{}
-	for i, e := range l.reqs {
-		pos[e] = i
+	var errs []error
+	index := make(map[string]int, len(s.Requirements))
+	for i, r := range s.Requirements {
+		switch {
+		case r == nil:
+			errs = append(errs, fmt.Errorf("requirement %d is nil", i))
+			continue
+		case r.ID == "":
+			errs = append(errs, fmt.Errorf("requirement %d has no id", i))
+		}
+		if j, dup := index[r.ID]; dup {
+			errs = append(errs, fmt.Errorf("requirement %q: id used twice (requirements %d and %d)", r.ID, j, i))
+			continue
+		}
+		index[r.ID] = i
 	}
-	for i := range cycle[:len(cycle)-1] {
-		if pos[byID[cycle[i]]] < pos[byID[cycle[first]]] {
-			first = i
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, r := range s.Requirements {
+		for _, d := range r.DependsOn {
+			switch _, ok := index[d]; {
+			case !ok:
+				errs = append(errs, fmt.Errorf("requirement %q: depends_on names %q, which the spec does not have", r.ID, d))
+			case d == r.ID:
+				errs = append(errs, fmt.Errorf("requirement %q: depends_on names itself", r.ID))
+			}
 		}
 	}
-	n := len(cycle) - 1
-	ordered := make([]string, 0, n+1)
-	for i := 0; i <= n; i++ {
-		ordered = append(ordered, cycle[(first+i)%n])
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
-	e := byID[ordered[0]]
-	at := with(e.tokens, "depends_on")
-	for i, dep := range e.req.DependsOn {
-		if dep == ordered[1] {
-			at = with(at, itoa(i))
-			break
-		}
+	for _, c := range cycles(s.Requirements) {
+		errs = append(errs, fmt.Errorf("depends_on has a cycle: %s", strings.Join(c, " -> ")))
 	}
-	l.problem(e.doc.loc(at, atValue), "dependency cycle: "+strings.Join(ordered, " -> "))
+	return errors.Join(errs...)
 }

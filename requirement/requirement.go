@@ -94,3 +94,26 @@ func plural(n int, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// NeedsCluster reports whether running the spec needs a cluster: a requirement's command
+// talks to the API server (its Prepared value has a UsesCluster method that returns true), or
+// one of its expressions reads `cluster`.
+func (s *Spec) NeedsCluster() bool {
+	for _, r := range s.Requirements {
+		if r == nil {
+			continue
+		}
+		if c, ok := r.Command.Prepared.(interface{ UsesCluster() bool }); ok && c.UsesCluster() {
+			return true
+		}
+		if r.When != nil && r.When.UsesCluster() {
+			return true
+		}
+		for _, res := range r.Results {
+			if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -86,7 +86,7 @@ func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx 
 		truncated = truncated || o.Truncated
 	}
 	if truncated {
-		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", (&command.Env{OutputLimit: s.opts.OutputLimit}).Limit()))
+		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
 	}
 	if len(outs) == 1 && outs[0].out.Node == "" && len(res.Excluded) == 0 {
 		g.status, g.message, g.decider = outs[0].status, outs[0].message, &outs[0]

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,9 +10,12 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/clusterinfo"
+	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -24,25 +25,31 @@ const sessionCloseTimeout = 60 * time.Second
 
 func newRunner(opts Options) (*Runner, error) {
 	var errs []error
+	bad := func(option string, value any, reason string) {
+		errs = append(errs, &OptionError{Option: option, Value: fmt.Sprint(value), Reason: reason})
+	}
 	if opts.Parallel < 0 {
-		errs = append(errs, fmt.Errorf("runner options: Parallel is %d: must be 0 (default %d) or more", opts.Parallel, DefaultParallel))
+		bad("Parallel", opts.Parallel, fmt.Sprintf("must be 0 (default %d) or more", DefaultParallel))
 	}
 	if opts.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("runner options: Timeout is %s: must be 0 (none) or more", opts.Timeout))
+		bad("Timeout", opts.Timeout, "must be 0 (none) or more")
 	}
 	if opts.OutputLimit < 0 {
-		errs = append(errs, fmt.Errorf("runner options: OutputLimit is %d: must be 0 (default %d bytes) or more", opts.OutputLimit, command.DefaultOutputLimit))
+		bad("OutputLimit", opts.OutputLimit, fmt.Sprintf("must be 0 (default %d bytes) or more", command.DefaultOutputLimit))
 	}
 	if opts.MaxConcurrentPods < 0 {
-		errs = append(errs, fmt.Errorf("runner options: MaxConcurrentPods is %d: must be 0 (default) or more", opts.MaxConcurrentPods))
+		bad("MaxConcurrentPods", opts.MaxConcurrentPods, "must be 0 (default) or more")
 	}
-	if opts.QPS < 0 || opts.Burst < 0 {
-		errs = append(errs, fmt.Errorf("runner options: QPS %v and Burst %d must be 0 (default) or more", opts.QPS, opts.Burst))
+	if opts.QPS < 0 {
+		bad("QPS", opts.QPS, "must be 0 (default) or more")
+	}
+	if opts.Burst < 0 {
+		bad("Burst", opts.Burst, "must be 0 (default) or more")
 	}
 	switch opts.Phase {
 	case "", Install, Upgrade:
 	default:
-		errs = append(errs, fmt.Errorf("runner options: Phase is %q: must be %q or %q", opts.Phase, Install, Upgrade))
+		bad("Phase", opts.Phase, fmt.Sprintf("must be %s or %s", Install, Upgrade))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -54,7 +61,10 @@ func newRunner(opts Options) (*Runner, error) {
 		opts.Phase = Install
 	}
 	if opts.Namespace == "" {
-		opts.Namespace = "default"
+		opts.Namespace = metav1.NamespaceDefault
+	}
+	if opts.OutputLimit == 0 {
+		opts.OutputLimit = command.DefaultOutputLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -142,121 +152,50 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		acks:    map[string]bool{},
 		ackWarn: map[string]bool{},
 	}
-	var errs []error
-	for i, req := range s.reqs {
-		switch {
-		case req == nil:
-			errs = append(errs, fmt.Errorf("requirement %d is nil", i))
-			continue
-		case req.ID == "":
-			errs = append(errs, fmt.Errorf("requirement %d has no id", i))
-		}
-		if j, dup := s.index[req.ID]; dup {
-			errs = append(errs, fmt.Errorf("requirement %q: id used twice (requirements %d and %d)", req.ID, j, i))
-			continue
-		}
-		s.index[req.ID] = i
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := spec.Check(); err != nil {
 		return nil, fmt.Errorf("runner: invalid spec: %w", err)
+	}
+	for i, req := range s.reqs {
+		s.index[req.ID] = i
 	}
 	s.deps = make([][]int, len(s.reqs))
 	for i, req := range s.reqs {
 		for _, d := range req.DependsOn {
-			j, ok := s.index[d]
-			switch {
-			case !ok:
-				errs = append(errs, fmt.Errorf("requirement %q: depends_on names %q, which the spec does not have", req.ID, d))
-			case j == i:
-				errs = append(errs, fmt.Errorf("requirement %q: depends_on names itself", req.ID))
-			case !slices.Contains(s.deps[i], j):
+			if j := s.index[d]; !slices.Contains(s.deps[i], j) {
 				s.deps[i] = append(s.deps[i], j)
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("runner: invalid spec: %w", err)
-	}
-	if cycle := s.findCycle(); cycle != nil {
-		return nil, fmt.Errorf("runner: invalid spec: depends_on has a cycle: %s", strings.Join(cycle, " -> "))
-	}
+	var errs []error
 	for _, id := range r.opts.Acknowledge {
 		i, ok := s.index[id]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("acknowledge %q: the spec has no requirement with that id", id))
+			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id, Reason: "the spec has no requirement with that id"})
 		case s.reqs[i].Strict:
-			errs = append(errs, fmt.Errorf("acknowledge %q: the requirement is strict: its failures cannot be acknowledged (use AcknowledgeWarnings to accept its warnings)", id))
+			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id,
+				Reason: "the requirement is strict: its failures cannot be acknowledged, only its warnings"})
 		default:
 			s.acks[id] = true
 		}
 	}
 	for _, id := range r.opts.AcknowledgeWarnings {
 		if _, ok := s.index[id]; !ok {
-			errs = append(errs, fmt.Errorf("acknowledge warnings of %q: the spec has no requirement with that id", id))
+			errs = append(errs, &OptionError{Option: "AcknowledgeWarnings", Value: id, Reason: "the spec has no requirement with that id"})
 			continue
 		}
 		s.ackWarn[id] = true
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
+		return nil, err
 	}
 	return s, nil
-}
-
-// findCycle returns the ids of a depends_on cycle, first id repeated at the end, or nil.
-func (s *state) findCycle() []string {
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	mark := make([]int, len(s.reqs))
-	var path []int
-	var visit func(i int) []string
-	visit = func(i int) []string {
-		mark[i] = onPath
-		path = append(path, i)
-		for _, j := range s.deps[i] {
-			switch mark[j] {
-			case onPath:
-				start := slices.Index(path, j)
-				var ids []string
-				for _, k := range path[start:] {
-					ids = append(ids, s.reqs[k].ID)
-				}
-				return append(ids, s.reqs[j].ID)
-			case unseen:
-				if c := visit(j); c != nil {
-					return c
-				}
-			}
-		}
-		path = path[:len(path)-1]
-		mark[i] = done
-		return nil
-	}
-	for i := range s.reqs {
-		if mark[i] == unseen {
-			if c := visit(i); c != nil {
-				return c
-			}
-		}
-	}
-	return nil
-}
-
-// newRunID returns 10 random hex digits: short, and a valid label value.
-func newRunID() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
 }
 
 // execute schedules every requirement and builds the decision.
 func (s *state) execute(ctx context.Context) (*Decision, error) {
 	started := time.Now()
-	s.runID = newRunID()
+	s.runID = podrun.NewRunID()
 	s.logger = s.logger.With("run_id", s.runID)
 	runCtx, cancel := ctx, context.CancelFunc(func() {})
 	if s.opts.Timeout > 0 {

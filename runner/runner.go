@@ -125,3 +125,21 @@ func (e *InterruptedError) Error() string {
 
 // Unwrap returns the context's error and its cause.
 func (e *InterruptedError) Unwrap() []error { return []error{e.Err, e.Cause} }
+
+// OptionError is a problem with one of the Options: New returns them for values out of range,
+// Run and Evaluate for acknowledgments the spec cannot take (an id it does not have, the
+// failures of a strict requirement), before anything runs. Several problems come back joined
+// (errors.Join); errors.As finds each.
+type OptionError struct {
+	// Option is the field of Options: "Parallel", "Phase", "Acknowledge", ...
+	Option string
+	// Value is the offending value, or the acknowledged id.
+	Value string
+	// Reason says what is wrong and what would be right.
+	Reason string
+}
+
+// Error returns `runner options: Acknowledge "db": the spec has no requirement with that id`.
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("runner options: %s %q: %s", e.Option, e.Value, e.Reason)
+}

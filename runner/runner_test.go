@@ -23,13 +23,14 @@ func TestNewValidatesOptions(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
-		want string // substring of the error; "" means valid
+		want string // the option of the *OptionError; "" means valid
 	}{
 		{name: "zero value", opts: Options{}},
-		{name: "negative parallel", opts: Options{Parallel: -1}, want: "Parallel is -1"},
-		{name: "negative timeout", opts: Options{Timeout: -time.Second}, want: "Timeout is -1s"},
-		{name: "negative output limit", opts: Options{OutputLimit: -5}, want: "OutputLimit is -5"},
-		{name: "unknown phase", opts: Options{Phase: "deploy"}, want: `Phase is "deploy"`},
+		{name: "negative parallel", opts: Options{Parallel: -1}, want: "Parallel"},
+		{name: "negative timeout", opts: Options{Timeout: -time.Second}, want: "Timeout"},
+		{name: "negative output limit", opts: Options{OutputLimit: -5}, want: "OutputLimit"},
+		{name: "negative QPS", opts: Options{QPS: -1}, want: "QPS"},
+		{name: "unknown phase", opts: Options{Phase: "deploy"}, want: "Phase"},
 		{name: "upgrade", opts: Options{Phase: Upgrade}},
 	}
 	for _, tt := range tests {
@@ -39,8 +40,10 @@ func TestNewValidatesOptions(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
+			var oe *OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, tt.want, oe.Option)
+			assert.Contains(t, err.Error(), "runner options: "+tt.want+" ")
 		})
 	}
 }
@@ -59,11 +62,11 @@ func TestRunRejectsBadInputBeforeRunning(t *testing.T) {
 	}{
 		{name: "nil spec", want: "spec is nil"},
 		{name: "unknown ack", opts: Options{Acknowledge: []string{"nope"}},
-			spec: spec(newReq("a", count)), want: `acknowledge "nope": the spec has no requirement with that id`},
+			spec: spec(newReq("a", count)), want: `Acknowledge "nope": the spec has no requirement with that id`},
 		{name: "strict ack", opts: Options{Acknowledge: []string{"a"}},
-			spec: spec(newReq("a", count, strict)), want: `acknowledge "a": the requirement is strict`},
+			spec: spec(newReq("a", count, strict)), want: `Acknowledge "a": the requirement is strict`},
 		{name: "unknown warning ack", opts: Options{AcknowledgeWarnings: []string{"x"}},
-			spec: spec(newReq("a", count)), want: `acknowledge warnings of "x"`},
+			spec: spec(newReq("a", count)), want: `AcknowledgeWarnings "x": the spec has no requirement with that id`},
 		{name: "duplicate id", spec: spec(newReq("a", count), newReq("a", count)), want: `"a": id used twice`},
 		{name: "unknown dependency", spec: spec(newReq("a", count, dependsOn("b"))), want: `depends_on names "b"`},
 		{name: "cycle", spec: spec(newReq("a", count, dependsOn("c")), newReq("b", count, dependsOn("a")), newReq("c", count, dependsOn("b"))),

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"internal/podrun":      {},
 	"requirement":          {"internal/specschema", "command", "analyzer", "internal/celenv"},
 	"internal/specschema":  {"schema"},
-	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo"},
+	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun"},
 	"examples/preflight":   {"internal/cli"},
 }
 

@@ -6,8 +6,9 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/runner"
 )
 
 func (a *app) validateCommand() *cobra.Command {
@@ -92,7 +93,7 @@ func (a *app) versionCommand() *cobra.Command {
 
 func (a *app) cleanupCommand() *cobra.Command {
 	var (
-		opts          command.CleanupOptions
+		opts          runner.CleanupOptions
 		allNamespaces bool
 		kube          kubeFlags
 	)
@@ -125,10 +126,10 @@ run while other runs are in progress. It prints what it deleted.`,
 			if !allNamespaces && opts.Namespace == "" {
 				opts.Namespace = cl.namespace
 				if opts.Namespace == "" {
-					opts.Namespace = "default"
+					opts.Namespace = metav1.NamespaceDefault
 				}
 			}
-			deleted, err := command.Cleanup(a.ctx, cl.config, opts)
+			deleted, err := runner.Cleanup(a.ctx, cl.config, opts)
 			for _, name := range deleted {
 				fmt.Fprintf(a.stdout, "deleted pod %s\n", name)
 			}

@@ -7,5 +7,5 @@
 // with buffers.
 //
 // The subcommands bind their flags directly to the library's option structs
-// (runner.Options, command.CleanupOptions), helm style: every CLI feature is a library call.
+// (runner.Options, runner.CleanupOptions), helm style: every CLI feature is a library call.
 package cli

@@ -80,23 +80,11 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 // no cluster and the spec needs one.
 func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, error) {
 	opts := rf.opts
-	if opts.Parallel < 0 {
-		return opts, usageError("--parallel must not be negative")
-	}
-	if opts.Timeout < 0 {
-		return opts, usageError("--timeout must not be negative")
-	}
-	if opts.QPS < 0 || opts.Burst < 0 || opts.MaxConcurrentPods < 0 {
-		return opts, usageError("--qps, --burst and --max-pods must not be negative")
-	}
 	vars, err := buildVars(a.stdin, rf.values, rf.sets)
 	if err != nil {
 		return opts, usageError("%w", err)
 	}
 	opts.Vars = vars
-	if err := checkAcks(spec, opts.Acknowledge, opts.AcknowledgeWarnings); err != nil {
-		return opts, err
-	}
 	cl, err := rf.kube.load()
 	if err != nil {
 		return opts, err
@@ -105,61 +93,48 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 	if opts.Namespace == "" {
 		opts.Namespace = cl.namespace
 	}
-	if cl.config == nil && needsCluster(spec) {
+	if cl.config == nil && spec.NeedsCluster() {
 		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", cl.note)
 	}
 	opts.Logger = a.logger()
 	return opts, nil
 }
 
-// checkAcks rejects --ack and --ack-warning ids the spec does not have, and --ack ids that
-// name a strict requirement: both are mistakes of the caller, reported before anything runs
-// (exit 2).
-func checkAcks(spec *requirement.Spec, acks, ackWarnings []string) error {
-	byID := make(map[string]*requirement.Requirement, len(spec.Requirements))
-	for _, r := range spec.Requirements {
-		byID[r.ID] = r
-	}
-	var errs []error
-	check := func(flag, id string, strictOK bool) {
-		r, ok := byID[id]
-		switch {
-		case id == "":
-			errs = append(errs, fmt.Errorf("%s: empty requirement id", flag))
-		case !ok:
-			errs = append(errs, fmt.Errorf("%s %s: the spec has no requirement with that id", flag, id))
-		case r.Strict && !strictOK:
-			errs = append(errs, fmt.Errorf("%s %s: the requirement is strict and its failures cannot be acknowledged (--ack-warning accepts its warnings)", flag, id))
-		}
-	}
-	for _, id := range acks {
-		check("--ack", id, false)
-	}
-	for _, id := range ackWarnings {
-		check("--ack-warning", id, true)
-	}
-	if len(errs) > 0 {
-		return withCode(ExitUsage, errors.Join(errs...))
-	}
-	return nil
+// optionFlags names the flag that sets each runner option.
+var optionFlags = map[string]string{
+	"Parallel": "--parallel", "Timeout": "--timeout", "QPS": "--qps", "Burst": "--burst",
+	"MaxConcurrentPods": "--max-pods", "Phase": "--phase",
+	"Acknowledge": "--ack", "AcknowledgeWarnings": "--ack-warning",
 }
 
-// clusterCommands are the built-in commands that need a cluster.
-var clusterCommands = map[string]bool{"scheduler": true, "kubernetes": true}
-
-// needsCluster reports whether spec uses the cluster (a cluster command, or `cluster` in CEL).
-func needsCluster(spec *requirement.Spec) bool {
-	for _, r := range spec.Requirements {
-		if clusterCommands[r.Command.ID] || (r.When != nil && r.When.UsesCluster()) {
-			return true
+// flagErrors rewrites the runner's *OptionErrors (bad values, acknowledgments the spec cannot
+// take) in terms of the flags that set them, as a usage error (exit 2). It returns nil when
+// err is not made of option errors only.
+func flagErrors(err error) error {
+	var list []error
+	for _, e := range unjoin(err) {
+		var oe *runner.OptionError
+		if !errors.As(e, &oe) {
+			return nil
 		}
-		for _, res := range r.Results {
-			if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
-				return true
-			}
+		flag := optionFlags[oe.Option]
+		if flag == "" {
+			flag = oe.Option
 		}
+		list = append(list, fmt.Errorf("%s %s: %s", flag, oe.Value, oe.Reason))
 	}
-	return false
+	if len(list) == 0 {
+		return nil
+	}
+	return withCode(ExitUsage, errors.Join(list...))
+}
+
+// unjoin returns the errors joined in err (errors.Join), or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -297,6 +272,9 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	r, err := runner.New(opts)
 	if err != nil {
+		if ferr := flagErrors(err); ferr != nil {
+			return ferr
+		}
 		return withCode(ExitUsage, err)
 	}
 	type result struct {
@@ -332,6 +310,8 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 			return withCode(ExitError, errors.New("interrupted"))
 		case interrupted:
 			return withCode(ExitError, fmt.Errorf("interrupted: %w", res.err))
+		case flagErrors(res.err) != nil:
+			return flagErrors(res.err)
 		case res.err != nil:
 			return withCode(ExitError, fmt.Errorf("the run could not be evaluated: %w", res.err))
 		}

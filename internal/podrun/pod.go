@@ -1,6 +1,7 @@
 package podrun
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -299,4 +300,12 @@ func selectedContainer(tmpl *corev1.Pod, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the pod has no container %q", name)
+}
+
+// NewRunID returns a new run id: 10 random hex digits, short and a valid label value. The
+// runner stamps each run with one; a scheduler command run without a runner makes its own.
+func NewRunID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }

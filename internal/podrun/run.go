@@ -37,7 +37,8 @@ type Job struct {
 	// Timeout is the command's timeout (the context carries it); it sets the pods'
 	// server-side deadline. 0 means none (the deadline is then DefaultMaxPodLifetime).
 	Timeout time.Duration
-	// OutputLimit caps the bytes of output kept per pod; 0 means 1 MiB.
+	// OutputLimit caps the bytes of output kept per pod (the scheduler command passes
+	// command.Env.Limit()); 0 keeps none.
 	OutputLimit int
 }
 
@@ -326,9 +327,6 @@ func (c *Client) nodeGone(ctx context.Context, node string) string {
 // fails (a node whose kubelet cannot be reached, or a simulated one), the termination
 // message stands in and the error is returned for a note.
 func (c *Client) readLogs(ctx context.Context, namespace, pod, container, termMsg string, limit int) (string, bool, error) {
-	if limit <= 0 {
-		limit = 1 << 20
-	}
 	lctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
 	n := int64(limit) + 1

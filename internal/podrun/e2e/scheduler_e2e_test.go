@@ -446,7 +446,7 @@ func TestKilledProcessLeavesCleanablePods(t *testing.T) {
 	w.Stop()
 	require.NoError(t, ctx.Err(), "the deadline fired")
 
-	deleted, err := command.Cleanup(ctx, cfg, command.CleanupOptions{Namespace: ns})
+	deleted, err := runner.Cleanup(ctx, cfg, runner.CleanupOptions{Namespace: ns})
 	require.NoError(t, err)
 	assert.Equal(t, []string{ns + "/" + p.Name}, deleted)
 	waitGone(t, cs, ns)
