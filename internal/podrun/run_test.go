@@ -146,7 +146,7 @@ func TestRunFanOut(t *testing.T) {
 	fc.kubelet(t, ctx)
 	c := newTestClient(t, fc)
 
-	res, err := c.Run(ctx, Job{RequirementID: "license", Namespace: "ns", Pod: template(), FanOut: true, Timeout: 10 * time.Second})
+	res, err := c.Run(ctx, Job{RequirementID: "license", Namespace: "ns", Pod: template(), FanOut: true, Timeout: 10 * time.Second, OutputLimit: 1 << 20})
 	require.NoError(t, err)
 	require.Len(t, res.Targets, 3, "every node in scope is accounted for")
 	a, b, down := res.Targets[0], res.Targets[1], res.Targets[2]
