@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/preflightkit/preflight/command"
 )
 
 // TestEvaluateRefusesOutputsThatDidNotRun checks that a recorded output marked skipped or
@@ -58,4 +60,16 @@ func TestEvaluateRefusesDuplicateIDs(t *testing.T) {
 	d, err := r.Evaluate(context.Background(), s, recorded)
 	require.Nil(t, d)
 	require.ErrorContains(t, err, `the recording lists requirement "a" twice (requirements[0] and requirements[1])`)
+}
+
+// TestCommandPanicFailsTheRequirement checks that a command that panics fails its
+// requirement (fail closed) instead of crashing the process from a runner goroutine, where
+// no caller could recover it (a Go crash exits 2, which means an invalid spec to the CLI).
+func TestCommandPanicFailsTheRequirement(t *testing.T) {
+	boom := func(context.Context, *command.Env) (*command.Result, error) { panic("boom") }
+	d := mustRun(t, Options{}, spec(newReq("panics", boom), newReq("fine", exit(0))))
+	assert.Equal(t, StatusFail, d.Requirements[0].Status)
+	assert.Equal(t, "command test panicked: boom", d.Requirements[0].Error)
+	assert.Equal(t, StatusPass, d.Requirements[1].Status)
+	assert.Equal(t, GateNeedsAck, d.Gate)
 }
