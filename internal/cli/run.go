@@ -246,6 +246,13 @@ func (a *app) readDecision(name string) (*runner.Decision, error) {
 	if err := dec.Decode(&d); err != nil {
 		return nil, usageError("--outputs %s: not a decision from preflight run -o json: %w", name, err)
 	}
+	seen := make(map[string]int, len(d.Requirements))
+	for i, r := range d.Requirements {
+		if j, dup := seen[r.ID]; dup {
+			return nil, usageError("--outputs %s: requirement %q is recorded twice (requirements[%d] and requirements[%d]); a decision from preflight run -o json lists each requirement once", name, r.ID, j, i)
+		}
+		seen[r.ID] = i
+	}
 	return &d, nil
 }
 
@@ -422,7 +429,7 @@ func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
 func specError(err error) error {
 	var re *requirement.Error
 	if errors.As(err, &re) && len(re.Problems) > 0 {
-		return fmt.Errorf("%w (%s):\n%s", errInvalidSpec, plural(len(re.Problems), "problem", "problems"), strings.TrimRight(re.Error(), "\n"))
+		return fmt.Errorf("%w (%s):\n%s", errInvalidSpec, plural(re.Count(), "problem", "problems"), strings.TrimRight(re.Error(), "\n"))
 	}
 	return fmt.Errorf("%w: %w", errInvalidSpec, err)
 }
