@@ -104,7 +104,8 @@ func (a *app) exit(cmd *cobra.Command, err error) int {
 		}
 	}
 	if ee.err != nil {
-		fmt.Fprintf(a.stderr, "Error: %v\n", ee.err)
+		// Errors quote the spec, files, the cluster: shown with control characters escaped.
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(ee.err.Error(), true))
 	}
 	if ee.code == ExitUsage && cmd != nil && !errors.Is(err, errInvalidSpec) {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())

@@ -32,17 +32,18 @@ func newProgress(w io.Writer, total int, live bool) *progress {
 func (p *progress) event(e runner.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	id := safeText(e.RequirementID, false)
 	switch e.Type {
 	case runner.EventStarted:
 		p.started++
-		p.running = append(p.running, e.RequirementID)
+		p.running = append(p.running, id)
 		if !p.live {
-			fmt.Fprintf(p.w, "started %s\n", e.RequirementID)
+			fmt.Fprintf(p.w, "started %s\n", id)
 		}
 	case runner.EventFinished:
 		p.finished++
-		for i, id := range p.running {
-			if id == e.RequirementID {
+		for i, r := range p.running {
+			if r == id {
 				p.running = append(p.running[:i], p.running[i+1:]...)
 				break
 			}
@@ -50,10 +51,10 @@ func (p *progress) event(e runner.Event) {
 		if !p.live {
 			status, dur := "finished", ""
 			if e.Result != nil {
-				status = string(e.Result.Status)
+				status = safeText(string(e.Result.Status), false)
 				dur = " (" + formatDuration(time.Duration(e.Result.Duration)) + ")"
 			}
-			fmt.Fprintf(p.w, "[%d/%d] %s %s%s\n", p.finished, p.total, status, e.RequirementID, dur)
+			fmt.Fprintf(p.w, "[%d/%d] %s %s%s\n", p.finished, p.total, status, id, dur)
 		}
 	default:
 		return

@@ -107,7 +107,7 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 		opts.Namespace = cl.namespace
 	}
 	if cl.config == nil && needsCluster(spec) {
-		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", cl.note)
+		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", safeText(cl.note, false))
 	}
 	opts.Logger = a.logger()
 	return opts, nil
@@ -346,7 +346,7 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	if res.err != nil {
 		// The run's own deadline (--timeout) passed: the decision stands (blocked) and its
 		// exit code applies; say why on stderr.
-		fmt.Fprintf(a.stderr, "Error: %v\n", res.err)
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(res.err.Error(), true))
 	}
 	a.code = exitCode(res.d)
 	return nil
