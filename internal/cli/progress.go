@@ -22,6 +22,9 @@ type progress struct {
 	started  int
 	finished int
 	running  []string
+	// panic is the first panic of event (a stderr that panics): it is called from the
+	// runner's goroutines, where a panic would crash the process.
+	panic *panicError
 }
 
 func newProgress(w io.Writer, total int, live bool) *progress {
@@ -32,6 +35,14 @@ func newProgress(w io.Writer, total int, live bool) *progress {
 func (p *progress) event(e runner.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.panic != nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.panic = recovered(r)
+		}
+	}()
 	id := safeText(e.RequirementID, false)
 	switch e.Type {
 	case runner.EventStarted:
@@ -70,6 +81,13 @@ func (p *progress) event(e runner.Event) {
 
 // maxLiveLine caps the live line so that it does not wrap on an ordinary terminal.
 const maxLiveLine = 100
+
+// panicked returns the panic an event raised, if any.
+func (p *progress) panicked() *panicError {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.panic
+}
 
 // done clears the live line.
 func (p *progress) done() {

@@ -302,6 +302,13 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	ch := make(chan result, 1)
 	go func() {
+		// A panic here would crash the process (exit 2, as for an invalid spec): it is an
+		// internal error of the run.
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{nil, recovered(p)}
+			}
+		}()
 		d, err := do(a.ctx, r)
 		ch <- result{d, err}
 	}()
@@ -321,6 +328,13 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	if prog != nil {
 		prog.done()
+		if p := prog.panicked(); p != nil {
+			return withCode(ExitError, p)
+		}
+	}
+	var pe *panicError
+	if errors.As(res.err, &pe) {
+		return withCode(ExitError, pe)
 	}
 	interrupted := a.ctx.Err() != nil
 	if res.d == nil {
