@@ -64,16 +64,18 @@ func (l *loader) requirement(d *document, tokens []string, m map[string]any) {
 func (l *loader) command(d *document, tokens []string, m map[string]any) Command {
 	c := Command{Timeout: DefaultTimeout}
 	c.ID, _ = m["id"].(string)
-	if n, ok := m["timeout"].(json.Number); ok {
-		if secs, err := n.Int64(); err == nil {
-			switch {
-			case secs == -1:
-				c.Timeout = 0
-			case secs > 0 && secs <= math.MaxInt64/int64(time.Second):
-				c.Timeout = time.Duration(secs) * time.Second
-			case secs > 0:
-				l.problem(d.loc(with(tokens, "timeout"), atValue), "is too large; use -1 for no timeout")
-			}
+	if n, ok := m["timeout"].(json.Number); ok && !d.isFlagged(with(tokens, "timeout")) {
+		// The schema checked that it is a whole number, -1 or above 0; a number too large for
+		// an int64 (99999999999999999999, 1e30) must not fall back to the default.
+		secs, err := n.Int64()
+		switch {
+		case err == nil && secs == -1:
+			c.Timeout = 0
+		case err == nil && secs > 0 && secs <= math.MaxInt64/int64(time.Second):
+			c.Timeout = time.Duration(secs) * time.Second
+		default:
+			l.problem(d.loc(with(tokens, "timeout"), atValue), fmt.Sprintf(
+				"is out of range: the longest timeout is %d seconds (292 years); use -1 for no timeout", math.MaxInt64/int64(time.Second)))
 		}
 	}
 	data, hasData := m["data"]
@@ -216,11 +218,13 @@ func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
 	if s, ok := m["until"].(string); ok {
 		r.Until = Status(s)
 	}
-	if n, ok := m["failure_limit"].(json.Number); ok {
+	if n, ok := m["failure_limit"].(json.Number); ok && !d.isFlagged(with(tokens, "failure_limit")) {
 		if v, err := n.Int64(); err == nil && v >= 0 && v <= math.MaxInt32 {
 			r.FailureLimit = int(v)
-		} else if err == nil && v > math.MaxInt32 {
-			l.problem(d.loc(with(tokens, "failure_limit"), atValue), "is too large")
+		} else {
+			// Negative numbers are the schema's to report; too large ones, even beyond an
+			// int64, must not be dropped.
+			l.problem(d.loc(with(tokens, "failure_limit"), atValue), fmt.Sprintf("is out of range: the largest failure_limit is %d", math.MaxInt32))
 		}
 	}
 	return r

@@ -92,10 +92,13 @@ type Problem struct {
 	Snippet string
 }
 
-// Error lists every problem of a spec that failed to load, sorted by file, line and column.
-// Its Error method prints one problem a line as "file:line:col: path: message". Load returns
-// it (as error) for every problem of the spec itself; failures to read a file or a cancelled
-// context are returned as other errors.
+// Error lists the problems of a spec that failed to load, sorted by file (in the order the
+// sources were given), line and column: the first 200 by position, and Omitted counts the
+// rest. Its Error method prints one problem a line as "file:line:col: path: message". Load
+// returns it (as error) for every problem of the spec itself; failures to read a file or a
+// cancelled context are returned as other errors.
 type Error struct {
 	Problems []Problem
+	// Omitted is how many problems were found beyond those listed (Count gives the total).
+	Omitted int
 }

@@ -274,13 +274,51 @@ func TestCancelled(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
+// TestEmptySpec checks that a spec without any requirement is refused (fail closed): an
+// empty download piped to the loader must not make a gate that passes.
 func TestEmptySpec(t *testing.T) {
-	spec, err := loadString(t, requirement.LoadOptions{}, "# nothing here\n---\n")
+	const fix = "add at least one requirement under custom_requirements"
+	tests := []struct {
+		name string
+		src  string
+		want requirement.Location
+		msg  string
+	}{
+		{"empty", "", requirement.Location{File: "spec.yaml"}, "the spec is empty"},
+		{"blank lines", "\n\n  \n", requirement.Location{File: "spec.yaml"}, "the spec is empty"},
+		{"comments only", "# nothing here\n---\n", requirement.Location{File: "spec.yaml"}, "the spec is empty"},
+		{"empty list", "custom_requirements: []\n", requirement.Location{File: "spec.yaml", Line: 1, Column: 22, Path: "custom_requirements"}, "is empty"},
+		{"pods only", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n",
+			requirement.Location{File: "spec.yaml", Line: 1, Column: 1}, "no requirements document (a map with custom_requirements), only pod templates"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := loadString(t, requirement.LoadOptions{}, tc.src)
+			require.Nil(t, spec)
+			ps := problems(t, err)
+			require.Len(t, ps, 1, "%v", err)
+			require.Equal(t, tc.want, ps[0].Location)
+			require.Contains(t, ps[0].Message, tc.msg)
+			require.Contains(t, ps[0].Message, fix)
+		})
+	}
+	// Every entry point, and several empty sources: one problem naming them.
+	_, err := requirement.LoadReader(context.Background(), requirement.LoadOptions{}, "<stdin>", strings.NewReader(""))
+	require.Equal(t, "<stdin>", problems(t, err)[0].Location.File)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, []byte("# a\n"), 0o644))
+	require.NoError(t, os.WriteFile(b, nil, 0o644))
+	_, err = requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, a, b)
+	ps := problems(t, err)
+	require.Len(t, ps, 1)
+	require.Contains(t, ps[0].Message, "the spec ("+a+", "+b+") is empty")
+	// A list the schema already refuses gets no second problem.
+	_, err = loadString(t, requirement.LoadOptions{}, "custom_requirements: [1]\n")
+	require.Len(t, problems(t, err), 1, "%v", err)
+	// An empty requirements document next to one with requirements is fine.
+	_, err = loadString(t, requirement.LoadOptions{}, "custom_requirements: []\n---\n"+minimal)
 	require.NoError(t, err)
-	require.Empty(t, spec.Requirements)
-	spec, err = loadString(t, requirement.LoadOptions{}, "custom_requirements: []\n")
-	require.NoError(t, err)
-	require.Empty(t, spec.Requirements)
 }
 
 // zeros is an endless reader.
@@ -371,9 +409,42 @@ func TestProblemCap(t *testing.T) {
 		fmt.Fprintf(&b, "- id: r%d\n  command: {id: exec, data: {cmd: [ls]}}\n  results: []\n", i)
 	}
 	_, err := loadString(t, requirement.LoadOptions{}, b.String())
-	ps := problems(t, err)
-	require.Len(t, ps, 201)
-	require.Equal(t, "100 more problems not shown", ps[200].Message)
+	var lerr *requirement.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Len(t, lerr.Problems, 200)
+	require.Equal(t, 100, lerr.Omitted)
+	require.Equal(t, 300, lerr.Count())
+	require.True(t, strings.HasSuffix(err.Error(), "\n... and 100 more problems not shown (300 in all)"), err.Error())
+}
+
+// TestProblemOrder checks that the problems listed are the first by position (file in the
+// order given, line, column), not the first found, and that the count is exact: a spec whose
+// CEL problems (found late) come before its schema problems (found first), across two
+// files whose names sort the other way round.
+func TestProblemOrder(t *testing.T) {
+	// b.yaml (given first): 250 requirements whose when does not compile, each followed by
+	// an unknown field that the schema reports before any CEL is compiled.
+	var b bytes.Buffer
+	b.WriteString("custom_requirements:\n")
+	for i := range 250 {
+		fmt.Fprintf(&b, "- id: b%d\n  when: 'nope'\n  bogus: 1\n  command: {id: exec, data: {cmd: [ls]}}\n  results: [{status: success}]\n", i)
+	}
+	// a.yaml (given second): one problem, on line 1.
+	a := "custom_requirements:\n- id: a\n  bogus: 1\n  command: {id: exec, data: {cmd: [ls]}}\n  results: [{status: success}]\n"
+	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)},
+		requirement.Source{Name: "b.yaml", Data: b.Bytes()}, requirement.Source{Name: "a.yaml", Data: []byte(a)})
+	var lerr *requirement.Error
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, 501, lerr.Count(), "every problem is counted")
+	require.Len(t, lerr.Problems, 200)
+	for i, p := range lerr.Problems {
+		require.Equal(t, "b.yaml", p.Location.File, "problem %d: b.yaml was given first", i)
+		// Line 3 + 5k is the when of b<k>, line 4 + 5k its bogus field: when first.
+		k := i / 2
+		wantLine := 3 + 5*k + i%2
+		require.Equal(t, wantLine, p.Location.Line, "problem %d: %s", i, p)
+	}
+	require.Equal(t, 301, lerr.Omitted)
 }
 
 // TestSyntaxErrorHidesNoIDs checks that when part of the spec cannot be read, depends_on is
@@ -383,8 +454,9 @@ func TestSyntaxErrorHidesNoIDs(t *testing.T) {
 	_, err := loadString(t, requirement.LoadOptions{}, src)
 	ps := problems(t, err)
 	require.Len(t, ps, 1, "%v", err)
-	require.Equal(t, requirement.Location{File: "spec.yaml", Line: 9}, ps[0].Location)
-	require.Equal(t, "invalid YAML: did not find expected node content", ps[0].Message)
+	// The parser gives up at the end of the file (line 10, column 1), after the "x: [" of line 9.
+	require.Equal(t, requirement.Location{File: "spec.yaml", Line: 10, Column: 1}, ps[0].Location)
+	require.Equal(t, "invalid YAML: did not find expected node content; the spec ends where a value is expected: complete the value or close the list or map it is in", ps[0].Message)
 }
 
 // TestConcurrentLoads loads specs from several goroutines at once (run with -race): the

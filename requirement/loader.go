@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,9 @@ type loader struct {
 	// incomplete is set when part of the spec could not be read (a YAML syntax error, a
 	// limit): ids it may hold are unknown, so depends_on is not checked against them.
 	incomplete bool
+	// stray is set when a document is neither requirements nor a Pod: that problem already
+	// says that requirements are expected.
+	stray bool
 }
 
 // entry is a loaded requirement and where it was written.
@@ -74,13 +78,16 @@ func load(ctx context.Context, opts LoadOptions, sources []Source) (*Spec, error
 		if s.Name == "" {
 			s.Name = fmt.Sprintf("<source %d>", i+1)
 		}
-		total += len(s.Data)
+		srcs[i] = &source{name: s.Name, data: s.Data}
+	}
+	l.order(srcs)
+	for _, s := range srcs {
+		total += len(s.data)
 		if total > l.limits.MaxBytes {
-			l.problem(Location{File: s.Name}, fmt.Sprintf(
+			l.problem(Location{File: s.name}, fmt.Sprintf(
 				"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
 			return nil, l.err()
 		}
-		srcs[i] = &source{name: s.Name, data: s.Data}
 	}
 	return l.run(srcs)
 }
@@ -90,10 +97,11 @@ func loadFiles(ctx context.Context, opts LoadOptions, paths []string) (*Spec, er
 		return nil, errNoSources
 	}
 	l := newLoader(ctx, opts)
+	l.problems.setOrder(paths)
 	srcs := make([]*source, 0, len(paths))
 	remaining := l.limits.MaxBytes
 	for _, p := range paths {
-		data, err := readLimited(p, remaining)
+		data, err := readFileCtx(ctx, p, remaining)
 		if err != nil {
 			return nil, err
 		}
@@ -108,25 +116,78 @@ func loadFiles(ctx context.Context, opts LoadOptions, paths []string) (*Spec, er
 	return l.run(srcs)
 }
 
-// readLimited reads at most limit+1 bytes of the file at path, so that an oversized file is
-// detected without reading it whole.
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading spec: %w", err)
+// readFileCtx reads at most limit+1 bytes of the file at path, so that an oversized file is
+// detected without reading it whole. It returns when ctx is done even if the file never
+// ends (a FIFO): the file is then closed, which ends the read.
+func readFileCtx(ctx context.Context, path string, limit int) ([]byte, error) {
+	var (
+		mu       sync.Mutex
+		open     *os.File
+		canceled bool
+	)
+	data, err := readCtx(ctx, func() ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading spec: %w", err)
+		}
+		defer f.Close()
+		mu.Lock()
+		if canceled {
+			mu.Unlock()
+			return nil, ctx.Err()
+		}
+		open = f
+		mu.Unlock()
+		data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading spec %s: %w", path, err)
+		}
+		return data, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		mu.Lock()
+		canceled = true
+		if open != nil {
+			open.Close()
+		}
+		mu.Unlock()
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+	return data, err
+}
+
+// readCtx returns what read returns, or ctx's error as soon as ctx is done: a source that
+// never ends (a terminal, a pipe or FIFO whose writer never closes it) cannot hold up a
+// cancelled load. read runs in its own goroutine, which ends when read does.
+func readCtx(ctx context.Context, read func() ([]byte, error)) ([]byte, error) {
+	if ctx.Done() == nil {
+		return read()
 	}
-	return data, nil
+	type result struct {
+		data []byte
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		data, err := read()
+		ch <- result{data, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading spec: %w", ctx.Err())
+	}
 }
 
 func loadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader) (*Spec, error) {
 	l := newLoader(ctx, opts)
-	data, err := io.ReadAll(io.LimitReader(r, int64(l.limits.MaxBytes)+1))
+	data, err := readCtx(ctx, func() ([]byte, error) {
+		return io.ReadAll(io.LimitReader(r, int64(l.limits.MaxBytes)+1))
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("reading spec %s: %w", name, err)
 	}
 	if len(data) > l.limits.MaxBytes {
@@ -141,7 +202,9 @@ func loadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader)
 // pods of any document or file), then checks what spans requirements: unique ids and
 // depends_on.
 func (l *loader) run(srcs []*source) (*Spec, error) {
+	l.order(srcs)
 	var reqDocs []*document
+	var first *document // the first document that is not empty
 	count := 0
 	for _, src := range srcs {
 		nodes, ok := l.parse(src, &count)
@@ -159,6 +222,9 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 			if d == nil {
 				continue
 			}
+			if first == nil {
+				first = d
+			}
 			if m, ok := d.value.(map[string]any); ok {
 				if _, ok := m["custom_requirements"]; ok {
 					reqDocs = append(reqDocs, d)
@@ -174,6 +240,9 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 		}
 	}
 	l.crossChecks()
+	if len(l.reqs) == 0 && !l.incomplete && !l.stray {
+		l.noRequirements(srcs, reqDocs, first)
+	}
 	if err := l.err(); err != nil {
 		return nil, err
 	}
@@ -182,6 +251,49 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 		spec.Requirements[i] = e.req
 	}
 	return spec, nil
+}
+
+// order records the order of the sources, by which problems sort.
+func (l *loader) order(srcs []*source) {
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = s.name
+	}
+	l.problems.setOrder(names)
+}
+
+// noRequirements refuses a spec that holds no requirement: an empty file, comments only,
+// custom_requirements: [], pod templates only. Such a gate would pass without checking
+// anything (an empty download piped to preflight run - would pass). Nothing is added when
+// the schema already reported what custom_requirements holds.
+func (l *loader) noRequirements(srcs []*source, reqDocs []*document, first *document) {
+	const fix = "add at least one requirement under custom_requirements (an id, a command and its results): a spec without requirements would pass without checking anything"
+	for _, d := range reqDocs {
+		if d.isFlagged([]string{"custom_requirements"}) {
+			return
+		}
+	}
+	if len(reqDocs) > 0 {
+		l.problem(reqDocs[0].loc([]string{"custom_requirements"}, atValue), "is empty; "+fix)
+		return
+	}
+	if first != nil {
+		what := "the spec has no requirements document (a map with custom_requirements)"
+		if len(l.pods) > 0 {
+			what += ", only pod templates"
+		}
+		l.problem(first.loc(nil, atValue), what+"; "+fix)
+		return
+	}
+	what := "the spec is empty"
+	if len(srcs) > 1 {
+		names := make([]string, len(srcs))
+		for i, s := range srcs {
+			names[i] = s.name
+		}
+		what = "the spec (" + strings.Join(names, ", ") + ") is empty"
+	}
+	l.problem(Location{File: srcs[0].name}, what+": no YAML document, only blank lines or comments (an empty download or an empty stdin reads like this); "+fix)
 }
 
 // document converts one parsed document; it returns nil for an empty document, and nil and
@@ -219,6 +331,7 @@ func (l *loader) podDocument(d *document) {
 				what = fmt.Sprintf("apiVersion: %s, kind: %s", apiVersion, kind)
 			}
 		}
+		l.stray = true
 		l.problem(d.loc(nil, atValue), fmt.Sprintf(
 			"document %d is %s; expected a requirements document (a map with custom_requirements) or a pod template (apiVersion: v1, kind: Pod)",
 			d.index+1, what))

@@ -163,13 +163,8 @@ func (l *loader) parse(src *source, count *int) (docs []*yaml.Node, ok bool) {
 			return docs, true
 		}
 		if err != nil {
-			loc := Location{File: src.name}
-			msg := strings.TrimPrefix(err.Error(), "yaml: ")
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-				loc.Line, _ = strconv.Atoi(m[1])
-				msg = m[2]
-			}
-			l.problem(loc, "invalid YAML: "+msg)
+			loc, msg := syntaxError(dec, src, err)
+			l.problem(loc, msg)
 			return docs, false
 		}
 		*count++

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -13,11 +14,18 @@ import (
 // errNoRecording is the source's error for a requirement the recording has no output for.
 var errNoRecording = errors.New("no recorded output")
 
-// recordedSource returns a source that replays the outputs of d, by requirement id.
-func recordedSource(d *Decision) func(context.Context, *requirement.Requirement, *command.Env) (*command.Result, error) {
+// recordedSource returns a source that replays the outputs of d, by requirement id. A
+// recording that lists an id twice is refused: which output would count is not knowable.
+func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement, *command.Env) (*command.Result, error), error) {
 	byID := make(map[string]*RequirementResult, len(d.Requirements))
+	first := make(map[string]int, len(d.Requirements))
 	for i := range d.Requirements {
-		byID[d.Requirements[i].ID] = &d.Requirements[i]
+		id := d.Requirements[i].ID
+		if j, dup := first[id]; dup {
+			return nil, fmt.Errorf("evaluate: the recording lists requirement %q twice (requirements[%d] and requirements[%d]); a decision from run -o json lists each requirement once", id, j, i)
+		}
+		first[id] = i
+		byID[id] = &d.Requirements[i]
 	}
 	return func(_ context.Context, req *requirement.Requirement, _ *command.Env) (*command.Result, error) {
 		r, ok := byID[req.ID]
@@ -28,15 +36,26 @@ func recordedSource(d *Decision) func(context.Context, *requirement.Requirement,
 			return res, nil
 		}
 		return nil, errNoRecording
-	}
+	}, nil
 }
 
 // recordedResult rebuilds the command result a recorded requirement result was analysed
 // from, or nil when it holds none (it was skipped, not run, or failed before its command).
+// A requirement recorded as skipped or not run has no output, whatever else it holds, and
+// so has a node recorded so without saying why (excluded or not run): such a node is not
+// run, never analysed as if it had run.
 func recordedResult(r *RequirementResult) *command.Result {
+	if r.Status == StatusSkipped || r.Status == StatusNotRun {
+		return nil
+	}
 	res := &command.Result{Privileged: r.Privileged}
 	for _, n := range r.Nodes {
 		switch {
+		case n.Excluded == "" && n.NotRun == "" && (n.Status == StatusSkipped || n.Status == StatusNotRun):
+			res.Outputs = append(res.Outputs, command.Output{
+				Node: n.Node, NotRun: errNoRecording.Error(), Err: errNoRecording,
+				StatusCode: command.CodeGeneralError, Duration: durationOf(n.Duration),
+			})
 		case n.Excluded != "":
 			res.Excluded = append(res.Excluded, command.Excluded{Node: n.Node, Reason: n.Excluded})
 		case n.NotRun != "":

@@ -324,7 +324,14 @@ func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output
 	return out
 }
 
-// runCommand is the source of Run: the requirement's prepared command.
-func runCommand(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error) {
+// runCommand is the source of Run: the requirement's prepared command. A command that
+// panics (a bug in a caller-registered command) fails its requirement like any command that
+// could not produce a result, rather than crashing the caller from a runner goroutine.
+func runCommand(ctx context.Context, req *requirement.Requirement, env *command.Env) (res *command.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("command %s panicked: %v", req.Command.ID, p)
+		}
+	}()
 	return req.Command.Prepared.Run(ctx, env)
 }

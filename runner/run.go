@@ -88,7 +88,8 @@ func (r *Runner) run(ctx context.Context, spec *requirement.Spec) (*Decision, er
 // against spec without running any command: each requirement's `when` is evaluated as in
 // Run, and its results are matched against the recorded output of the requirement with the
 // same id (its status_code, stdout, stderr and error, or its nodes for per-node commands).
-// A requirement that applies but has no recorded output fails with "no recorded output".
+// A requirement that applies but has no recorded output (none, or one recorded as skipped or
+// not run) fails with "no recorded output"; a recording that lists an id twice is an error.
 // Retries are not repeated: the recorded output is analysed once. Cluster facts come from
 // the recording's `cluster` when present, else from Options.Config. The options apply as in
 // Run (vars, phase, acknowledgments, events); the returned decision has the same shape.
@@ -100,7 +101,10 @@ func (r *Runner) Evaluate(ctx context.Context, spec *requirement.Spec, recorded 
 	if err != nil {
 		return nil, err
 	}
-	s.source = recordedSource(recorded)
+	s.source, err = recordedSource(recorded)
+	if err != nil {
+		return nil, err
+	}
 	s.replay = true
 	if recorded.Cluster != nil {
 		s.presetCluster = normalizeNumbers(recorded.Cluster).(map[string]any)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -71,15 +72,25 @@ type app struct {
 // exit code: ExitPass, ExitError, ExitUsage, ExitFail or ExitWarn. Results go to stdout;
 // errors, usage hints and progress to stderr. When ctx is cancelled (Ctrl-C) a running
 // check is stopped, its cluster objects are cleaned up (bounded by a grace period) and Run
-// returns ExitError after printing "interrupted" on stderr.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// returns ExitError after printing "interrupted" on stderr. A panic (a bug) is not a crash:
+// Run prints "internal error: " and the panic's message on stderr and returns ExitError, so
+// that it is never mistaken for an invalid spec (a Go crash exits 2).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var a *app
+	defer func() {
+		if p := recover(); p != nil {
+			verbose := a != nil && a.verbose
+			reportPanic(stderr, p, verbose)
+			code = ExitError
+		}
+	}()
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
-	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	a = &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -104,12 +115,42 @@ func (a *app) exit(cmd *cobra.Command, err error) int {
 		}
 	}
 	if ee.err != nil {
-		fmt.Fprintf(a.stderr, "Error: %v\n", ee.err)
+		// Errors quote the spec, files, the cluster: shown with control characters escaped.
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(ee.err.Error(), true))
+		var pe *panicError
+		if a.verbose && errors.As(ee.err, &pe) {
+			a.stderr.Write(pe.stack)
+		}
 	}
 	if ee.code == ExitUsage && cmd != nil && !errors.Is(err, errInvalidSpec) {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return ee.code
+}
+
+// panicError is a panic recovered from a goroutine of the CLI, reported as an internal error.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("internal error: %v", e.value) }
+
+// recovered turns a recovered panic value into a *panicError with the stack.
+func recovered(p any) *panicError { return &panicError{value: p, stack: debug.Stack()} }
+
+// reportPanic prints a recovered panic on stderr, with the stack when verbose. A stderr that
+// panics too is given up on: the exit code still says what happened.
+func reportPanic(stderr io.Writer, p any, verbose bool) {
+	defer func() { _ = recover() }()
+	pe, ok := p.(*panicError)
+	if !ok {
+		pe = recovered(p)
+	}
+	fmt.Fprintf(stderr, "Error: %s\n", safeText(pe.Error(), true))
+	if verbose {
+		stderr.Write(pe.stack)
+	}
 }
 
 // errInvalidSpec marks errors about the spec (not the command line): they get no usage hint.

@@ -131,7 +131,7 @@ run while other runs are in progress. It prints what it deleted.`,
 			}
 			deleted, err := runner.Cleanup(a.ctx, cl.config, opts)
 			for _, name := range deleted {
-				fmt.Fprintf(a.stdout, "deleted pod %s\n", name)
+				fmt.Fprintf(a.stdout, "deleted pod %s\n", safeText(name, false))
 			}
 			if err != nil {
 				return withCode(ExitError, fmt.Errorf("cleanup: %w", err))

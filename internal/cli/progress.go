@@ -22,6 +22,9 @@ type progress struct {
 	started  int
 	finished int
 	running  []string
+	// panic is the first panic of event (a stderr that panics): it is called from the
+	// runner's goroutines, where a panic would crash the process.
+	panic *panicError
 }
 
 func newProgress(w io.Writer, total int, live bool) *progress {
@@ -32,17 +35,26 @@ func newProgress(w io.Writer, total int, live bool) *progress {
 func (p *progress) event(e runner.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.panic != nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.panic = recovered(r)
+		}
+	}()
+	id := safeText(e.RequirementID, false)
 	switch e.Type {
 	case runner.EventStarted:
 		p.started++
-		p.running = append(p.running, e.RequirementID)
+		p.running = append(p.running, id)
 		if !p.live {
-			fmt.Fprintf(p.w, "started %s\n", e.RequirementID)
+			fmt.Fprintf(p.w, "started %s\n", id)
 		}
 	case runner.EventFinished:
 		p.finished++
-		for i, id := range p.running {
-			if id == e.RequirementID {
+		for i, r := range p.running {
+			if r == id {
 				p.running = append(p.running[:i], p.running[i+1:]...)
 				break
 			}
@@ -50,10 +62,10 @@ func (p *progress) event(e runner.Event) {
 		if !p.live {
 			status, dur := "finished", ""
 			if e.Result != nil {
-				status = string(e.Result.Status)
+				status = safeText(string(e.Result.Status), false)
 				dur = " (" + formatDuration(time.Duration(e.Result.Duration)) + ")"
 			}
-			fmt.Fprintf(p.w, "[%d/%d] %s %s%s\n", p.finished, p.total, status, e.RequirementID, dur)
+			fmt.Fprintf(p.w, "[%d/%d] %s %s%s\n", p.finished, p.total, status, id, dur)
 		}
 	default:
 		return
@@ -69,6 +81,13 @@ func (p *progress) event(e runner.Event) {
 
 // maxLiveLine caps the live line so that it does not wrap on an ordinary terminal.
 const maxLiveLine = 100
+
+// panicked returns the panic an event raised, if any.
+func (p *progress) panicked() *panicError {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.panic
+}
 
 // done clears the live line.
 func (p *progress) done() {

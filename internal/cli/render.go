@@ -61,7 +61,7 @@ func statusWord(s runner.Status) (word, colour string) {
 	case runner.StatusNotRun:
 		return "NOT RUN", ansiRed
 	}
-	return strings.ToUpper(string(s)), ansiRed
+	return safeText(strings.ToUpper(string(s)), false), ansiRed
 }
 
 func paint(s, colour string, on bool) string {
@@ -71,13 +71,14 @@ func paint(s, colour string, on bool) string {
 	return colour + s + ansiReset
 }
 
-// writeJSON writes d as indented JSON: the runner.Decision's JSON shape, unchanged.
+// writeJSON writes d as indented JSON: the runner.Decision's JSON shape, unchanged (C1
+// controls in strings are written as \u escapes, which decode to the same text).
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(append(escapeJSONControls(b), '\n'))
 	return err
 }
 
@@ -109,8 +110,9 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 		if r.Status != runner.StatusSkipped {
 			dur = formatDuration(time.Duration(r.Duration))
 		}
-		rows = append(rows, row{word, c, r.ID, msg, dur, detailLines(r, colour)})
-		idWidth = max(idWidth, utf8.RuneCountInString(r.ID))
+		id := safeText(r.ID, false)
+		rows = append(rows, row{word, c, id, msg, dur, detailLines(r, colour)})
+		idWidth = max(idWidth, utf8.RuneCountInString(id))
 		msgWidth = max(msgWidth, utf8.RuneCountInString(msg))
 		wordWidth = max(wordWidth, len(word))
 	}
@@ -200,10 +202,10 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 		switch {
 		case n.Excluded != "":
 			excluded++
-			add("EXCLUDED", ansiGrey, oneLine(n.Excluded), n.Node)
+			add("EXCLUDED", ansiGrey, oneLine(n.Excluded), safeText(n.Node, false))
 		case n.NotRun != "":
 			notRun++
-			add("NOT RUN", ansiRed, oneLine(n.NotRun), n.Node)
+			add("NOT RUN", ansiRed, oneLine(n.NotRun), safeText(n.Node, false))
 		case n.Status == runner.StatusPass:
 			passed++
 		default:
@@ -216,7 +218,7 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 			case n.Error != "" && n.Error != msg:
 				msg += " (" + n.Error + ")"
 			}
-			add(word, c, oneLine(msg), n.Node)
+			add(word, c, oneLine(msg), safeText(n.Node, false))
 		}
 	}
 	// The worst first: failures, nodes that could not run, warnings, then out of scope.
@@ -274,6 +276,7 @@ func nodeNames(nodes []string) string {
 
 // summary is the gate line.
 func summary(d *runner.Decision, colour bool) string {
+	id := func(r runner.RequirementResult) string { return safeText(r.ID, false) }
 	var passed, skipped, acked, failed, warned int
 	var strict, ackable, ackWarn []string // in spec order
 	for _, r := range d.Requirements {
@@ -286,16 +289,16 @@ func summary(d *runner.Decision, colour bool) string {
 			skipped++
 		case r.Status == runner.StatusWarn && r.Strict:
 			warned++
-			ackWarn = append(ackWarn, r.ID)
+			ackWarn = append(ackWarn, id(r))
 		case r.Status == runner.StatusWarn:
 			warned++
-			ackable = append(ackable, r.ID)
+			ackable = append(ackable, id(r))
 		case r.Strict:
 			failed++
-			strict = append(strict, r.ID)
+			strict = append(strict, id(r))
 		default:
 			failed++
-			ackable = append(ackable, r.ID)
+			ackable = append(ackable, id(r))
 		}
 	}
 	counts := []string{fmt.Sprintf("%d passed", passed)}
@@ -334,7 +337,7 @@ func summary(d *runner.Decision, colour bool) string {
 	case runner.GatePass:
 		return fmt.Sprintf("%s %s", paint("Gate: pass", ansiGreen, colour), tally)
 	}
-	return fmt.Sprintf("Gate: %s %s", d.Gate, tally)
+	return fmt.Sprintf("Gate: %s %s", safeText(string(d.Gate), false), tally)
 }
 
 // ackHint names the flags that would accept what is left: --ack for non-strict failures and
@@ -357,13 +360,14 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// oneLine joins the lines of s so that one requirement stays one line.
+// oneLine joins the lines of s so that one requirement stays one line, and shows the
+// control characters left escaped (safeText).
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
-	if !strings.ContainsAny(s, "\r\n\t") {
-		return s
+	if strings.ContainsAny(s, "\r\n\t") {
+		s = strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ", "\t", " ").Replace(s)), " ")
 	}
-	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ", "\t", " ").Replace(s)), " ")
+	return safeText(s, false)
 }
 
 // formatDuration rounds d for reading: 0s, 12ms, 1.2s, 2m3s.

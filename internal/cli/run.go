@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -80,8 +78,11 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 // no cluster and the spec needs one.
 func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, error) {
 	opts := rf.opts
-	vars, err := buildVars(a.stdin, rf.values, rf.sets)
+	vars, err := buildVars(a.ctx, a.stdin, rf.values, rf.sets)
 	if err != nil {
+		if a.ctx.Err() != nil {
+			return opts, withCode(ExitError, fmt.Errorf("interrupted while reading --values"))
+		}
 		return opts, usageError("%w", err)
 	}
 	opts.Vars = vars
@@ -94,7 +95,7 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 		opts.Namespace = cl.namespace
 	}
 	if cl.config == nil && spec.NeedsCluster() {
-		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", cl.note)
+		fmt.Fprintf(a.stderr, "note: running without a cluster, cluster commands will fail: %s\n", safeText(cl.note, false))
 	}
 	opts.Logger = a.logger()
 	return opts, nil
@@ -201,16 +202,14 @@ of run.`,
 	return cmd
 }
 
-// readDecision reads a decision JSON strictly: unknown fields are errors.
+// readDecision reads a decision JSON strictly: unknown fields are errors, and so is an id
+// listed twice (which of the two would count is not knowable).
 func (a *app) readDecision(name string) (*runner.Decision, error) {
-	var data []byte
-	var err error
-	if name == "-" {
-		data, err = io.ReadAll(io.LimitReader(a.stdin, maxRecordedBytes+1))
-	} else {
-		data, err = readLimited(name, maxRecordedBytes)
-	}
+	data, err := readInput(a.ctx, a.stdin, name, maxRecordedBytes)
 	if err != nil {
+		if a.ctx.Err() != nil {
+			return nil, interrupted("the recorded outputs", name)
+		}
 		return nil, usageError("--outputs: %w", err)
 	}
 	if len(data) > maxRecordedBytes {
@@ -222,21 +221,19 @@ func (a *app) readDecision(name string) (*runner.Decision, error) {
 	if err := dec.Decode(&d); err != nil {
 		return nil, usageError("--outputs %s: not a decision from preflight run -o json: %w", name, err)
 	}
+	seen := make(map[string]int, len(d.Requirements))
+	for i, r := range d.Requirements {
+		if j, dup := seen[r.ID]; dup {
+			return nil, usageError("--outputs %s: requirement %q is recorded twice (requirements[%d] and requirements[%d]); a decision from preflight run -o json lists each requirement once", name, r.ID, j, i)
+		}
+		seen[r.ID] = i
+	}
 	return &d, nil
 }
 
 // maxRecordedBytes bounds the recorded decision JSON (outputs are capped per command, but a
 // spec may have many requirements and nodes).
 const maxRecordedBytes = 64 << 20
-
-func readLimited(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit+1))
-}
 
 // decideFunc is what run and evaluate do with the runner.
 type decideFunc func(context.Context, *runner.Runner) (*runner.Decision, error)
@@ -283,6 +280,13 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	ch := make(chan result, 1)
 	go func() {
+		// A panic here would crash the process (exit 2, as for an invalid spec): it is an
+		// internal error of the run.
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{nil, recovered(p)}
+			}
+		}()
 		d, err := do(a.ctx, r)
 		ch <- result{d, err}
 	}()
@@ -302,6 +306,13 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	}
 	if prog != nil {
 		prog.done()
+		if p := prog.panicked(); p != nil {
+			return withCode(ExitError, p)
+		}
+	}
+	var pe *panicError
+	if errors.As(res.err, &pe) {
+		return withCode(ExitError, pe)
 	}
 	interrupted := a.ctx.Err() != nil
 	if res.d == nil {
@@ -329,7 +340,7 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	if res.err != nil {
 		// The run's own deadline (--timeout) passed: the decision stands (blocked) and its
 		// exit code applies; say why on stderr.
-		fmt.Fprintf(a.stderr, "Error: %v\n", res.err)
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(res.err.Error(), true))
 	}
 	a.code = exitCode(res.d)
 	return nil
@@ -375,29 +386,30 @@ func exitCode(d *runner.Decision) int {
 }
 
 // loadSpec loads the spec files ("-" is stdin). Any problem is an invalid spec (exit 2),
-// printed with every problem's location.
+// printed with every problem's location. The sources are read here, stdin among them, under
+// one budget: the loader's limit on all of them together (Limits.MaxBytes), so that no source
+// is read further than that limit allows, and a read that never ends gives way to Ctrl-C.
 func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
-	var spec *requirement.Spec
-	var err error
-	if containsStdin(paths) {
-		sources := make([]requirement.Source, 0, len(paths))
-		for _, p := range paths {
-			src := requirement.Source{Name: p}
-			if p == "-" {
-				src.Name = "<stdin>"
-				src.Data, err = io.ReadAll(io.LimitReader(a.stdin, maxSpecBytes+1))
-			} else {
-				src.Data, err = readLimited(p, maxSpecBytes)
+	remaining := int64(requirement.DefaultMaxBytes)
+	sources := make([]requirement.Source, 0, len(paths))
+	for _, p := range paths {
+		data, err := readInput(a.ctx, a.stdin, p, max(remaining, 0))
+		if err != nil {
+			if a.ctx.Err() != nil {
+				return nil, interrupted("the spec", p)
 			}
-			if err != nil {
-				return nil, withCode(ExitUsage, fmt.Errorf("%w: %w", errInvalidSpec, err))
-			}
-			sources = append(sources, src)
+			return nil, withCode(ExitUsage, fmt.Errorf("%w: reading spec: %w", errInvalidSpec, err))
 		}
-		spec, err = requirement.Load(a.ctx, requirement.LoadOptions{}, sources...)
-	} else {
-		spec, err = requirement.LoadFiles(a.ctx, requirement.LoadOptions{}, paths...)
+		name := p
+		if p == "-" {
+			name = "<stdin>"
+		}
+		sources = append(sources, requirement.Source{Name: name, Data: data})
+		if remaining -= int64(len(data)); remaining < 0 {
+			break // over the limit: the loader says so at this source; the rest need no reading
+		}
 	}
+	spec, err := requirement.Load(a.ctx, requirement.LoadOptions{}, sources...)
 	if err != nil {
 		if a.ctx.Err() != nil {
 			return nil, withCode(ExitError, fmt.Errorf("interrupted while loading the spec: %w", err))
@@ -407,15 +419,11 @@ func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
 	return spec, nil
 }
 
-// maxSpecBytes bounds what is read of one spec source before the loader's own limits (4 MiB
-// total by default) reject it.
-const maxSpecBytes = 64 << 20
-
 // specError formats a load error: a *requirement.Error lists one problem a line.
 func specError(err error) error {
 	var re *requirement.Error
 	if errors.As(err, &re) && len(re.Problems) > 0 {
-		return fmt.Errorf("%w (%s):\n%s", errInvalidSpec, plural(len(re.Problems), "problem", "problems"), strings.TrimRight(re.Error(), "\n"))
+		return fmt.Errorf("%w (%s):\n%s", errInvalidSpec, plural(re.Count(), "problem", "problems"), strings.TrimRight(re.Error(), "\n"))
 	}
 	return fmt.Errorf("%w: %w", errInvalidSpec, err)
 }

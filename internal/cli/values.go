@@ -2,11 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strconv"
 	"strings"
 
@@ -19,10 +20,10 @@ const maxValuesBytes = 4 << 20
 // buildVars merges the --values files in order, then applies every --set, as helm does: maps
 // merge key by key, any other value replaces what was there, and --set wins over files.
 // It returns an empty, non-nil map when nothing is given.
-func buildVars(stdin io.Reader, files, sets []string) (map[string]any, error) {
+func buildVars(ctx context.Context, stdin io.Reader, files, sets []string) (map[string]any, error) {
 	vars := map[string]any{}
 	for _, f := range files {
-		v, err := readValuesFile(stdin, f)
+		v, err := readValuesFile(ctx, stdin, f)
 		if err != nil {
 			return nil, err
 		}
@@ -39,19 +40,14 @@ func buildVars(stdin io.Reader, files, sets []string) (map[string]any, error) {
 // readValuesFile reads a YAML map of values ("-" is stdin). Numbers that are integers become
 // int64, others float64 (as helm reads values files, through JSON); duplicate keys are
 // errors.
-func readValuesFile(stdin io.Reader, name string) (map[string]any, error) {
-	var r io.Reader
-	if name == "-" {
-		r = stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("--values: %w", err)
-		}
-		defer f.Close()
-		r = f
+func readValuesFile(ctx context.Context, stdin io.Reader, name string) (map[string]any, error) {
+	data, err := readInput(ctx, stdin, name, maxValuesBytes)
+	if errors.Is(err, errInputInterrupted) {
+		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxValuesBytes+1))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("--values: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--values %s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,7 @@ func TestBuildVars(t *testing.T) {
 	dup := write("dup.yaml", "a: 1\na: 2\n")
 	list := write("list.yaml", "- a\n- b\n")
 
-	got, err := buildVars(strings.NewReader(""), []string{base, prod, empty}, []string{"db.ha=true", "extra.k=v"})
+	got, err := buildVars(context.Background(), strings.NewReader(""), []string{base, prod, empty}, []string{"db.ha=true", "extra.k=v"})
 	require.NoError(t, err)
 	want := map[string]any{
 		"tier":  "prod",
@@ -86,11 +87,11 @@ func TestBuildVars(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 
-	fromStdin, err := buildVars(strings.NewReader("tier: stdin\n"), []string{"-"}, nil)
+	fromStdin, err := buildVars(context.Background(), strings.NewReader("tier: stdin\n"), []string{"-"}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"tier": "stdin"}, fromStdin)
 
-	none, err := buildVars(strings.NewReader(""), nil, nil)
+	none, err := buildVars(context.Background(), strings.NewReader(""), nil, nil)
 	require.NoError(t, err)
 	assert.NotNil(t, none)
 	assert.Empty(t, none)
@@ -107,7 +108,7 @@ func TestBuildVars(t *testing.T) {
 		"set keeps file": {files: []string{base}, sets: []string{"a[1]=x"}, err: "list indices"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := buildVars(strings.NewReader(""), tc.files, tc.sets)
+			_, err := buildVars(context.Background(), strings.NewReader(""), tc.files, tc.sets)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.err)
 		})
