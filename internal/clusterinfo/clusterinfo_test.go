@@ -158,6 +158,80 @@ func TestFetchErrors(t *testing.T) {
 	})
 }
 
+// pagedNodes serves n nodes in pages that honour Limit and Continue; the continue token of
+// the page starting at expireAt (> 0) expires once.
+func pagedNodes(n, expireAt int, calls *[]metav1.ListOptions) clienttesting.ReactionFunc {
+	expired := false
+	return func(a clienttesting.Action) (bool, runtime.Object, error) {
+		opts := a.(clienttesting.ListActionImpl).ListOptions
+		*calls = append(*calls, opts)
+		start := 0
+		if opts.Continue != "" {
+			_, _ = fmt.Sscan(opts.Continue, &start)
+			if start == expireAt && !expired {
+				expired = true
+				return true, nil, apierrors.NewResourceExpired("continue token expired")
+			}
+		}
+		end := n
+		if opts.Limit > 0 {
+			end = min(start+int(opts.Limit), n)
+		}
+		l := &corev1.NodeList{}
+		for i := start; i < end; i++ {
+			l.Items = append(l.Items, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n%05d", i)}})
+		}
+		if end < n {
+			l.Continue = fmt.Sprint(end)
+		}
+		return true, l, nil
+	}
+}
+
+func TestListNodesPaging(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		n        int
+		expireAt int
+		calls    int
+		err      string
+	}{
+		{name: "pages", n: 1201, calls: 3},
+		{name: "exactly MaxNodes", n: MaxNodes, calls: MaxNodes / pageSize},
+		{name: "over MaxNodes stops there", n: MaxNodes + 1, calls: MaxNodes/pageSize + 1, err: "more than 20000 nodes"},
+		// Two pages, the expired third, then the pager's one full list.
+		{name: "expired continue lists again in full", n: 1201, expireAt: 1000, calls: 2 + 1 + 1},
+		{name: "expired continue over MaxNodes", n: MaxNodes + 1, expireAt: 1000, calls: 2 + 1 + 1, err: "more than 20000 nodes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cs := fake.NewClientset()
+			var calls []metav1.ListOptions
+			cs.PrependReactor("list", "nodes", pagedNodes(tt.n, tt.expireAt, &calls))
+			nodes, err := listNodes(context.Background(), cs)
+			assert.Len(t, calls, tt.calls)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, nodes, tt.n)
+			for i := range nodes {
+				require.Equal(t, fmt.Sprintf("n%05d", i), nodes[i].Name, "each node once, in order")
+			}
+			for i, c := range calls {
+				if i > 0 && c.Continue == "" {
+					assert.Equal(t, int64(MaxNodes+1), c.Limit, "the full list is bounded too")
+				} else {
+					assert.Equal(t, int64(pageSize), c.Limit)
+				}
+			}
+		})
+	}
+}
+
 // apiServer is a minimal API server over HTTP: /version and a paginated node list.
 func apiServer(t *testing.T, nodes int, listCalls *atomic.Int32) *httptest.Server {
 	t.Helper()
