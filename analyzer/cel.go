@@ -147,10 +147,7 @@ func compile(src string, scope Scope) (*Expression, error) {
 	}
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, issuesError(src, iss.Errors(), scope)
-	}
-	if issues := appFields(src, ast); len(issues) > 0 {
-		return nil, &ExprError{Issues: issues}
+		return nil, issuesError(env, src, iss.Errors(), scope)
 	}
 	// dyn is accepted (`vars.enabled` is a natural `when`); Eval then checks the value.
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
@@ -165,7 +162,7 @@ func compile(src string, scope Scope) (*Expression, error) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
 			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, StaticCostLimit))}}
 	}
-	tracked := func() (cel.Program, error) { return celenv.Program(ast, scope == ScopeCondition) }
+	tracked := func() (cel.Program, error) { return celenv.Program(ast) }
 	impl := exprImpl{
 		scope:   scope,
 		ast:     ast,
@@ -174,7 +171,7 @@ func compile(src string, scope Scope) (*Expression, error) {
 		maxCost: est.Max,
 	}
 	if bound, ok := celenv.BoundCost(env, ast); ok {
-		fast, err := celenv.UntrackedProgram(ast, scope == ScopeCondition)
+		fast, err := celenv.UntrackedProgram(ast)
 		if err != nil {
 			return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, err.Error())}}
 		}
@@ -210,16 +207,70 @@ func firstLine(src string) string {
 }
 
 // issuesError turns cel's issues into an *ExprError.
-func issuesError(src string, errs []*cel.Error, scope Scope) *ExprError {
+func issuesError(env *cel.Env, src string, errs []*cel.Error, scope Scope) *ExprError {
 	out := &ExprError{Issues: make([]Issue, 0, len(errs))}
+	var parsed *celast.AST
 	for _, e := range errs {
 		msg := strings.TrimSuffix(e.Message, " (in container '')")
 		if scope == ScopeWhen {
 			msg = whenHint(msg)
 		}
+		if strings.HasPrefix(msg, "undefined field '") {
+			if parsed == nil {
+				if a, iss := env.Parse(src); iss == nil || iss.Err() == nil {
+					parsed = a.NativeRep()
+				}
+			}
+			msg = fieldHint(msg, parsed, e.ExprID)
+		}
 		out.Issues = append(out.Issues, positioned(src, e.Location.Line(), e.Location.Column(), msg))
 	}
 	return out
+}
+
+// fieldHint rewrites the checker's "undefined field 'f'" on a declared object (app, cluster,
+// a node, a taint) to name the fields that exist: "app has no field 'verison': it has
+// previous_version and version". parsed is the expression's parse (nil if unknown); id is
+// the select the error is about.
+func fieldHint(msg string, parsed *celast.AST, id int64) string {
+	field := strings.TrimSuffix(strings.TrimPrefix(msg, "undefined field '"), "'")
+	types := celenv.ObjectTypes()
+	// A selection straight on app or cluster names its type.
+	if parsed != nil {
+		if e, ok := findExpr(parsed.Expr(), id); ok && e.Kind() == celast.SelectKind {
+			if op := e.AsSelect().Operand(); op.Kind() == celast.IdentKind {
+				if t, ok := types[op.AsIdent()]; ok {
+					return fmt.Sprintf("%s has no field '%s': it has %s", t.Name, field, andList(t.Fields))
+				}
+			}
+		}
+	}
+	// Otherwise it is one of the nested objects; name them all.
+	var parts []string
+	for _, k := range []string{"cluster.nodes[]", "cluster.nodes[].taints[]"} {
+		t := types[k]
+		parts = append(parts, fmt.Sprintf("%s have %s", t.Name, andList(t.Fields)))
+	}
+	return fmt.Sprintf("%s: %s", msg, strings.Join(parts, "; "))
+}
+
+// findExpr returns the expression of root with the given id.
+func findExpr(root celast.Expr, id int64) (celast.Expr, bool) {
+	var found celast.Expr
+	celast.PreOrderVisit(root, celast.NewExprVisitor(func(e celast.Expr) {
+		if e.ID() == id {
+			found = e
+		}
+	}))
+	return found, found != nil
+}
+
+// andList renders names as "a, b and c".
+func andList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // whenHint adds a hint to an undeclared reference to a condition-only variable in a `when`.
@@ -280,32 +331,6 @@ func references(ast *cel.Ast, name string) bool {
 		}
 	}
 	return false
-}
-
-// appFields reports selections of `app` fields that do not exist (app.verison): `app` is a
-// map for CEL, so the checker cannot see them, and they would fail at every evaluation.
-func appFields(src string, a *cel.Ast) []Issue {
-	native := a.NativeRep()
-	var issues []Issue
-	celast.PreOrderVisit(native.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() != celast.SelectKind {
-			return
-		}
-		sel := e.AsSelect()
-		op := sel.Operand()
-		if op.Kind() != celast.IdentKind || op.AsIdent() != celenv.VarApp {
-			return
-		}
-		if ref, ok := native.ReferenceMap()[op.ID()]; !ok || ref.Name != celenv.VarApp {
-			return // a comprehension variable named app
-		}
-		if f := sel.FieldName(); f != celenv.AppVersion && f != celenv.AppPreviousVersion {
-			loc := native.SourceInfo().GetStartLocation(e.ID())
-			issues = append(issues, positioned(src, loc.Line(), loc.Column(),
-				fmt.Sprintf("app has no field '%s': it has %s and %s", f, celenv.AppVersion, celenv.AppPreviousVersion)))
-		}
-	}))
-	return issues
 }
 
 // hasComprehension reports whether the checked expression has a comprehension.

@@ -14,12 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/pager"
 
 	"github.com/preflightkit/preflight/internal/podrun"
 
@@ -268,55 +270,66 @@ func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterfa
 	return Output{Object: obj.Object}, nil
 }
 
-// list reads the matching objects page by page, at most KubernetesMaxListItems of them.
+// list reads the matching objects page by page (client-go's pager, which falls back to one
+// full list when a continue token expires), at most KubernetesMaxListItems of them.
 func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, []string, error) {
-	var notes []string
-	items := []any{}
-	opts := metav1.ListOptions{LabelSelector: p.labels, FieldSelector: p.fields, Limit: kubernetesPageSize}
-	var first *unstructured.UnstructuredList
-	restarted := false
-	for {
+	seen, cut := 0, false
+	lp := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		if opts.Continue == "" {
+			// The first page, or the pager's full list after an expired continue token (the
+			// list outlived the server's compaction window): the list starts over.
+			seen, cut = 0, false
+		}
+		// Never ask for more than the cap leaves room for: this bounds the pager's full list
+		// (which asks for no limit) as well as the pages.
+		room := int64(KubernetesMaxListItems - seen)
+		if opts.Limit == 0 || opts.Limit > room {
+			opts.Limit = room
+		}
 		page, err := ri.List(ctx, opts)
-		if apierrors.IsResourceExpired(err) && opts.Continue != "" && !restarted {
-			// The continue token expired between pages (the list took longer than the
-			// server's compaction window): start over once, as kubectl's pager does.
-			restarted = true
-			items, first, opts.Continue = []any{}, nil, ""
-			continue
-		}
 		if err != nil {
-			return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
+			return nil, err
 		}
-		if first == nil {
-			first = page
+		// A server may ignore the limit; the cut is made here either way. Clearing the
+		// continue token ends the pager's loop.
+		if int64(len(page.Items)) > room || (int64(len(page.Items)) == room && page.GetContinue() != "") {
+			page.Items = page.Items[:min(int64(len(page.Items)), room)]
+			page.SetContinue("")
+			cut = true
 		}
-		cut := false
-		for i := range page.Items {
-			if len(items) == KubernetesMaxListItems {
-				cut = true
-				break
-			}
-			stripManagedFields(page.Items[i].Object)
-			items = append(items, page.Items[i].Object)
-		}
-		if cut || (len(items) == KubernetesMaxListItems && page.GetContinue() != "") {
-			notes = append(notes, fmt.Sprintf("the list of %s stopped at %d objects (KubernetesMaxListItems); conditions saw only those", gvr.Resource, KubernetesMaxListItems))
-			break
-		}
-		if page.GetContinue() == "" {
-			break
-		}
-		opts.Continue = page.GetContinue()
+		seen += len(page.Items)
+		return page, nil
+	})
+	lp.PageSize = kubernetesPageSize
+	obj, _, err := lp.List(ctx, metav1.ListOptions{LabelSelector: p.labels, FieldSelector: p.fields})
+	if err != nil {
+		return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
 	}
-	obj := map[string]any{
+	items := []any{}
+	if err := meta.EachListItem(obj, func(o runtime.Object) error {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return fmt.Errorf("the list holds a %T, not an object", o)
+		}
+		stripManagedFields(u.Object)
+		items = append(items, u.Object)
+		return nil
+	}); err != nil {
+		return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
+	}
+	var notes []string
+	if cut {
+		notes = append(notes, fmt.Sprintf("the list of %s stopped at %d objects (KubernetesMaxListItems); conditions saw only those", gvr.Resource, KubernetesMaxListItems))
+	}
+	out := map[string]any{
 		"apiVersion": p.gv.String(),
 		"kind":       p.data.Kind + "List",
 		"items":      items,
 	}
-	if rv := first.GetResourceVersion(); rv != "" {
-		obj["metadata"] = map[string]any{"resourceVersion": rv}
+	if lm, err := meta.ListAccessor(obj); err == nil && lm.GetResourceVersion() != "" {
+		out["metadata"] = map[string]any{"resourceVersion": lm.GetResourceVersion()}
 	}
-	return Output{Object: obj}, notes, nil
+	return Output{Object: out}, notes, nil
 }
 
 // kubeAPIError turns an API error into one that names the verb, the resource and where.

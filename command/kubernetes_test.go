@@ -359,7 +359,9 @@ func TestKubernetesListPagination(t *testing.T) {
 		{name: "several pages", n: 1234, want: 1234, pages: 3},
 		{name: "exactly the cap", n: KubernetesMaxListItems, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize},
 		{name: "over the cap", n: KubernetesMaxListItems + 1, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize, note: true},
-		{name: "expired continue restarts once", n: 1200, expireAt: 1000, want: 1200, pages: 2 + 1 + 3},
+		// Two pages, the expired third, then the pager's one full list, bounded by the cap.
+		{name: "expired continue lists again in full", n: 1200, expireAt: 1000, want: 1200, pages: 2 + 1 + 1},
+		{name: "expired continue over the cap", n: KubernetesMaxListItems + 1, expireAt: 1000, want: KubernetesMaxListItems, pages: 2 + 1 + 1, note: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,8 +376,13 @@ func TestKubernetesListPagination(t *testing.T) {
 			assert.Equal(t, "p00000", names[0])
 			assert.Equal(t, fmt.Sprintf("p%05d", tt.want-1), names[tt.want-1], "no duplicates after a restart")
 			assert.Len(t, calls, tt.pages)
-			for _, c := range calls {
-				assert.Equal(t, int64(kubernetesPageSize), c.Limit)
+			for i, c := range calls {
+				if i > 0 && c.Continue == "" {
+					// The full list after an expired token asks for no more than the cap.
+					assert.Equal(t, int64(KubernetesMaxListItems), c.Limit)
+				} else {
+					assert.Equal(t, int64(kubernetesPageSize), c.Limit)
+				}
 				assert.Equal(t, "a!=b", c.LabelSelector)
 			}
 			if tt.note {
@@ -386,6 +393,26 @@ func TestKubernetesListPagination(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server that ignores the limit still gives CEL at most KubernetesMaxListItems objects, and
+// the cut is noted.
+func TestKubernetesListServerIgnoresLimit(t *testing.T) {
+	t.Parallel()
+	f := newKubeFixture(t)
+	var calls []metav1.ListOptions
+	all := kubePagedPods(KubernetesMaxListItems+5, 0, &calls)
+	f.dyn.PrependReactor("list", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		la := a.(clienttesting.ListActionImpl)
+		la.ListOptions.Limit = 0
+		return all(la)
+	})
+	res, err := prepareKube(t, `{"api_version":"v1","kind":"Pod"}`).Run(context.Background(), f.env)
+	require.NoError(t, err)
+	assert.Len(t, kubeItemNames(t, res.Outputs[0]), KubernetesMaxListItems)
+	assert.Len(t, calls, 1)
+	require.Len(t, res.Notes, 1)
+	assert.Contains(t, res.Notes[0], "stopped at 10000 objects")
 }
 
 func TestKubernetesOutputLimit(t *testing.T) {

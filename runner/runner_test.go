@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -319,51 +320,126 @@ func TestSessionClosedEvenOnCancel(t *testing.T) {
 	assert.True(t, c.closed.Load(), "the session is closed with a live context after cancel")
 }
 
+// TestParallelBound holds every command until the test releases it, one at a time, and
+// checks after each step, once every goroutine of the run is blocked (synctest.Wait), that
+// exactly min(Parallel, not yet released) commands run: never more, and never fewer while
+// requirements wait. No sleep decides the outcome.
 func TestParallelBound(t *testing.T) {
 	for _, parallel := range []int{1, 3, 8} {
 		t.Run(fmt.Sprint(parallel), func(t *testing.T) {
-			var cur, peak atomic.Int32
-			run := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
-				n := cur.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
+			synctest.Test(t, func(t *testing.T) {
+				var cur, peak atomic.Int32
+				release := make(chan struct{})
+				run := command.RunFunc(func(ctx context.Context, _ *command.Env) (*command.Result, error) {
+					n := cur.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 					}
+					defer cur.Add(-1)
+					select {
+					case <-release:
+						return &command.Result{Outputs: []command.Output{{}}}, nil
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
+				})
+				n := 4 * parallel
+				var reqs []*requirement.Requirement
+				for i := range n {
+					reqs = append(reqs, newReq(fmt.Sprint(i), run))
 				}
-				time.Sleep(5 * time.Millisecond)
-				cur.Add(-1)
-				return &command.Result{Outputs: []command.Output{{}}}, nil
+				r, err := New(Options{Parallel: parallel})
+				require.NoError(t, err)
+				type outcome struct {
+					d   *Decision
+					err error
+				}
+				// Cancelled when the test ends, so that a failed check leaves no command blocked.
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				done := make(chan outcome, 1)
+				go func() {
+					d, err := r.Run(ctx, spec(reqs...))
+					done <- outcome{d, err}
+				}()
+				for released := range n {
+					synctest.Wait()
+					require.Equal(t, int32(min(parallel, n-released)), cur.Load(), "commands running with %d of %d released", released, n)
+					release <- struct{}{}
+				}
+				res := <-done
+				require.NoError(t, res.err)
+				assert.Equal(t, GatePass, res.d.Gate)
+				assert.Equal(t, int32(parallel), peak.Load())
 			})
-			var reqs []*requirement.Requirement
-			for i := range 4 * parallel {
-				reqs = append(reqs, newReq(fmt.Sprint(i), run))
-			}
-			d := mustRun(t, Options{Parallel: parallel}, spec(reqs...))
-			assert.Equal(t, GatePass, d.Gate)
-			assert.Equal(t, int32(parallel), peak.Load())
 		})
 	}
 }
 
+// TestSpecOrderAndEvents makes the requirements finish in the reverse of spec order (each
+// command waits for its own release, given once the later ones have finished) and checks
+// that the finish events came in that order while the results stay in spec order.
 func TestSpecOrderAndEvents(t *testing.T) {
-	// Later requirements finish first; results stay in spec order.
-	var reqs []*requirement.Requirement
 	ids := []string{"a", "b", "c", "d"}
-	for i, id := range ids {
-		delay := time.Duration(len(ids)-i) * 5 * time.Millisecond
-		reqs = append(reqs, newReq(id, func(context.Context, *command.Env) (*command.Result, error) {
-			time.Sleep(delay)
-			return &command.Result{Outputs: []command.Output{{StatusCode: 0}}}, nil
+	release := map[string]chan struct{}{}
+	started := make(chan string, len(ids))
+	var reqs []*requirement.Requirement
+	for _, id := range ids {
+		release[id] = make(chan struct{})
+		reqs = append(reqs, newReq(id, func(ctx context.Context, _ *command.Env) (*command.Result, error) {
+			started <- id
+			select {
+			case <-release[id]:
+				return &command.Result{Outputs: []command.Output{{StatusCode: 0}}}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}))
 	}
 	var log eventLog
-	d := mustRun(t, Options{OnEvent: log.on}, spec(reqs...))
-	var got []string
-	for _, r := range d.Requirements {
-		got = append(got, r.ID)
+	finished := make(chan string, len(ids))
+	onEvent := func(e Event) {
+		log.on(e)
+		if e.Type == EventFinished {
+			finished <- e.RequirementID
+		}
 	}
-	assert.Equal(t, ids, got)
+	r, err := New(Options{Parallel: len(ids), OnEvent: onEvent})
+	require.NoError(t, err)
+	type outcome struct {
+		d   *Decision
+		err error
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // a failed check leaves no command blocked
+	done := make(chan outcome, 1)
+	go func() {
+		d, err := r.Run(ctx, spec(reqs...))
+		done <- outcome{d, err}
+	}()
+	for range ids {
+		<-started // all four run at once
+	}
+	var finishOrder []string
+	for i := len(ids) - 1; i >= 0; i-- {
+		close(release[ids[i]])
+		finishOrder = append(finishOrder, <-finished)
+	}
+	res := <-done
+	require.NoError(t, res.err)
+	assert.Equal(t, []string{"d", "c", "b", "a"}, finishOrder, "the requirements finished in reverse spec order")
+
+	var got []string
+	for _, rr := range res.d.Requirements {
+		got = append(got, rr.ID)
+	}
+	assert.Equal(t, ids, got, "results in spec order, not finish order")
+	var events []string
+	for _, e := range log.events {
+		if e.Type == EventFinished {
+			events = append(events, e.RequirementID)
+		}
+	}
+	assert.Equal(t, finishOrder, events, "finish events in finish order")
 	assert.False(t, log.overlap.Load(), "OnEvent calls never overlap")
 	for _, id := range ids {
 		evs := log.of(id)

@@ -2,11 +2,16 @@
 //
 // Two environments are built, once per process, and shared by every goroutine: one for `when`
 // (the variables vars, app, phase, cluster and results) and one for result conditions (those
-// plus status_code, stdout, stderr, error, output, node and duration). Both mirror the base
-// environment of k8s.io/apiserver/pkg/cel/environment: the same language settings, the same
-// pinned library versions, the Kubernetes function libraries (semver, quantity, regex, lists,
-// url, ip, cidr, format) and the Kubernetes cost model, so that an expression a vendor already
-// wrote for a ValidatingAdmissionPolicy or a CRD rule reads and costs the same here. The
-// authorization libraries (authorizer, authorizer selectors) and JSON patch are left out: they
-// have no meaning for a preflight check.
+// plus status_code, stdout, stderr, error, output, node and duration). Both are Kubernetes'
+// base environment (k8s.io/apiserver/pkg/cel/environment, at a pinned compatibility version)
+// extended with the project's variables the way Kubernetes declares its own: the same language
+// settings, libraries and library versions (semver, quantity, regex, lists, url, ip, cidr,
+// format, and the authorization library, which no variable here can reach) and the same cost
+// model, so that an expression a vendor already wrote for a ValidatingAdmissionPolicy or a CRD
+// rule reads and costs the same here. `app` and `cluster` are declared object types (like a
+// Kubernetes object's schema), so a misspelt field is a compile error with its position.
+//
+// Programs are planned in a third environment holding the same functions without the base
+// environment's program options (see newRuntimeEnv), so that an expression whose cost is
+// bounded can run without cost tracking.
 package celenv

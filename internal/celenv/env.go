@@ -3,16 +3,20 @@ package celenv
 import (
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/decls"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
-	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
+	"k8s.io/apimachinery/pkg/util/version"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/apiserver/pkg/cel/library"
 )
 
@@ -59,66 +63,113 @@ const (
 	VarDuration   = "duration"
 )
 
-// Keys of the `app` map.
+// Fields of the `app` object.
 const (
 	AppVersion         = "version"
 	AppPreviousVersion = "previous_version"
 )
 
-// baseOptions mirrors k8s.io/apiserver/pkg/cel/environment's base environment (v0.36.3, at
-// compatibility version 1.34), without the authorization and JSON patch libraries. Every
-// library that takes a version is pinned, so that upgrading cel-go or k8s.io/apiserver cannot
-// change what specs may write without a change here.
-func baseOptions() []cel.EnvOption {
-	return []cel.EnvOption{
-		cel.HomogeneousAggregateLiterals(),
-		cel.EagerlyValidateDeclarations(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.CrossTypeNumericComparisons(true),
-		cel.OptionalTypes(cel.OptionalTypesVersion(2)),
-		cel.ASTValidators(
-			cel.ValidateDurationLiterals(),
-			cel.ValidateTimestampLiterals(),
-			cel.ValidateRegexLiterals(),
-			cel.ValidateHomogeneousAggregateLiterals(),
-		),
-		// has() costs nothing, as in Kubernetes since cel-go v0.17.7.
-		cel.CostEstimatorOptions(checker.PresenceTestHasCost(false)),
-		// The parser's own size limit backs up the byte limit Compile checks first.
-		cel.ParserExpressionSizeLimit(MaxExpressionBytes),
+// compatibilityVersion is the Kubernetes version whose base CEL environment specs are compiled
+// in: the functions, libraries (each at the version Kubernetes pins) and language settings an
+// API server of that version accepts in a newly written expression. It is pinned, not taken
+// from environment.DefaultCompatibilityVersion at run time, so that upgrading k8s.io/apiserver
+// cannot change what specs may write without a change here; a test fails when the vendored
+// apiserver's default moves, to prompt the bump.
+var compatibilityVersion = version.MajorMinor(1, 35)
 
-		ext.Strings(ext.StringsVersion(2)),
-		ext.TwoVarComprehensions(ext.TwoVarComprehensionsVersion(0)),
+// Declared types of `app` and `cluster`: objects with fixed fields, so that a misspelt field
+// (`cluster.nodez`, `app.verison`) is a compile error with a position, as in a Kubernetes
+// object. The values stay Go maps (see the analyzer's activation): field selection on a map
+// works against an object type at run time.
+var (
+	appType = object("preflight.App", map[string]*apiservercel.DeclType{
+		AppVersion:         apiservercel.StringType,
+		AppPreviousVersion: apiservercel.StringType,
+	})
+	taintType = object("preflight.Taint", map[string]*apiservercel.DeclType{
+		"key":    apiservercel.StringType,
+		"value":  apiservercel.StringType,
+		"effect": apiservercel.StringType,
+	})
+	// nodeType is one of cluster.nodes, as internal/clusterinfo builds it. labels are
+	// strings; capacity and allocatable are quantity strings, for quantity().
+	nodeType = object("preflight.Node", map[string]*apiservercel.DeclType{
+		"name":            apiservercel.StringType,
+		"labels":          stringMap,
+		"ready":           apiservercel.BoolType,
+		"unschedulable":   apiservercel.BoolType,
+		"taints":          apiservercel.NewListType(taintType, unbounded),
+		"capacity":        stringMap,
+		"allocatable":     stringMap,
+		"kubelet_version": apiservercel.StringType,
+	})
+	clusterType = object("preflight.Cluster", map[string]*apiservercel.DeclType{
+		"version":     apiservercel.StringType,
+		"git_version": apiservercel.StringType,
+		"major":       apiservercel.IntType,
+		"minor":       apiservercel.IntType,
+		"platform":    apiservercel.StringType,
+		"nodes":       apiservercel.NewListType(nodeType, MaxClusterNodes),
+	})
+	stringMap = apiservercel.NewMapType(apiservercel.StringType, apiservercel.StringType, unbounded)
+)
 
-		library.URLs(),
-		library.Regex(),
-		library.Lists(),
-		library.Quantity(),
-		library.IP(),
-		library.CIDR(),
-		library.Format(),
-		library.SemverLib(library.SemverVersion(1)),
+// MaxClusterNodes is the most nodes `cluster.nodes` holds: clusterinfo.MaxNodes, past which
+// the facts are not read at all.
+const MaxClusterNodes = 20000
+
+// unbounded is the MaxElements of a declared list or map with no known bound.
+const unbounded = math.MaxInt64
+
+// object declares an object type whose fields are all always set.
+func object(name string, fieldTypes map[string]*apiservercel.DeclType) *apiservercel.DeclType {
+	fields := make(map[string]*apiservercel.DeclField, len(fieldTypes))
+	for n, t := range fieldTypes {
+		fields[n] = apiservercel.NewDeclField(n, t, true, nil, nil)
+	}
+	return apiservercel.NewObjectType(name, fields)
+}
+
+// ObjectType describes a declared object type for messages: its name as a spec writer knows
+// it and its fields, sorted.
+type ObjectType struct {
+	Name   string
+	Fields []string
+}
+
+// ObjectTypes returns the declared object types: those of the variables app and cluster (by
+// variable name) and, under "cluster.nodes[]" and "cluster.nodes[].taints[]", those of their
+// elements.
+func ObjectTypes() map[string]ObjectType {
+	names := func(t *apiservercel.DeclType) []string {
+		out := make([]string, 0, len(t.Fields))
+		for n := range t.Fields {
+			out = append(out, n)
+		}
+		sort.Strings(out)
+		return out
+	}
+	return map[string]ObjectType{
+		VarApp:                     {VarApp, names(appType)},
+		VarCluster:                 {VarCluster, names(clusterType)},
+		"cluster.nodes[]":          {"cluster.nodes[]", names(nodeType)},
+		"cluster.nodes[].taints[]": {"cluster.nodes[].taints[]", names(taintType)},
 	}
 }
 
-// trackedOptions are the libraries that register per-overload runtime cost trackers. cel-go
-// v0.26 copies every registered tracker into a new map at each evaluation, which costs more
-// than evaluating a typical condition; programs of expressions that call none of these
-// libraries' functions are therefore built in an environment without them (see Program).
-func trackedOptions() []cel.EnvOption {
-	return []cel.EnvOption{
-		ext.Sets(ext.SetsVersion(0)),
-		ext.Lists(ext.ListsVersion(3)), // version 3: the first with cost estimates
-	}
+// projectOptions are what the project adds to Kubernetes' base environment: its own limit on
+// the expression's size, backing up the byte limit Compile checks first.
+func projectOptions() []cel.EnvOption {
+	return []cel.EnvOption{cel.ParserExpressionSizeLimit(MaxExpressionBytes)}
 }
 
 // whenVariables are the variables every expression sees.
 func whenVariables() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Variable(VarVars, cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable(VarApp, cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable(VarApp, appType.CelType()),
 		cel.Variable(VarPhase, cel.StringType),
-		cel.Variable(VarCluster, cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable(VarCluster, clusterType.CelType()),
 		cel.Variable(VarResults, cel.MapType(cel.StringType, cel.StringType)),
 	}
 }
@@ -136,70 +187,72 @@ func conditionVariables() []cel.EnvOption {
 	}
 }
 
-// envPair is one scope's environment (full) and the same without trackedOptions (lean).
-type envPair struct {
-	full, lean *cel.Env
-	// leanOverloads holds the overload ids lean declares.
-	leanOverloads map[string]bool
+// newEnv extends Kubernetes' base environment, the way Kubernetes declares the variables of
+// its own expressions (an EnvSet extended with VersionedOptions carrying the variables and
+// their DeclTypes), and returns its environment for new expressions.
+func newEnv(scope string, vars ...[]cel.EnvOption) (*cel.Env, error) {
+	opts := projectOptions()
+	for _, v := range vars {
+		opts = append(opts, v...)
+	}
+	set, err := environment.MustBaseEnvSet(compatibilityVersion).Extend(environment.VersionedOptions{
+		IntroducedVersion: compatibilityVersion,
+		EnvOptions:        opts,
+		DeclTypes:         []*apiservercel.DeclType{appType, clusterType},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)
+	}
+	return set.NewExpressionsEnv(), nil
 }
 
-func newEnvPair(scope string, vars ...[]cel.EnvOption) (*envPair, error) {
-	var decl []cel.EnvOption
-	for _, v := range vars {
-		decl = append(decl, v...)
+// newRuntimeEnv returns the environment programs are planned in: every function of env (the
+// same declarations and implementations, so the Kubernetes libraries at the same versions),
+// and the optional types library, whose `or` and `orValue` are implemented by a program
+// decorator rather than a function. It leaves out the program options of Kubernetes' base
+// environment: those turn cost tracking on for every program and register the lists and sets
+// extensions' per-overload cost trackers, which cel-go v0.26 copies into a new map at every
+// evaluation; that costs more than evaluating a typical condition. programOptions puts back
+// the cost limit and model, and runtimeCost charges those extensions' functions by name.
+func newRuntimeEnv(env *cel.Env) (*cel.Env, error) {
+	fns := make([]*decls.FunctionDecl, 0, len(env.Functions()))
+	for _, fn := range env.Functions() {
+		fns = append(fns, fn)
 	}
-	lean, err := cel.NewEnv(append(baseOptions(), decl...)...)
+	rt, err := cel.NewEnv(cel.OptionalTypes(), cel.FunctionDecls(fns...))
 	if err != nil {
-		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)
+		return nil, fmt.Errorf("building the CEL program environment: %w", err)
 	}
-	full, err := lean.Extend(trackedOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)
-	}
-	p := &envPair{full: full, lean: lean, leanOverloads: map[string]bool{}}
-	for _, fn := range lean.Functions() {
-		for _, o := range fn.OverloadDecls() {
-			p.leanOverloads[o.ID()] = true
-		}
-	}
-	return p, nil
+	return rt, nil
 }
 
 var (
-	whenEnvs = sync.OnceValues(func() (*envPair, error) {
-		return newEnvPair("when", whenVariables())
+	whenEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv("when", whenVariables())
 	})
-	conditionEnvs = sync.OnceValues(func() (*envPair, error) {
-		return newEnvPair("conditions", whenVariables(), conditionVariables())
+	conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv("conditions", whenVariables(), conditionVariables())
+	})
+	runtimeEnv = sync.OnceValues(func() (*cel.Env, error) {
+		env, err := conditionEnv()
+		if err != nil {
+			return nil, err
+		}
+		return newRuntimeEnv(env)
 	})
 )
 
 // When returns the environment of `when` expressions. It is built on first use and shared;
 // the error can only be a programming error (a bad declaration), never one of the caller's.
-func When() (*cel.Env, error) {
-	p, err := whenEnvs()
-	if err != nil {
-		return nil, err
-	}
-	return p.full, nil
-}
+func When() (*cel.Env, error) { return whenEnv() }
 
 // Condition returns the environment of result conditions: When's plus the output variables.
-func Condition() (*cel.Env, error) {
-	p, err := conditionEnvs()
-	if err != nil {
-		return nil, err
-	}
-	return p.full, nil
-}
+func Condition() (*cel.Env, error) { return conditionEnv() }
 
-// Program builds the program of ast, checked in When() (condition false) or Condition()
-// (condition true), with ProgramOptions. An expression that calls no function of the sets
-// and lists extensions gets a program from the same environment without them: the same
-// functions, the same cost model, minus per-overload cost trackers it could never use, whose
-// per-evaluation setup would otherwise dominate its evaluation time.
-func Program(ast *cel.Ast, condition bool) (cel.Program, error) {
-	env, err := programEnv(ast, condition)
+// Program builds the cost-tracked program of ast, checked in When() or Condition(), with
+// ProgramOptions.
+func Program(ast *cel.Ast) (cel.Program, error) {
+	env, err := runtimeEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -210,31 +263,12 @@ func Program(ast *cel.Ast, condition bool) (cel.Program, error) {
 // cost Bound proved below PerCallCostLimit: evaluating it cannot exceed the limit as long as
 // the bounded inputs are within OutputSizeBound, and tracking would cost more than the
 // evaluation itself.
-func UntrackedProgram(ast *cel.Ast, condition bool) (cel.Program, error) {
-	env, err := programEnv(ast, condition)
+func UntrackedProgram(ast *cel.Ast) (cel.Program, error) {
+	env, err := runtimeEnv()
 	if err != nil {
 		return nil, err
 	}
-	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(InterruptCheckFrequency))
-}
-
-func programEnv(ast *cel.Ast, condition bool) (*cel.Env, error) {
-	envs := whenEnvs
-	if condition {
-		envs = conditionEnvs
-	}
-	p, err := envs()
-	if err != nil {
-		return nil, err
-	}
-	for _, ref := range ast.NativeRep().ReferenceMap() {
-		for _, id := range ref.OverloadIDs {
-			if !p.leanOverloads[id] {
-				return p.full, nil
-			}
-		}
-	}
-	return p.lean, nil
+	return env.Program(ast, untrackedOptions...)
 }
 
 // Bound is an upper bound of the cost of an expression whose cost depends only on the sizes
@@ -305,12 +339,22 @@ func IsBoundedPath(p []string) bool {
 }
 
 // programOptions are the options of every program: Kubernetes' per-call cost limit and cost
-// model, optimisation, and interrupt checks so that ContextEval can stop a long comprehension.
+// model (the base environment's program options, with runtimeCost for its estimator),
+// optimisation, the regex library's precompilation of constant patterns, and interrupt checks
+// so that ContextEval can stop a long comprehension.
 var programOptions = []cel.ProgramOption{
 	cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
 	cel.CostLimit(PerCallCostLimit),
 	cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
 	cel.CostTracking(runtimeCost{}),
+	cel.OptimizeRegex(library.FindRegexOptimization, library.FindAllRegexOptimization),
+	cel.InterruptCheckFrequency(InterruptCheckFrequency),
+}
+
+// untrackedOptions are programOptions without cost tracking.
+var untrackedOptions = []cel.ProgramOption{
+	cel.EvalOptions(cel.OptOptimize),
+	cel.OptimizeRegex(library.FindRegexOptimization, library.FindAllRegexOptimization),
 	cel.InterruptCheckFrequency(InterruptCheckFrequency),
 }
 
@@ -319,10 +363,11 @@ var programOptions = []cel.ProgramOption{
 func ProgramOptions() []cel.ProgramOption { return programOptions }
 
 // runtimeCost is the runtime cost estimator: Kubernetes' library estimator, plus the costs of
-// the lists and sets extensions' functions when they are called on dyn values (a list from
-// vars or output). cel-go v0.26 attaches those costs to typed overload ids only, so
-// `output.items.sort()` would otherwise cost 1 whatever the size of the list. The formulas are
-// the extensions' own.
+// the lists and sets extensions' functions, which those extensions charge through
+// per-overload trackers that the program environment leaves out (see newRuntimeEnv). Being
+// charged by function name, they also apply to calls on dyn values (a list from vars or
+// output), which cel-go v0.26's trackers miss: `output.items.sort()` would otherwise cost 1
+// whatever the size of the list. The formulas are the extensions' own.
 type runtimeCost struct{ library.CostEstimator }
 
 // CallCost implements interpreter.ActualCostEstimator.

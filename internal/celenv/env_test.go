@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apiserver/pkg/cel/environment"
 )
 
 // cost evaluates src in the when environment with vars and returns its actual cost.
@@ -17,7 +19,7 @@ func cost(t *testing.T, src string, vars map[string]any) uint64 {
 	require.NoError(t, err)
 	ast, iss := env.Compile(src)
 	require.NoError(t, iss.Err(), src)
-	prg, err := Program(ast, false)
+	prg, err := Program(ast)
 	require.NoError(t, err)
 	act := map[string]any{VarVars: vars, VarApp: map[string]string{}, VarPhase: "", VarCluster: map[string]any{}, VarResults: map[string]string{}}
 	_, det, err := prg.ContextEval(context.Background(), act)
@@ -53,24 +55,44 @@ func TestDynListFunctionsCostAsTyped(t *testing.T) {
 	}
 }
 
-func TestLeanProgramSameResultAndCost(t *testing.T) {
-	// A program built in the lean environment evaluates like the full one.
+func TestProgramsSameResultAndCostAsKubernetes(t *testing.T) {
+	// A program planned in the program environment evaluates like one planned in Kubernetes'
+	// environment (the checking one, with the base's program options and the lists and sets
+	// extensions' own cost trackers): the same value, and the same cost, within the one
+	// select or ident a call through runtimeCost may differ by.
 	env, err := Condition()
 	require.NoError(t, err)
-	src := `status_code == 0 && stdout.contains("ok") && semver("1.2.3").isLessThan(semver("2.0.0"))`
-	ast, iss := env.Compile(src)
-	require.NoError(t, iss.Err())
-	lean, err := Program(ast, true)
-	require.NoError(t, err)
-	full, err := env.Program(ast, ProgramOptions()...)
-	require.NoError(t, err)
 	act := map[string]any{VarStatusCode: 0, VarStdout: "all ok", VarApp: map[string]string{}}
-	v1, d1, err := lean.Eval(act)
-	require.NoError(t, err)
-	v2, d2, err := full.Eval(act)
-	require.NoError(t, err)
-	assert.Equal(t, v2, v1)
-	assert.Equal(t, *d2.ActualCost(), *d1.ActualCost())
+	for _, src := range []string{
+		`status_code == 0 && stdout.contains("ok") && semver("1.2.3").isLessThan(semver("2.0.0"))`,
+		`[5, 3, 1, 4, 2, 3].sort().size() > 0 && ["b", "a"].sort()[0] == "a"`,
+		`[5, 3, 1, 4, 2, 3].distinct().reverse().slice(1, 3).size() == 2`,
+		`[[1], [2, 3]].flatten().size() == 3 && lists.range(4).size() == 4`,
+		`sets.contains([1, 2, 3], [2]) && sets.intersects([1], [1, 2]) && !sets.equivalent([1], [2])`,
+		`[{"k": 2}, {"k": 1}].sortBy(e, e.k)[0].k == 1`,
+		`stdout.find("[a-z]+") == "all" && optional.none().or(optional.of(1)).value() == 1 && optional.none().orValue(2) == 2`,
+	} {
+		t.Run(src, func(t *testing.T) {
+			ast, iss := env.Compile(src)
+			require.NoError(t, iss.Err())
+			ours, err := Program(ast)
+			require.NoError(t, err)
+			k8s, err := env.Program(ast, ProgramOptions()...)
+			require.NoError(t, err)
+			v1, d1, err := ours.Eval(act)
+			require.NoError(t, err)
+			v2, d2, err := k8s.Eval(act)
+			require.NoError(t, err)
+			assert.Equal(t, types.True, v1)
+			assert.Equal(t, v2, v1)
+			assert.InDelta(t, float64(*d2.ActualCost()), float64(*d1.ActualCost()), 2)
+			fast, err := UntrackedProgram(ast)
+			require.NoError(t, err)
+			v3, _, err := fast.Eval(act)
+			require.NoError(t, err)
+			assert.Equal(t, v1, v3)
+		})
+	}
 }
 
 func TestEnvironmentsBuildOnce(t *testing.T) {
@@ -136,7 +158,7 @@ func TestBoundCoversActualCost(t *testing.T) {
 		require.NoError(t, iss.Err(), src)
 		bound, ok := BoundCost(env, ast)
 		require.True(t, ok, src)
-		prg, err := Program(ast, true)
+		prg, err := Program(ast)
 		require.NoError(t, err)
 		for _, n := range []int{0, 1, 9, 100, 4096, 1 << 16, 1 << 20} {
 			text := strings.Repeat("a\n", n/2) + strings.Repeat("b", n%2)
@@ -145,6 +167,44 @@ func TestBoundCoversActualCost(t *testing.T) {
 			_, det, _ := prg.Eval(act)
 			require.NotNil(t, det)
 			assert.LessOrEqual(t, *det.ActualCost(), bound.Cost(n), "%s at %d bytes", src, n)
+		}
+	}
+}
+
+// The pinned compatibility version follows the vendored k8s.io/apiserver's default: when an
+// upgrade moves it, review what the base environment gained and bump compatibilityVersion.
+func TestCompatibilityVersionIsKubernetesDefault(t *testing.T) {
+	assert.Equal(t, environment.DefaultCompatibilityVersion().String(), compatibilityVersion.String())
+}
+
+// app and cluster are declared objects: a field that does not exist is a compile error;
+// values are Go maps at run time, in the tracked and the untracked program alike.
+func TestDeclaredObjects(t *testing.T) {
+	env, err := When()
+	require.NoError(t, err)
+	for _, src := range []string{`app.verison == ""`, `cluster.nodez.size() > 0`, `cluster.nodes.all(n, n.lables.size() > 0)`,
+		`cluster.nodes.all(n, n.taints.all(t, t.efect != ""))`, `size(app) > 0`} {
+		_, iss := env.Compile(src)
+		assert.Error(t, iss.Err(), src)
+	}
+	act := map[string]any{
+		VarApp: map[string]string{AppVersion: "2.0.0", AppPreviousVersion: "1.9.0"},
+		VarCluster: map[string]any{"version": "1.35.0", "major": int64(1), "nodes": []any{
+			map[string]any{"name": "n1", "ready": true, "labels": map[string]any{"zone": "a"}, "taints": []any{}},
+		}},
+	}
+	for _, src := range []string{
+		`app.version == "2.0.0" && app.previous_version.startsWith("1.")`,
+		`cluster.major == 1 && cluster.nodes.exists(n, n.ready && n.labels.zone == "a" && n.taints.size() == 0)`,
+	} {
+		ast, iss := env.Compile(src)
+		require.NoError(t, iss.Err(), src)
+		for _, build := range []func(*cel.Ast) (cel.Program, error){Program, UntrackedProgram} {
+			prg, err := build(ast)
+			require.NoError(t, err)
+			v, _, err := prg.Eval(act)
+			require.NoError(t, err, src)
+			assert.Equal(t, types.True, v, src)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,18 +103,70 @@ func TestEvaluateRejectsBadRecordings(t *testing.T) {
 	}
 }
 
-// TestInterrupt cancels the context while a command runs: the run stops, says so on stderr
-// and exits 1, well before the command would have finished.
+// TestInterrupt cancels the context once the command runs (it says so through a FIFO, so no
+// sleep decides when) and checks that the run stops, says so on stderr and exits 1, well
+// before the command would have finished: the command blocks for a minute, and Run must
+// return within a quarter of that after the cancel (in practice well under a second; the
+// CLI's own cleanup grace, 30 s, is above the bound, so a command left running fails it).
 func TestInterrupt(t *testing.T) {
 	t.Parallel()
+	const blockFor = time.Minute
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "started")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	spec := filepath.Join(dir, "block.yaml")
+	require.NoError(t, os.WriteFile(spec, fmt.Appendf(nil, `custom_requirements:
+- id: blocker
+  message: blocks
+  command:
+    id: exec
+    timeout: %d
+    data:
+      cmd: ["sh", "-c", "echo started > \"$0\" && exec sleep %d", %q]
+  results:
+  - status: success
+    condition:
+      status_code: 0
+`, int(3*blockFor/time.Second), int(blockFor/time.Second), fifo), 0o644))
+
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type outcome struct {
+		inv      invocation
+		returned time.Time
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		cancel()
+		inv := run(t, ctx, "", "run", spec, "-q")
+		done <- outcome{inv, time.Now()}
 	}()
-	inv := run(t, ctx, "", "run", specs+"sleep.yaml", "-q")
-	assert.Equal(t, ExitError, inv.code)
-	assert.Contains(t, inv.stderr, "interrupted")
+	started := make(chan error, 1)
+	go func() {
+		// Blocks until the command opens the FIFO to write.
+		b, err := os.ReadFile(fifo)
+		if err == nil && strings.TrimSpace(string(b)) != "started" {
+			err = fmt.Errorf("read %q from the FIFO", b)
+		}
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		require.NoError(t, err)
+	case o := <-done:
+		t.Fatalf("the run ended before its command started: exit %d\n%s", o.inv.code, o.inv.stderr)
+	}
+	cancelled := time.Now()
+	cancel()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(2 * blockFor):
+		t.Fatalf("Run did not return %s after the cancel", 2*blockFor)
+	}
+	took := o.returned.Sub(cancelled)
+	assert.Equal(t, ExitError, o.inv.code, o.inv.stderr)
+	assert.Contains(t, o.inv.stderr, "interrupted")
+	assert.Less(t, took, blockFor/4, "Run returns well before the command would have finished (%s after the cancel)", took)
 }
 
 func TestVersion(t *testing.T) {

@@ -5,6 +5,7 @@ package clusterinfo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,10 +13,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/pager"
 )
 
 // MaxNodes bounds how many nodes Fetch reads. A cluster with more fails the fetch rather than
@@ -140,31 +144,49 @@ func parseGitVersion(s string) (major, minor, patch int, err error) {
 	return nums[0], nums[1], nums[2], nil
 }
 
-// listNodes lists every node, page by page, sorted by name.
+// errTooManyNodes stops a node list that passes MaxNodes.
+var errTooManyNodes = fmt.Errorf("the cluster has more than %d nodes (clusterinfo.MaxNodes); cluster.nodes would be incomplete", MaxNodes)
+
+// listNodes lists every node, page by page (client-go's pager, which falls back to one full
+// list when a continue token expires), sorted by name.
 func listNodes(ctx context.Context, cs kubernetes.Interface) ([]corev1.Node, error) {
-	var nodes []corev1.Node
-	opts := metav1.ListOptions{Limit: pageSize}
-	restarted := false
-	for {
+	seen := 0
+	lp := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		if opts.Continue == "" {
+			seen = 0 // the first page, or the pager's full list after an expired continue token
+		}
+		if opts.Limit == 0 {
+			opts.Limit = MaxNodes + 1 // the pager's full list asks for no limit; one past MaxNodes tells
+		}
 		page, err := cs.CoreV1().Nodes().List(ctx, opts)
-		if apierrors.IsResourceExpired(err) && opts.Continue != "" && !restarted {
-			restarted, nodes, opts.Continue = true, nil, ""
-			continue
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case apierrors.IsForbidden(err):
-			return nil, fmt.Errorf("cannot list nodes at the cluster scope: forbidden: %w (grant list on nodes to the identity the run uses)", err)
-		case err != nil:
-			return nil, fmt.Errorf("cannot list nodes at the cluster scope: %w", err)
+		if seen += len(page.Items); seen > MaxNodes {
+			return nil, errTooManyNodes
 		}
-		nodes = append(nodes, page.Items...)
-		if len(nodes) > MaxNodes {
-			return nil, fmt.Errorf("the cluster has more than %d nodes (clusterinfo.MaxNodes); cluster.nodes would be incomplete", MaxNodes)
+		return page, nil
+	})
+	lp.PageSize = pageSize
+	obj, _, err := lp.List(ctx, metav1.ListOptions{})
+	switch {
+	case errors.Is(err, errTooManyNodes):
+		return nil, err
+	case apierrors.IsForbidden(err):
+		return nil, fmt.Errorf("cannot list nodes at the cluster scope: forbidden: %w (grant list on nodes to the identity the run uses)", err)
+	case err != nil:
+		return nil, fmt.Errorf("cannot list nodes at the cluster scope: %w", err)
+	}
+	var nodes []corev1.Node
+	if err := meta.EachListItem(obj, func(o runtime.Object) error {
+		n, ok := o.(*corev1.Node)
+		if !ok {
+			return fmt.Errorf("cannot list nodes at the cluster scope: the list holds a %T", o)
 		}
-		if page.Continue == "" {
-			break
-		}
-		opts.Continue = page.Continue
+		nodes = append(nodes, *n)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	return nodes, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"sync/atomic"
 	"testing"
 
@@ -23,6 +24,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/internal/celenv"
 )
 
 func node(name string, ready corev1.ConditionStatus, mem string, taints ...corev1.Taint) *corev1.Node {
@@ -158,6 +162,80 @@ func TestFetchErrors(t *testing.T) {
 	})
 }
 
+// pagedNodes serves n nodes in pages that honour Limit and Continue; the continue token of
+// the page starting at expireAt (> 0) expires once.
+func pagedNodes(n, expireAt int, calls *[]metav1.ListOptions) clienttesting.ReactionFunc {
+	expired := false
+	return func(a clienttesting.Action) (bool, runtime.Object, error) {
+		opts := a.(clienttesting.ListActionImpl).ListOptions
+		*calls = append(*calls, opts)
+		start := 0
+		if opts.Continue != "" {
+			_, _ = fmt.Sscan(opts.Continue, &start)
+			if start == expireAt && !expired {
+				expired = true
+				return true, nil, apierrors.NewResourceExpired("continue token expired")
+			}
+		}
+		end := n
+		if opts.Limit > 0 {
+			end = min(start+int(opts.Limit), n)
+		}
+		l := &corev1.NodeList{}
+		for i := start; i < end; i++ {
+			l.Items = append(l.Items, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n%05d", i)}})
+		}
+		if end < n {
+			l.Continue = fmt.Sprint(end)
+		}
+		return true, l, nil
+	}
+}
+
+func TestListNodesPaging(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		n        int
+		expireAt int
+		calls    int
+		err      string
+	}{
+		{name: "pages", n: 1201, calls: 3},
+		{name: "exactly MaxNodes", n: MaxNodes, calls: MaxNodes / pageSize},
+		{name: "over MaxNodes stops there", n: MaxNodes + 1, calls: MaxNodes/pageSize + 1, err: "more than 20000 nodes"},
+		// Two pages, the expired third, then the pager's one full list.
+		{name: "expired continue lists again in full", n: 1201, expireAt: 1000, calls: 2 + 1 + 1},
+		{name: "expired continue over MaxNodes", n: MaxNodes + 1, expireAt: 1000, calls: 2 + 1 + 1, err: "more than 20000 nodes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cs := fake.NewClientset()
+			var calls []metav1.ListOptions
+			cs.PrependReactor("list", "nodes", pagedNodes(tt.n, tt.expireAt, &calls))
+			nodes, err := listNodes(context.Background(), cs)
+			assert.Len(t, calls, tt.calls)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, nodes, tt.n)
+			for i := range nodes {
+				require.Equal(t, fmt.Sprintf("n%05d", i), nodes[i].Name, "each node once, in order")
+			}
+			for i, c := range calls {
+				if i > 0 && c.Continue == "" {
+					assert.Equal(t, int64(MaxNodes+1), c.Limit, "the full list is bounded too")
+				} else {
+					assert.Equal(t, int64(pageSize), c.Limit)
+				}
+			}
+		})
+	}
+}
+
 // apiServer is a minimal API server over HTTP: /version and a paginated node list.
 func apiServer(t *testing.T, nodes int, listCalls *atomic.Int32) *httptest.Server {
 	t.Helper()
@@ -224,5 +302,59 @@ func BenchmarkFetch1000Nodes(b *testing.B) {
 		if _, err := fetch(context.Background(), cs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The facts Fetch returns are what CEL declares as `cluster`: every key is a declared field
+// (so no fact is out of reach of an expression), every declared field is there, and
+// expressions over them compile against the declared types and evaluate against the maps.
+func TestFactsMatchDeclaredTypes(t *testing.T) {
+	t.Parallel()
+	cs := fake.NewClientset(
+		node("a", corev1.ConditionTrue, "15Gi", corev1.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}),
+		node("b", corev1.ConditionTrue, "7Gi"),
+		node("c", corev1.ConditionFalse, "8Gi"),
+	)
+	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.30.2+k3s1", Platform: "linux/arm64"}
+	facts, err := fetch(context.Background(), cs)
+	require.NoError(t, err)
+
+	declared := celenv.ObjectTypes()
+	keys := func(m map[string]any) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	assert.Equal(t, declared["cluster"].Fields, keys(facts))
+	n0 := facts["nodes"].([]any)[0].(map[string]any)
+	assert.Equal(t, declared["cluster.nodes[]"].Fields, keys(n0))
+	assert.Equal(t, declared["cluster.nodes[].taints[]"].Fields, keys(n0["taints"].([]any)[0].(map[string]any)))
+	assert.Equal(t, MaxNodes, celenv.MaxClusterNodes)
+
+	actx := &analyzer.Context{Cluster: facts}
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{`cluster.version == "1.30.2" && cluster.git_version == "v1.30.2+k3s1" && cluster.platform == "linux/arm64"`, true},
+		{`cluster.major == 1 && cluster.minor >= 30 && semver(cluster.version).isGreaterThan(semver("1.29.0"))`, true},
+		{`cluster.nodes.size() == 3 && cluster.nodes.filter(n, n.ready).size() == 2`, true},
+		{`cluster.nodes.filter(n, n.ready && !n.unschedulable &&
+		    !n.taints.exists(t, t.effect == "NoSchedule") &&
+		    quantity(n.allocatable.memory).compareTo(quantity("8Gi")) >= 0).size() >= 1`, false},
+		{`cluster.nodes.all(n, n.labels["kubernetes.io/os"] == "linux" && "memory" in n.capacity && n.kubelet_version.startsWith("v1."))`, true},
+		{`cluster.nodes[0].name == "a" && cluster.nodes[0].taints[0].key == "node-role.kubernetes.io/control-plane" && has(cluster.nodes[0].labels)`, true},
+		{`cluster.nodes.exists(n, n.?labels["missing"].orValue("") == "x")`, false},
+	} {
+		t.Run(tt.src, func(t *testing.T) {
+			e, err := analyzer.Compile(tt.src, analyzer.ScopeWhen)
+			require.NoError(t, err)
+			got, err := e.Eval(context.Background(), actx, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
 	}
 }

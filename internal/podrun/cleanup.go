@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -51,9 +52,9 @@ func Cleanup(ctx context.Context, cs kubernetes.Interface, opts CleanupOptions) 
 		mu      sync.Mutex
 		deleted []string
 		errs    []error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, 16)
+		g       errgroup.Group
 	)
+	g.SetLimit(16)
 	for i := range list.Items {
 		p := &list.Items[i]
 		if opts.OlderThan > 0 && now.Sub(p.CreationTimestamp.Time) < opts.OlderThan {
@@ -66,11 +67,7 @@ func Cleanup(ctx context.Context, cs kubernetes.Interface, opts CleanupOptions) 
 			}
 		}
 		ns, name := p.Namespace, p.Name
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)})
 			mu.Lock()
 			defer mu.Unlock()
@@ -80,9 +77,10 @@ func Cleanup(ctx context.Context, cs kubernetes.Interface, opts CleanupOptions) 
 			case !apierrors.IsNotFound(err):
 				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", ns, name, err))
 			}
-		}()
+			return nil // every deletion is tried; errs joins the failures
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	sort.Strings(deleted)
 	return deleted, errors.Join(errs...)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,7 +62,7 @@ type Client struct {
 	cs     kubernetes.Interface
 	opts   Options
 	log    *slog.Logger
-	sem    chan struct{}
+	sem    *semaphore.Weighted // the run's pods in flight, over all its requirements
 	now    func() time.Time
 	ctx    context.Context // lifetime of watches
 	cancel context.CancelFunc
@@ -136,7 +138,7 @@ func newClient(mk func() (kubernetes.Interface, error), opts Options) (*Client, 
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
 		cs: cs, opts: opts, log: log, now: time.Now,
-		sem: make(chan struct{}, opts.MaxConcurrentPods),
+		sem: semaphore.NewWeighted(int64(opts.MaxConcurrentPods)),
 		ctx: ctx, cancel: cancel,
 		spaces: map[string]*space{}, perms: map[permKey]*permEntry{},
 	}, nil
@@ -525,22 +527,19 @@ func (s *space) close(ctx context.Context) error {
 	}
 	var failed []string
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	var g errgroup.Group
+	g.SetLimit(16)
 	for n := range names {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			if err := c.deletePod(ctx, s.name, n, true); err != nil {
 				mu.Lock()
 				failed = append(failed, n+": "+err.Error())
 				mu.Unlock()
 			}
-		}()
+			return nil // every deletion is tried; failed names the failures
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if len(failed) > 0 {
 		sort.Strings(failed)
 		return fmt.Errorf("namespace %s: could not delete %d pods of run %s: %s", s.name, len(failed), c.opts.RunID, strings.Join(failed, "; "))

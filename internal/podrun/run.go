@@ -7,9 +7,9 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,33 +171,18 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 			return res, nil
 		}
 	}
+	// One goroutine per pod the run may have in flight; runOne waits for the run-wide limit
+	// and, once ctx ends, returns at once for the nodes not started.
 	ran := make([]TargetResult, len(nodes))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(cap(c.sem), len(nodes)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				ran[i] = c.runOne(ctx, s, &job, container, nodes[i])
-			}
-		}()
-	}
-	started := time.Now()
-feed:
+	var g errgroup.Group
+	g.SetLimit(c.opts.MaxConcurrentPods)
 	for i := range nodes {
-		select {
-		case work <- i:
-		case <-ctx.Done():
-			for j := i; j < len(nodes); j++ {
-				ran[j] = TargetResult{Node: nodes[j], Err: &TimeoutError{After: time.Since(started),
-					Progress: "no pod created yet: the run's pods in flight were at their limit", Cause: ctx.Err()}}
-			}
-			break feed
-		}
+		g.Go(func() error {
+			ran[i] = c.runOne(ctx, s, &job, container, nodes[i])
+			return nil
+		})
 	}
-	close(work)
-	wg.Wait()
+	_ = g.Wait()
 	res.Targets = append(res.Targets, ran...)
 	if job.FanOut {
 		sort.SliceStable(res.Targets, func(i, j int) bool { return res.Targets[i].Node < res.Targets[j].Node })
@@ -243,13 +228,11 @@ func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node
 	start := time.Now()
 	r.Node = node
 	defer func() { r.Duration = time.Since(start) }()
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		r.Err = &TimeoutError{After: time.Since(start), Progress: "no pod created yet: the run's pods in flight were at their limit", Cause: ctx.Err()}
+	if err := c.sem.Acquire(ctx, 1); err != nil {
+		r.Err = &TimeoutError{After: time.Since(start), Progress: "no pod created yet: the run's pods in flight were at their limit", Cause: err}
 		return r
 	}
-	defer func() { <-c.sem }()
+	defer c.sem.Release(1)
 	pod := buildPod(job.Pod, podParams{
 		runID: c.opts.RunID, requirementID: job.RequirementID, namespace: job.Namespace,
 		node: node, timeout: job.Timeout, now: c.now(),
