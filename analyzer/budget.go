@@ -9,14 +9,14 @@ import (
 // shares one budget among the expressions of an admission request. Every evaluation subtracts
 // its actual cost; once the budget is spent, evaluations fail with ErrBudgetExhausted, so a
 // spec cannot burn unbounded CPU by having many expressions each stay under
-// PerCallCostLimit. The zero value allows DefaultRunBudget. A Budget is safe for concurrent
+// perCallCostLimit. The zero value allows defaultRunBudget. A Budget is safe for concurrent
 // use and must not be copied after first use.
 type Budget struct {
 	limit uint64
 	spent atomic.Uint64
 }
 
-// NewBudget returns a budget of limit; 0 means DefaultRunBudget.
+// NewBudget returns a budget of limit; 0 means defaultRunBudget.
 func NewBudget(limit uint64) *Budget { return &Budget{limit: limit} }
 
 // Limit returns the budget's total.
@@ -25,7 +25,7 @@ func (b *Budget) Limit() uint64 {
 		return 0
 	}
 	if b.limit == 0 {
-		return DefaultRunBudget
+		return defaultRunBudget
 	}
 	return b.limit
 }

@@ -18,44 +18,44 @@ import (
 	"github.com/preflightkit/preflight/internal/celenv"
 )
 
-// Limits of expressions, the numbers Kubernetes uses for CEL.
+// Limits of expressions, the numbers Kubernetes uses for CEL (docs/cel.md lists them).
 const (
-	// MaxExpressionBytes is the longest expression Compile accepts (10 KiB).
-	MaxExpressionBytes = celenv.MaxExpressionBytes
-	// PerCallCostLimit bounds the cost of one evaluation (about 0.1 s of CPU); an evaluation
+	// maxExpressionBytes is the longest expression Compile accepts (10 KiB).
+	maxExpressionBytes = celenv.MaxExpressionBytes
+	// perCallCostLimit bounds the cost of one evaluation (about 0.1 s of CPU); an evaluation
 	// that reaches it fails with ErrCostLimit.
-	PerCallCostLimit = celenv.PerCallCostLimit
-	// StaticCostLimit bounds the cost Compile estimates for an expression, with stdout and
+	perCallCostLimit = celenv.PerCallCostLimit
+	// staticCostLimit bounds the cost Compile estimates for an expression, with stdout and
 	// stderr at 1 MiB and the run's other data of any size; above it the expression is refused
 	// as too complex.
-	StaticCostLimit = celenv.StaticCostLimit
-	// DefaultRunBudget is the cost a zero Budget allows the expressions of one run together.
-	DefaultRunBudget = celenv.RunCostBudget
-	// MaxOutputBytes is the largest stdout or stderr an expression is evaluated against; the
+	staticCostLimit = celenv.StaticCostLimit
+	// defaultRunBudget is the cost a zero Budget allows the expressions of one run together.
+	defaultRunBudget = celenv.RunCostBudget
+	// maxOutputBytes is the largest stdout or stderr an expression is evaluated against; the
 	// runner caps outputs well below it (1 MiB by default), and a larger one is an evaluation
 	// error rather than a silently truncated input.
-	MaxOutputBytes = 64 << 20
-	// MaxEvalDuration bounds the wall-clock time of one evaluation of an expression with a
+	maxOutputBytes = 64 << 20
+	// maxEvalDurationLimit bounds the wall-clock time of one evaluation of an expression with a
 	// comprehension (all, exists, map, filter, ...). The cost limit is meant to bound time, but
 	// cel-go v0.26's cost tracker is quadratic in the number of comprehension iterations (10,000
 	// iterations take about 0.5 s of CPU while costing 50,000), so a loop over a large list
 	// needs this second guard. Only comprehensions can run long, and only they check for
 	// interruption.
-	MaxEvalDuration = 5 * time.Second
+	maxEvalDurationLimit = 5 * time.Second
 )
 
 // Evaluation errors, to be matched with errors.Is.
 var (
-	// ErrCostLimit: an evaluation reached PerCallCostLimit.
+	// ErrCostLimit: an evaluation reached perCallCostLimit.
 	ErrCostLimit = errors.New("CEL cost limit per evaluation exceeded")
 	// ErrBudgetExhausted: the run's Budget is spent; no further expression is evaluated.
 	ErrBudgetExhausted = errors.New("CEL cost budget of the run exhausted")
-	// ErrEvalTimeout: an evaluation ran longer than MaxEvalDuration.
-	ErrEvalTimeout = fmt.Errorf("CEL evaluation took longer than %s", MaxEvalDuration)
+	// ErrEvalTimeout: an evaluation ran longer than maxEvalDurationLimit.
+	ErrEvalTimeout = fmt.Errorf("CEL evaluation took longer than %s", maxEvalDurationLimit)
 )
 
-// maxEvalDuration is MaxEvalDuration; tests shorten it.
-var maxEvalDuration = MaxEvalDuration
+// maxEvalDuration is the limit in force; tests shorten it.
+var maxEvalDuration = maxEvalDurationLimit
 
 // exprImpl is the compiled form of an Expression.
 type exprImpl struct {
@@ -71,14 +71,14 @@ type exprImpl struct {
 	// are within celenv.OutputSizeBound; bound is then its cost.
 	fast  cel.Program
 	bound celenv.Bound
-	// maxCost is the static estimate Compile checked against StaticCostLimit.
+	// maxCost is the static estimate Compile checked against staticCostLimit.
 	maxCost uint64
 }
 
 func (i exprImpl) usesCluster() bool { return i.cluster }
 
 // EstimatedCost returns the worst-case cost Compile estimated for the expression (with stdout
-// and stderr at 1 MiB and the run's other data empty); it is at most StaticCostLimit.
+// and stderr at 1 MiB and the run's other data empty); it is at most staticCostLimit.
 func (e *Expression) EstimatedCost() uint64 {
 	if e == nil {
 		return 0
@@ -123,9 +123,9 @@ func (e *ExprError) Error() string {
 }
 
 func compile(src string, scope Scope) (*Expression, error) {
-	if len(src) > MaxExpressionBytes {
+	if len(src) > maxExpressionBytes {
 		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1,
-			Message: fmt.Sprintf("expression is %d bytes long, more than the limit of %d bytes: split the check into several requirements", len(src), MaxExpressionBytes)}}}
+			Message: fmt.Sprintf("expression is %d bytes long, more than the limit of %d bytes: split the check into several requirements", len(src), maxExpressionBytes)}}}
 	}
 	if strings.TrimSpace(src) == "" {
 		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"}}}
@@ -158,9 +158,9 @@ func compile(src string, scope Scope) (*Expression, error) {
 	if err != nil {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0, "cannot estimate the cost: "+err.Error())}}
 	}
-	if est.Max > StaticCostLimit {
+	if est.Max > staticCostLimit {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
-			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, StaticCostLimit))}}
+			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, staticCostLimit))}}
 	}
 	tracked := func() (cel.Program, error) { return celenv.Program(ast) }
 	impl := exprImpl{
@@ -364,8 +364,8 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		if act.in == nil {
 			return false, errors.New("a result condition needs the command's output, and there is none")
 		}
-		if n := max(len(act.in.Stdout), len(act.in.Stderr)); n > MaxOutputBytes {
-			return false, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, MaxOutputBytes)
+		if n := max(len(act.in.Stdout), len(act.in.Stderr)); n > maxOutputBytes {
+			return false, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, maxOutputBytes)
 		}
 	}
 	var budget *Budget
@@ -404,7 +404,7 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 	}
 	var cancelled interpreter.EvalCancelledError
 	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
-		cost = PerCallCostLimit
+		cost = perCallCostLimit
 	}
 	if !budget.charge(cost) {
 		return false, budget.exhaustedError()
@@ -425,7 +425,7 @@ func (e *Expression) evalError(ctx context.Context, err error) error {
 	var cancelled interpreter.EvalCancelledError
 	if errors.As(err, &cancelled) {
 		if cancelled.Cause == interpreter.CostLimitExceeded {
-			return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, PerCallCostLimit)
+			return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, perCallCostLimit)
 		}
 		return fmt.Errorf("evaluation interrupted: %w", err)
 	}

@@ -30,10 +30,10 @@ import (
 
 // Limits of the kubernetes command.
 const (
-	// KubernetesMaxListItems bounds how many objects one list reads. A list that has more
+	// kubernetesMaxListItems bounds how many objects one list reads. A list that has more
 	// stops there; the result carries a note saying so and CEL sees the first
-	// KubernetesMaxListItems objects.
-	KubernetesMaxListItems = 10000
+	// kubernetesMaxListItems objects.
+	kubernetesMaxListItems = 10000
 	// kubernetesPageSize is how many objects one list request asks for (kubectl's chunk size).
 	kubernetesPageSize = 500
 	// kubeDiscoveryTimeout bounds each discovery request when the caller's config sets no
@@ -271,7 +271,7 @@ func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterfa
 }
 
 // list reads the matching objects page by page (client-go's pager, which falls back to one
-// full list when a continue token expires), at most KubernetesMaxListItems of them.
+// full list when a continue token expires), at most kubernetesMaxListItems of them.
 func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, []string, error) {
 	seen, cut := 0, false
 	lp := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -282,7 +282,7 @@ func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterf
 		}
 		// Never ask for more than the cap leaves room for: this bounds the pager's full list
 		// (which asks for no limit) as well as the pages.
-		room := int64(KubernetesMaxListItems - seen)
+		room := int64(kubernetesMaxListItems - seen)
 		if opts.Limit == 0 || opts.Limit > room {
 			opts.Limit = room
 		}
@@ -319,7 +319,7 @@ func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterf
 	}
 	var notes []string
 	if cut {
-		notes = append(notes, fmt.Sprintf("the list of %s stopped at %d objects (KubernetesMaxListItems); conditions saw only those", gvr.Resource, KubernetesMaxListItems))
+		notes = append(notes, fmt.Sprintf("the list of %s stopped at %d objects (the limit of one list); conditions saw only those", gvr.Resource, kubernetesMaxListItems))
 	}
 	out := map[string]any{
 		"apiVersion": p.gv.String(),

@@ -357,11 +357,11 @@ func TestKubernetesListPagination(t *testing.T) {
 	}{
 		{name: "one page", n: 3, want: 3, pages: 1},
 		{name: "several pages", n: 1234, want: 1234, pages: 3},
-		{name: "exactly the cap", n: KubernetesMaxListItems, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize},
-		{name: "over the cap", n: KubernetesMaxListItems + 1, want: KubernetesMaxListItems, pages: KubernetesMaxListItems / kubernetesPageSize, note: true},
+		{name: "exactly the cap", n: kubernetesMaxListItems, want: kubernetesMaxListItems, pages: kubernetesMaxListItems / kubernetesPageSize},
+		{name: "over the cap", n: kubernetesMaxListItems + 1, want: kubernetesMaxListItems, pages: kubernetesMaxListItems / kubernetesPageSize, note: true},
 		// Two pages, the expired third, then the pager's one full list, bounded by the cap.
 		{name: "expired continue lists again in full", n: 1200, expireAt: 1000, want: 1200, pages: 2 + 1 + 1},
-		{name: "expired continue over the cap", n: KubernetesMaxListItems + 1, expireAt: 1000, want: KubernetesMaxListItems, pages: 2 + 1 + 1, note: true},
+		{name: "expired continue over the cap", n: kubernetesMaxListItems + 1, expireAt: 1000, want: kubernetesMaxListItems, pages: 2 + 1 + 1, note: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,7 +379,7 @@ func TestKubernetesListPagination(t *testing.T) {
 			for i, c := range calls {
 				if i > 0 && c.Continue == "" {
 					// The full list after an expired token asks for no more than the cap.
-					assert.Equal(t, int64(KubernetesMaxListItems), c.Limit)
+					assert.Equal(t, int64(kubernetesMaxListItems), c.Limit)
 				} else {
 					assert.Equal(t, int64(kubernetesPageSize), c.Limit)
 				}
@@ -395,13 +395,13 @@ func TestKubernetesListPagination(t *testing.T) {
 	}
 }
 
-// A server that ignores the limit still gives CEL at most KubernetesMaxListItems objects, and
+// A server that ignores the limit still gives CEL at most kubernetesMaxListItems objects, and
 // the cut is noted.
 func TestKubernetesListServerIgnoresLimit(t *testing.T) {
 	t.Parallel()
 	f := newKubeFixture(t)
 	var calls []metav1.ListOptions
-	all := kubePagedPods(KubernetesMaxListItems+5, 0, &calls)
+	all := kubePagedPods(kubernetesMaxListItems+5, 0, &calls)
 	f.dyn.PrependReactor("list", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		la := a.(clienttesting.ListActionImpl)
 		la.ListOptions.Limit = 0
@@ -409,7 +409,7 @@ func TestKubernetesListServerIgnoresLimit(t *testing.T) {
 	})
 	res, err := prepareKube(t, `{"api_version":"v1","kind":"Pod"}`).Run(context.Background(), f.env)
 	require.NoError(t, err)
-	assert.Len(t, kubeItemNames(t, res.Outputs[0]), KubernetesMaxListItems)
+	assert.Len(t, kubeItemNames(t, res.Outputs[0]), kubernetesMaxListItems)
 	assert.Len(t, calls, 1)
 	require.Len(t, res.Notes, 1)
 	assert.Contains(t, res.Notes[0], "stopped at 10000 objects")

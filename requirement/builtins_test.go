@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,7 +18,7 @@ import (
 // checks each command's data: the schema and the implementations must agree.
 func TestBuiltinCommands(t *testing.T) {
 	forEachSpec(t, "testdata/valid/*.yaml", func(t *testing.T, f string) {
-		spec, err := requirement.LoadFile(f)
+		spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, f)
 		require.NoError(t, err)
 		for _, r := range spec.Requirements {
 			require.NotNil(t, r.Command.Prepared, r.ID)
@@ -46,7 +47,7 @@ func TestBuiltinPrepareErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(tc.src)})
+			_, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(tc.src)})
 			ps := problems(t, err)
 			require.Len(t, ps, 1, "%v", err)
 			require.Contains(t, ps[0].Location.Path, tc.path, "%v", err)
@@ -67,7 +68,7 @@ func TestPrepareJoinedErrors(t *testing.T) {
 		}.ToAggregate()
 	})))
 	src := "custom_requirements:\n- id: r\n  command:\n    id: two\n    data:\n      a: ''\n      b: x\n  results: [{status: success}]\n"
-	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: reg}, requirement.Source{Name: "spec.yaml", Data: []byte(src)})
+	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: reg}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(src)})
 	ps := problems(t, err)
 	require.Len(t, ps, 2, "%v", err)
 	assert.Equal(t, "custom_requirements[0].command.data.a", ps[0].Location.Path)

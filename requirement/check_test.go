@@ -58,7 +58,7 @@ func TestSpecNeedsCluster(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(tt.spec)})
+			s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(tt.spec)})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, s.NeedsCluster())
 		})

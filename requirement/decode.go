@@ -230,15 +230,10 @@ func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
 	return r
 }
 
-// expr checks and compiles a CEL expression: its length first, then legacy templates, then
-// the compiler, whose issues are positioned in the spec's file.
+// expr checks and compiles a CEL expression: legacy templates first, then the compiler (which
+// also bounds its length), whose issues are positioned in the spec's file.
 func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.Scope) *analyzer.Expression {
 	if d.isFlagged(tokens) {
-		return nil
-	}
-	if len(src) > l.limits.MaxExpressionLength {
-		l.problem(d.loc(tokens, atValue), fmt.Sprintf(
-			"the expression is %d bytes long; the limit is %d (Limits.MaxExpressionLength)", len(src), l.limits.MaxExpressionLength))
 		return nil
 	}
 	if action.MatchString(src) {

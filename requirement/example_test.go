@@ -3,6 +3,7 @@ package requirement_test
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/requirement"
@@ -27,7 +28,7 @@ custom_requirements:
     message: /etc/myapp/config.yaml is missing.
 `
 	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{},
-		requirement.Source{Name: "preflight.yaml", Data: []byte(src)})
+		requirement.Source{Name: "preflight.yaml", Reader: strings.NewReader(src)})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -51,7 +52,7 @@ func ExampleError() {
   results: []
 `
 	_, err := requirement.Load(context.Background(), requirement.LoadOptions{},
-		requirement.Source{Name: "preflight.yaml", Data: []byte(src)})
+		requirement.Source{Name: "preflight.yaml", Reader: strings.NewReader(src)})
 	fmt.Println(err)
 	// Output:
 	// preflight.yaml:3:9: custom_requirements[0].when: when holds a Go template, which is not evaluated; write CEL instead: vars.ingress == "nodeport"

@@ -1,6 +1,7 @@
 package requirement_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func FuzzLoad(f *testing.F) {
 	reg := fakeRegistry(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: reg},
-			requirement.Source{Name: "fuzz.yaml", Data: data})
+			requirement.Source{Name: "fuzz.yaml", Reader: bytes.NewReader(data)})
 		if (spec == nil) == (err == nil) {
 			t.Fatalf("spec %v and error %v", spec, err)
 		}

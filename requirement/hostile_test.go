@@ -58,7 +58,7 @@ func TestLoadReaderCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := requirement.LoadReader(ctx, requirement.LoadOptions{}, "<stdin>", pr)
+		_, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "<stdin>", Reader: pr})
 		done <- err
 	}()
 	_, err := pw.Write([]byte("custom_requirements:\n"))

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/internal/readctx"
 )
 
 // LoadOptions tunes loading. The zero value loads with the built-in commands and the default
@@ -17,21 +18,22 @@ type LoadOptions struct {
 }
 
 // Limits bound what the loader accepts. Each is checked before the work it guards: bytes
-// before parsing, aliases before expanding them, expression length before compiling.
+// before parsing, aliases before expanding them. A CEL expression's length is bounded by the
+// CEL environment (10 KiB), not here.
 type Limits struct {
-	MaxBytes            int // total bytes of all sources (default 4 MiB)
-	MaxDocuments        int // YAML documents, empty ones included (default 256)
-	MaxDepth            int // nesting depth of any document (default 64)
-	MaxAliases          int // YAML aliases expanded per document (default 0: anchors and aliases are refused)
-	MaxExpressionLength int // bytes of one CEL expression (default 10 KiB)
+	MaxBytes     int // total bytes of all sources (default DefaultMaxBytes)
+	MaxDocuments int // YAML documents, empty ones included (default 256)
+	MaxDepth     int // nesting depth of any document (default 64)
+	MaxAliases   int // YAML aliases expanded per document (default 0: anchors and aliases are refused)
 }
 
-// The default limits.
+// DefaultMaxBytes is the default of Limits.MaxBytes: 4 MiB for all sources together.
+const DefaultMaxBytes = 4 << 20
+
+// The other default limits.
 const (
-	DefaultMaxBytes            = 4 << 20
-	DefaultMaxDocuments        = 256
-	DefaultMaxDepth            = 64
-	DefaultMaxExpressionLength = 10 << 10
+	defaultMaxDocuments = 256
+	defaultMaxDepth     = 64
 )
 
 // withDefaults returns l with its zero (or negative) fields set to the defaults.
@@ -40,47 +42,46 @@ func (l Limits) withDefaults() Limits {
 		l.MaxBytes = DefaultMaxBytes
 	}
 	if l.MaxDocuments <= 0 {
-		l.MaxDocuments = DefaultMaxDocuments
+		l.MaxDocuments = defaultMaxDocuments
 	}
 	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultMaxDepth
+		l.MaxDepth = defaultMaxDepth
 	}
 	if l.MaxAliases < 0 {
 		l.MaxAliases = 0
-	}
-	if l.MaxExpressionLength <= 0 {
-		l.MaxExpressionLength = DefaultMaxExpressionLength
 	}
 	return l
 }
 
 // Source is one named input of a spec.
 type Source struct {
-	Name string // file name or "<stdin>", used in error locations ("<source N>" when empty)
-	Data []byte
+	// Name is the file name or "<stdin>", used in error locations ("<source N>" when empty).
+	Name string
+	// Reader holds the spec's text. Load reads it to its end, no further than what is left
+	// of Limits.MaxBytes; when ctx ends a read that blocks, Load returns at once and closes
+	// the reader if it is an io.Closer.
+	Reader io.Reader
 }
 
 // Load loads a spec from one or more sources, in order. A spec with problems returns an
 // *Error listing all of them; other errors mean a source could not be read or ctx is done.
-// Load is safe for concurrent use; the returned Spec must not be modified while it runs.
-// Giving no source at all is an error.
+// Giving no source at all, or sources that hold no requirement, is an error: an empty gate
+// would pass without checking anything. Load is safe for concurrent use; the returned Spec
+// must not be modified while it runs.
 func Load(ctx context.Context, opts LoadOptions, sources ...Source) (*Spec, error) {
 	return load(ctx, opts, sources)
 }
 
-// LoadFile loads a spec from files, with the default options.
-func LoadFile(paths ...string) (*Spec, error) {
-	return LoadFiles(context.Background(), LoadOptions{}, paths...)
-}
-
-// LoadFiles loads a spec from files.
+// LoadFiles loads a spec from files, in order, as Load does. A file is opened when it is
+// read, so that a FIFO without a writer gives way to ctx too.
 func LoadFiles(ctx context.Context, opts LoadOptions, paths ...string) (*Spec, error) {
-	return loadFiles(ctx, opts, paths)
-}
-
-// LoadReader loads a spec from r, named name in error locations.
-func LoadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader) (*Spec, error) {
-	return loadReader(ctx, opts, name, r)
+	sources := make([]Source, len(paths))
+	for i, p := range paths {
+		f := readctx.File(p)
+		defer f.Close()
+		sources[i] = Source{Name: p, Reader: f}
+	}
+	return load(ctx, opts, sources)
 }
 
 // Problem is one thing wrong with a spec.

@@ -30,7 +30,7 @@ func loadString(t testing.TB, opts requirement.LoadOptions, src string) (*requir
 	if opts.Registry == nil {
 		opts.Registry = fakeRegistry(t)
 	}
-	return requirement.Load(context.Background(), opts, requirement.Source{Name: "spec.yaml", Data: []byte(src)})
+	return requirement.Load(context.Background(), opts, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(src)})
 }
 
 // problems returns the problems of a load error, failing the test if err is not one.
@@ -254,14 +254,14 @@ spec: {containers: [{name: c, image: busybox}]}
 }
 
 func TestLoadFileErrors(t *testing.T) {
-	_, err := requirement.LoadFile(filepath.Join(t.TempDir(), "missing.yaml"))
+	_, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, filepath.Join(t.TempDir(), "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	var lerr *requirement.Error
 	require.False(t, errors.As(err, &lerr), "an unreadable file is not a spec problem")
 }
 
 func TestLoadReader(t *testing.T) {
-	spec, err := requirement.LoadReader(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, "<stdin>", strings.NewReader(minimal))
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, requirement.Source{Name: "<stdin>", Reader: strings.NewReader(minimal)})
 	require.NoError(t, err)
 	require.Equal(t, "<stdin>", spec.Requirements[0].Location.File)
 	require.Equal(t, requirement.DefaultTimeout, spec.Requirements[0].Command.Timeout, "no timeout given")
@@ -270,7 +270,7 @@ func TestLoadReader(t *testing.T) {
 func TestCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := requirement.Load(ctx, requirement.LoadOptions{Registry: fakeRegistry(t)}, requirement.Source{Name: "x", Data: []byte(minimal)})
+	_, err := requirement.Load(ctx, requirement.LoadOptions{Registry: fakeRegistry(t)}, requirement.Source{Name: "x", Reader: strings.NewReader(minimal)})
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -303,7 +303,7 @@ func TestEmptySpec(t *testing.T) {
 		})
 	}
 	// Every entry point, and several empty sources: one problem naming them.
-	_, err := requirement.LoadReader(context.Background(), requirement.LoadOptions{}, "<stdin>", strings.NewReader(""))
+	_, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "<stdin>", Reader: strings.NewReader("")})
 	require.Equal(t, "<stdin>", problems(t, err)[0].Location.File)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
@@ -337,7 +337,7 @@ func TestLimits(t *testing.T) {
 		ps := problems(t, err)
 		require.Equal(t, "the spec is larger than 50 bytes (the limit, Limits.MaxBytes)", ps[0].Message)
 		// An endless reader is cut at the limit, not read whole.
-		_, err = requirement.LoadReader(context.Background(), requirement.LoadOptions{}, "<stdin>", io.Reader(zeros{}))
+		_, err = requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "<stdin>", Reader: io.Reader(zeros{})})
 		require.Contains(t, problems(t, err)[0].Message, "Limits.MaxBytes")
 		// Files are cut at the limit too, across files.
 		dir := t.TempDir()
@@ -382,7 +382,7 @@ func TestLimits(t *testing.T) {
 		_, err := loadString(t, requirement.LoadOptions{}, minimal+when)
 		ps := problems(t, err)
 		require.Len(t, ps, 1)
-		require.Equal(t, "the expression is 16004 bytes long; the limit is 10240 (Limits.MaxExpressionLength)", ps[0].Message)
+		require.Equal(t, "expression is 16004 bytes long, more than the limit of 10240 bytes: split the check into several requirements", ps[0].Message)
 	})
 }
 
@@ -432,7 +432,7 @@ func TestProblemOrder(t *testing.T) {
 	// a.yaml (given second): one problem, on line 1.
 	a := "custom_requirements:\n- id: a\n  bogus: 1\n  command: {id: exec, data: {cmd: [ls]}}\n  results: [{status: success}]\n"
 	_, err := requirement.Load(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)},
-		requirement.Source{Name: "b.yaml", Data: b.Bytes()}, requirement.Source{Name: "a.yaml", Data: []byte(a)})
+		requirement.Source{Name: "b.yaml", Reader: bytes.NewReader(b.Bytes())}, requirement.Source{Name: "a.yaml", Reader: strings.NewReader(a)})
 	var lerr *requirement.Error
 	require.ErrorAs(t, err, &lerr)
 	require.Equal(t, 501, lerr.Count(), "every problem is counted")
@@ -467,7 +467,7 @@ func TestConcurrentLoads(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		go func() {
-			spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "x.yaml", Data: data})
+			spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "x.yaml", Reader: bytes.NewReader(data)})
 			if err == nil && len(spec.Requirements) != 9 {
 				err = fmt.Errorf("loaded %d requirements", len(spec.Requirements))
 			}
@@ -491,8 +491,8 @@ func TestBracesInCEL(t *testing.T) {
 func TestNothingToLoad(t *testing.T) {
 	_, err := requirement.Load(context.Background(), requirement.LoadOptions{})
 	require.EqualError(t, err, "loading spec: no spec given")
-	_, err = requirement.LoadFile()
+	_, err = requirement.LoadFiles(context.Background(), requirement.LoadOptions{})
 	require.EqualError(t, err, "loading spec: no spec given")
-	_, err = requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Data: []byte("x: [")})
+	_, err = requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Reader: strings.NewReader("x: [")})
 	require.Equal(t, "<source 1>", problems(t, err)[0].Location.File)
 }

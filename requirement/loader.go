@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/internal/readctx"
 	"github.com/preflightkit/preflight/internal/specschema"
 )
 
@@ -72,130 +71,36 @@ func load(ctx context.Context, opts LoadOptions, sources []Source) (*Spec, error
 		return nil, errNoSources
 	}
 	l := newLoader(ctx, opts)
-	total := 0
-	srcs := make([]*source, len(sources))
+	names := make([]string, len(sources))
 	for i, s := range sources {
-		if s.Name == "" {
-			s.Name = fmt.Sprintf("<source %d>", i+1)
-		}
-		srcs[i] = &source{name: s.Name, data: s.Data}
-	}
-	l.order(srcs)
-	for _, s := range srcs {
-		total += len(s.data)
-		if total > l.limits.MaxBytes {
-			l.problem(Location{File: s.name}, fmt.Sprintf(
-				"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
-			return nil, l.err()
+		names[i] = s.Name
+		if names[i] == "" {
+			names[i] = fmt.Sprintf("<source %d>", i+1)
 		}
 	}
-	return l.run(srcs)
-}
-
-func loadFiles(ctx context.Context, opts LoadOptions, paths []string) (*Spec, error) {
-	if len(paths) == 0 {
-		return nil, errNoSources
-	}
-	l := newLoader(ctx, opts)
-	l.problems.setOrder(paths)
-	srcs := make([]*source, 0, len(paths))
+	srcs := make([]*source, 0, len(sources))
 	remaining := l.limits.MaxBytes
-	for _, p := range paths {
-		data, err := readFileCtx(ctx, p, remaining)
-		if err != nil {
-			return nil, err
+	for i, s := range sources {
+		if s.Reader == nil {
+			return nil, fmt.Errorf("loading spec: source %s has no Reader", names[i])
+		}
+		data, err := readctx.ReadAll(ctx, s.Reader, int64(remaining))
+		var pathErr *fs.PathError
+		switch {
+		case errors.As(err, &pathErr):
+			return nil, fmt.Errorf("reading spec: %w", err) // it names the file
+		case err != nil:
+			return nil, fmt.Errorf("reading spec %s: %w", names[i], err)
 		}
 		if len(data) > remaining {
-			l.problem(Location{File: p}, fmt.Sprintf(
+			l.problem(Location{File: names[i]}, fmt.Sprintf(
 				"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
 			return nil, l.err()
 		}
 		remaining -= len(data)
-		srcs = append(srcs, &source{name: p, data: data})
+		srcs = append(srcs, &source{name: names[i], data: data})
 	}
 	return l.run(srcs)
-}
-
-// readFileCtx reads at most limit+1 bytes of the file at path, so that an oversized file is
-// detected without reading it whole. It returns when ctx is done even if the file never
-// ends (a FIFO): the file is then closed, which ends the read.
-func readFileCtx(ctx context.Context, path string, limit int) ([]byte, error) {
-	var (
-		mu       sync.Mutex
-		open     *os.File
-		canceled bool
-	)
-	data, err := readCtx(ctx, func() ([]byte, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("reading spec: %w", err)
-		}
-		defer f.Close()
-		mu.Lock()
-		if canceled {
-			mu.Unlock()
-			return nil, ctx.Err()
-		}
-		open = f
-		mu.Unlock()
-		data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-		if err != nil {
-			return nil, fmt.Errorf("reading spec %s: %w", path, err)
-		}
-		return data, nil
-	})
-	if err != nil && ctx.Err() != nil {
-		mu.Lock()
-		canceled = true
-		if open != nil {
-			open.Close()
-		}
-		mu.Unlock()
-	}
-	return data, err
-}
-
-// readCtx returns what read returns, or ctx's error as soon as ctx is done: a source that
-// never ends (a terminal, a pipe or FIFO whose writer never closes it) cannot hold up a
-// cancelled load. read runs in its own goroutine, which ends when read does.
-func readCtx(ctx context.Context, read func() ([]byte, error)) ([]byte, error) {
-	if ctx.Done() == nil {
-		return read()
-	}
-	type result struct {
-		data []byte
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		data, err := read()
-		ch <- result{data, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.data, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("reading spec: %w", ctx.Err())
-	}
-}
-
-func loadReader(ctx context.Context, opts LoadOptions, name string, r io.Reader) (*Spec, error) {
-	l := newLoader(ctx, opts)
-	data, err := readCtx(ctx, func() ([]byte, error) {
-		return io.ReadAll(io.LimitReader(r, int64(l.limits.MaxBytes)+1))
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("reading spec %s: %w", name, err)
-	}
-	if len(data) > l.limits.MaxBytes {
-		l.problem(Location{File: name}, fmt.Sprintf(
-			"the spec is larger than %d bytes (the limit, Limits.MaxBytes)", l.limits.MaxBytes))
-		return nil, l.err()
-	}
-	return l.run([]*source{{name: name, data: data}})
 }
 
 // run parses every source, decodes the pod templates, then the requirements (which may name

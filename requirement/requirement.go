@@ -62,9 +62,9 @@ type Command struct {
 // Retry re-runs a requirement's command and re-analyses it until its status is Until or
 // Timeout passes.
 type Retry struct {
-	Interval time.Duration
-	Timeout  time.Duration
-	Until    Status
+	Interval time.Duration // the pause between attempts; 0 means 5s
+	Timeout  time.Duration // how long attempts go on; 0 means 10m
+	Until    Status        // the status to reach; "" means StatusSuccess
 	// FailureLimit stops retrying after that many consecutive attempts whose command could
 	// not produce a result; 0 means no limit.
 	FailureLimit int

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -170,4 +171,22 @@ func TestCostBudgetIsRunWide(t *testing.T) {
 	}
 	assert.Positive(t, exhausted, "the run's budget runs out: %+v", d.Requirements)
 	assert.NotEqual(t, GatePass, d.Gate)
+}
+
+// An expression that reaches the per-call cost limit fails its requirement, and the
+// decision keeps the reason as a Go error: errors.Is(r.Err, analyzer.ErrCostLimit).
+func TestConditionCostLimitIsTyped(t *testing.T) {
+	l := make([]any, 1000)
+	for i := range l {
+		l[i] = int64(i)
+	}
+	res := []requirement.Result{
+		{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "ok"},
+			Condition: &requirement.Condition{Expr: compile(t, `vars.l.all(x, !vars.s.contains("zz"))`, analyzer.ScopeCondition)}},
+	}
+	d := mustRun(t, Options{Vars: map[string]any{"l": l, "s": strings.Repeat("a", 10000)}}, spec(newReq("a", exit(0), results(res...))))
+	r := d.Requirements[0]
+	assert.Equal(t, StatusFail, r.Status)
+	assert.ErrorIs(t, r.Err, analyzer.ErrCostLimit)
+	assert.Contains(t, r.ConditionError, "cost limit")
 }

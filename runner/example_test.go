@@ -32,7 +32,7 @@ custom_requirements:
     message: The shell does not work.
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	if err != nil {
 		log.Fatal(err) // lists every problem of the spec with its location
 	}
@@ -90,7 +90,7 @@ custom_requirements:
   - {status: warn, message: No licence for globex.}
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{Registry: registry}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{Registry: registry}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -174,7 +174,7 @@ custom_requirements:
     message: The app is not ready for an upgrade.
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -216,7 +216,7 @@ custom_requirements:
       status_code: 0
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/preflightkit/preflight/requirement"
 )
 
-// DefaultRetryInterval is the pause between attempts when a retry gives no interval.
-const DefaultRetryInterval = 5 * time.Second
-
-// DefaultRetryTimeout bounds a retry that gives no timeout.
-const DefaultRetryTimeout = 10 * time.Minute
+// The defaults of a requirement's retry: the pause between attempts, and how long it retries.
+const (
+	defaultRetryInterval = 5 * time.Second
+	defaultRetryTimeout  = 10 * time.Minute
+)
 
 // errCanceledBeforeRun is an attempt's error when the run ended before the command started.
 var errCanceledBeforeRun = errors.New("canceled before it ran")
@@ -102,10 +102,10 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
 	rt := *req.Retry
 	if rt.Interval <= 0 {
-		rt.Interval = DefaultRetryInterval
+		rt.Interval = defaultRetryInterval
 	}
 	if rt.Timeout <= 0 {
-		rt.Timeout = DefaultRetryTimeout
+		rt.Timeout = defaultRetryTimeout
 	}
 	if rt.Until == "" {
 		rt.Until = requirement.StatusSuccess

@@ -70,8 +70,8 @@ type Options struct {
 	// MaxConcurrentPods bounds how many pods the run creates at once; 0 takes the default.
 	MaxConcurrentPods int
 	// CostBudget is the CEL cost budget shared by every expression of one run (each
-	// evaluation also has its own per-call limit); 0 means analyzer.DefaultRunBudget. An
-	// expression evaluated after the budget is spent fails, and so does its requirement.
+	// evaluation also has its own per-call limit); 0 means 10,000,000. An expression
+	// evaluated after the budget is spent fails, and so does its requirement.
 	CostBudget uint64
 	// OnEvent, when set, receives an event as each requirement starts, finishes each retry
 	// attempt and finishes. It is called from the runner's goroutines, one call at a time,

@@ -93,7 +93,7 @@ custom_requirements:
   - {status: success, message: At least 3 ready nodes.}
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "facts.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "facts.yaml", Reader: strings.NewReader(spec)})
 	require.NoError(t, err)
 
 	var log requestLog
@@ -115,7 +115,7 @@ custom_requirements:
 	assert.True(t, strings.HasPrefix(d.Cluster["version"].(string), "1."), "%v", d.Cluster["version"])
 
 	// A spec that does not read `cluster` costs the API server nothing.
-	plain, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "plain.yaml", Data: []byte(`
+	plain, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "plain.yaml", Reader: strings.NewReader(`
 custom_requirements:
 - id: plain
   command: {id: exec, data: {cmd: ["true"]}}
@@ -181,7 +181,7 @@ spec:
   containers: [{name: c, image: busybox, command: ["sleep", "600"]}]
 `
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "deadline.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "deadline.yaml", Reader: strings.NewReader(spec)})
 	require.NoError(t, err)
 	const deadline = 15 * time.Second
 	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, Timeout: deadline})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,7 +47,7 @@ custom_requirements:
     message: The app is not ready for an upgrade yet.
 `, srv.URL)
 	ctx := context.Background()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "upgrade.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "upgrade.yaml", Reader: strings.NewReader(spec)})
 	require.NoError(t, err)
 
 	var mu sync.Mutex

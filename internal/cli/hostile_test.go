@@ -199,8 +199,8 @@ func TestHostileInterruptedRead(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"spec on stdin", []string{"run", "-"}, "interrupted while reading the spec from stdin"},
-		{"spec on stdin among files", []string{"validate", hostile + "evaluate.yaml", "-"}, "interrupted while reading the spec from stdin"},
+		{"spec on stdin", []string{"run", "-"}, "interrupted while reading spec <stdin>: context canceled"},
+		{"spec on stdin among files", []string{"validate", hostile + "evaluate.yaml", "-"}, "interrupted while reading spec <stdin>: context canceled"},
 		{"values on stdin", []string{"run", hostile + "evaluate.yaml", "--values", "-"}, "interrupted while reading --values"},
 		{"recorded outputs on stdin", []string{"evaluate", hostile + "evaluate.yaml", "--outputs", "-"}, "interrupted while reading the recorded outputs from stdin"},
 	}
@@ -217,7 +217,7 @@ func TestHostileInterruptedRead(t *testing.T) {
 			name string
 			args []string
 			want string
-		}{"spec on a FIFO", []string{"run", fifo}, "interrupted while reading the spec from " + fifo})
+		}{"spec on a FIFO", []string{"run", fifo}, "interrupted while reading spec " + fifo + ": context canceled"})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sync"
+
+	"github.com/preflightkit/preflight/internal/readctx"
 )
 
 // errInputInterrupted is returned by readInput when ctx ends the read.
@@ -15,53 +15,19 @@ var errInputInterrupted = errors.New("interrupted")
 // readInput reads the file name, or stdin when name is "-", up to limit+1 bytes, so that an
 // oversized input is detected without reading it whole. It returns as soon as ctx is done,
 // even when the input never ends (a terminal, a pipe or FIFO whose writer never closes it):
-// SIGINT and SIGTERM cancel ctx and must end the process, not wait for an EOF. A file being
-// read is then closed; a read of stdin is left to end with the process.
+// SIGINT and SIGTERM cancel ctx and must end the process, not wait for an EOF.
 func readInput(ctx context.Context, stdin io.Reader, name string, limit int64) ([]byte, error) {
-	var (
-		mu       sync.Mutex
-		open     *os.File
-		canceled bool
-	)
-	type result struct {
-		data []byte
-		err  error
+	r := stdin
+	if name != "-" {
+		f := readctx.File(name)
+		defer f.Close()
+		r = f
 	}
-	ch := make(chan result, 1)
-	go func() {
-		var r io.Reader = stdin
-		if name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
-				ch <- result{nil, err}
-				return
-			}
-			defer f.Close()
-			mu.Lock()
-			if canceled {
-				mu.Unlock()
-				ch <- result{nil, errInputInterrupted}
-				return
-			}
-			open = f
-			mu.Unlock()
-			r = f
-		}
-		data, err := io.ReadAll(io.LimitReader(r, limit+1))
-		ch <- result{data, err}
-	}()
-	select {
-	case res := <-ch:
-		return res.data, res.err
-	case <-ctx.Done():
-		mu.Lock()
-		canceled = true
-		if open != nil {
-			open.Close()
-		}
-		mu.Unlock()
+	data, err := readctx.ReadAll(ctx, r, limit)
+	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", errInputInterrupted, ctx.Err())
 	}
+	return data, err
 }
 
 // inputName is how errors name an input: "stdin" for "-".

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/preflightkit/preflight/internal/readctx"
 	"github.com/preflightkit/preflight/requirement"
 	"github.com/preflightkit/preflight/runner"
 )
@@ -386,35 +387,30 @@ func exitCode(d *runner.Decision) int {
 }
 
 // loadSpec loads the spec files ("-" is stdin). Any problem is an invalid spec (exit 2),
-// printed with every problem's location. The sources are read here, stdin among them, under
-// one budget: the loader's limit on all of them together (Limits.MaxBytes), so that no source
-// is read further than that limit allows, and a read that never ends gives way to Ctrl-C.
+// printed with every problem's location. The loader reads the sources under its limit on all
+// of them together (Limits.MaxBytes), and a read that never ends gives way to Ctrl-C.
 func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
-	remaining := int64(requirement.DefaultMaxBytes)
-	sources := make([]requirement.Source, 0, len(paths))
-	for _, p := range paths {
-		data, err := readInput(a.ctx, a.stdin, p, max(remaining, 0))
-		if err != nil {
-			if a.ctx.Err() != nil {
-				return nil, interrupted("the spec", p)
-			}
-			return nil, withCode(ExitUsage, fmt.Errorf("%w: reading spec: %w", errInvalidSpec, err))
-		}
-		name := p
+	sources := make([]requirement.Source, len(paths))
+	for i, p := range paths {
 		if p == "-" {
-			name = "<stdin>"
+			sources[i] = requirement.Source{Name: "<stdin>", Reader: a.stdin}
+			continue
 		}
-		sources = append(sources, requirement.Source{Name: name, Data: data})
-		if remaining -= int64(len(data)); remaining < 0 {
-			break // over the limit: the loader says so at this source; the rest need no reading
-		}
+		f := readctx.File(p)
+		defer f.Close()
+		sources[i] = requirement.Source{Name: p, Reader: f}
 	}
 	spec, err := requirement.Load(a.ctx, requirement.LoadOptions{}, sources...)
 	if err != nil {
-		if a.ctx.Err() != nil {
-			return nil, withCode(ExitError, fmt.Errorf("interrupted while loading the spec: %w", err))
+		var re *requirement.Error
+		switch {
+		case a.ctx.Err() != nil:
+			return nil, withCode(ExitError, fmt.Errorf("interrupted while %w", err))
+		case errors.As(err, &re):
+			return nil, withCode(ExitUsage, specError(err))
+		default:
+			return nil, withCode(ExitUsage, fmt.Errorf("%w: %w", errInvalidSpec, err))
 		}
-		return nil, withCode(ExitUsage, specError(err))
 	}
 	return spec, nil
 }

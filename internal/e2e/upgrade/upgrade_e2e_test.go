@@ -81,7 +81,7 @@ func exampleWith(t *testing.T, name string, replace ...string) *requirement.Spec
 		require.Contains(t, text, replace[i], "the example still holds %q", replace[i])
 		text = strings.ReplaceAll(text, replace[i], replace[i+1])
 	}
-	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: path, Data: []byte(text)})
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: path, Reader: strings.NewReader(text)})
 	require.NoError(t, err)
 	return spec
 }
@@ -347,7 +347,7 @@ custom_requirements:
     message: unexpectedly listed gadgets
     condition: {error: false}
 `, group)
-	spec, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "crd.yaml", Data: []byte(src)})
+	spec, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "crd.yaml", Reader: strings.NewReader(src)})
 	require.NoError(t, err)
 	d := run(t, spec, runner.Options{Namespace: ns})
 	got := byID(d)
@@ -514,7 +514,7 @@ func TestClusterCapacity(t *testing.T) {
 // benchRun runs spec once per iteration on the cluster (a new run each time: new clients,
 // new discovery, new cluster facts) and checks that its one requirement passes.
 func benchRun(b *testing.B, src string) {
-	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Data: []byte(src)})
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Reader: strings.NewReader(src)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func randomSuffix() string {
 // run loads spec and runs it with the runner against cfg in ns.
 func run(t testing.TB, ctx context.Context, cfg *rest.Config, ns, spec string, mod ...func(*runner.Options)) *runner.Decision {
 	t.Helper()
-	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Data: []byte(spec)})
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	require.NoError(t, err)
 	opts := runner.Options{Config: cfg, Namespace: ns, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, m := range mod {
