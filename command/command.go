@@ -5,6 +5,11 @@
 // A Command is looked up by id when a spec loads; its Prepare validates the command's data
 // there and then, so a bad spec fails before anything runs. The Prepared value is what the
 // runner later runs, as many times as it needs (retries), from many goroutines at once.
+//
+// What a command could not do is an error of its output, typed so that callers can tell the
+// kinds apart with errors.As and errors.Is (the runner keeps it in RequirementResult.Err):
+// *TimeoutError, *PermissionError, and *PodError with its kinds ErrUnschedulable, ErrImage,
+// ErrAdmission and ErrSandbox.
 package command
 
 import (

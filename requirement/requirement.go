@@ -2,7 +2,13 @@
 // several files) in the classic custom_requirements format plus kind: Pod documents, decoded
 // strictly, validated against the embedded schema, with every CEL expression compiled and
 // every command's data checked by its implementation. All problems of a spec come back at
-// once, each with its file, line:column and field path.
+// once, as an *Error listing each with its file, line:column and field path.
+//
+// Load reads readers and LoadFiles reads files, both under Limits. A Spec is immutable once
+// loaded and safe to run concurrently. Requirement.Analyze matches a command's output against
+// the requirement's results (the first whose condition holds wins); Spec.Check verifies a
+// Spec built in Go as the loader would; Spec.NeedsCluster tells whether running it needs a
+// cluster.
 package requirement
 
 import (
