@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh is the project's test command (see README, "How the tests get a real cluster"):
+# test.sh is the project's test command (see docs/testcluster.md):
 # formatting and vet, the unit suite, then the end-to-end suite against a real cluster.
 #
 # The e2e suite runs against $PREFLIGHT_E2E_KUBECONFIG when set; otherwise this script starts
