@@ -154,6 +154,9 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	if r.Error != "" && r.Message != "" && r.Error != r.Message && r.Status != runner.StatusPass {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
+	if r.ConditionError != "" {
+		out = append(out, "condition error: "+oneLine(r.ConditionError))
+	}
 	if len(r.Nodes) > 0 {
 		out = append(out, nodeLines(r.Nodes, colour)...)
 	}
@@ -217,6 +220,9 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 				msg = n.Error
 			case n.Error != "" && n.Error != msg:
 				msg += " (" + n.Error + ")"
+			}
+			if n.ConditionError != "" {
+				msg += " (condition error: " + n.ConditionError + ")"
 			}
 			add(word, c, oneLine(msg), safeText(n.Node, false))
 		}
