@@ -11,5 +11,7 @@ func builtins() map[string]Command {
 		"http":                 httpCommand{},
 		"scheduler":            schedulerCommand{},
 		"kubernetes":           kubernetesCommand{},
+		"logs":                 logsCommand{},
+		"dry_run":              dryRunCommand{},
 	}
 }
