@@ -86,16 +86,33 @@ func exampleWith(t *testing.T, name string, replace ...string) *requirement.Spec
 	return spec
 }
 
-// recorder collects a run's events in order.
+// recorder collects a run's events in order, with the time each arrived.
 type recorder struct {
 	mu     sync.Mutex
 	events []runner.Event
+	times  []time.Time
 }
 
 func (r *recorder) on(e runner.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
+	r.times = append(r.times, time.Now())
+}
+
+// attempts returns the attempt events of id, in order, with their times.
+func (r *recorder) attempts(id string) ([]runner.Event, []time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var evs []runner.Event
+	var at []time.Time
+	for i, e := range r.events {
+		if e.Type == runner.EventAttempt && e.RequirementID == id {
+			evs = append(evs, e)
+			at = append(at, r.times[i])
+		}
+	}
+	return evs, at
 }
 
 func (r *recorder) list() []runner.Event {
