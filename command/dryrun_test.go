@@ -85,15 +85,10 @@ func TestDryRunPrepare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := dryRunCommand{}.Prepare(json.RawMessage(dryRunJSON(t, tt.data)), SpecContext{})
-			if len(tt.wantErr) > 0 {
-				require.Error(t, err)
-				for _, w := range tt.wantErr {
-					assert.Contains(t, err.Error(), w)
-				}
+			p, ok := prepareOrFail(t, dryRunCommand{}, dryRunJSON(t, tt.data), tt.wantErr)
+			if !ok {
 				return
 			}
-			require.NoError(t, err)
 			dp := p.(*dryRunPrepared)
 			var got []string
 			for _, o := range dp.objects {

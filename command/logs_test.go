@@ -41,15 +41,10 @@ func TestLogsPrepare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := logsCommand{}.Prepare(json.RawMessage(tt.data), SpecContext{})
-			if len(tt.wantErr) > 0 {
-				require.Error(t, err)
-				for _, w := range tt.wantErr {
-					assert.Contains(t, err.Error(), w)
-				}
+			p, ok := prepareOrFail(t, logsCommand{}, tt.data, tt.wantErr)
+			if !ok {
 				return
 			}
-			require.NoError(t, err)
 			assert.Equal(t, &tt.want, p)
 			assert.True(t, p.(interface{ UsesCluster() bool }).UsesCluster())
 		})
@@ -57,6 +52,23 @@ func TestLogsPrepare(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// prepareOrFail prepares data with c. With wantErr it checks that Prepare fails with every
+// substring of wantErr and returns false; without, that it succeeds.
+func prepareOrFail(t *testing.T, c Command, data string, wantErr []string) (Prepared, bool) {
+	t.Helper()
+	p, err := c.Prepare(json.RawMessage(data), SpecContext{})
+	if len(wantErr) > 0 {
+		require.Error(t, err)
+		assert.Nil(t, p)
+		for _, w := range wantErr {
+			assert.Contains(t, err.Error(), w)
+		}
+		return nil, false
+	}
+	require.NoError(t, err)
+	return p, true
+}
 
 // assertAge checks an age in seconds that should be want at the moment the test set its
 // logs up (setup): the server's time is known to within a second, never ahead of it (the

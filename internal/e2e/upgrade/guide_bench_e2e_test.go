@@ -42,6 +42,16 @@ func bareConfig(b *testing.B) *rest.Config {
 	return cfg
 }
 
+// benchNamespace returns the admin clientset and a namespace for the benchmark, deleted
+// (and waited for) when it ends.
+func benchNamespace(b *testing.B) (kubernetes.Interface, string) {
+	cs, err := cluster.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cs, cluster.Namespace(b, nil)
+}
+
 // prepared prepares a built-in command.
 func prepared(b *testing.B, id string, data any) command.Prepared {
 	c, _ := command.Builtins().Lookup(id)
@@ -70,11 +80,7 @@ func runOnce(b *testing.B, p command.Prepared, cfg *rest.Config) command.Output 
 // pod): one after the other, and 16 at once as the command reads them.
 func BenchmarkLogs50Pods(b *testing.B) {
 	const pods = 50
-	cs, err := cluster.Client()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ns := cluster.Namespace(b, nil)
+	cs, ns := benchNamespace(b)
 	ctx := context.Background()
 	for i := range pods {
 		pod := &corev1.Pod{
@@ -129,33 +135,27 @@ func BenchmarkLogs50Pods(b *testing.B) {
 			b.Errorf("%s: %d lines", name, n)
 		}
 	}
-	b.Run("client-go", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			bare := newBare(b)
-			list, err := bare.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=bench-logs"})
-			if err != nil {
-				b.Fatal(err)
+	// One pod after the other, and 16 at once as the command reads them.
+	for _, v := range []struct {
+		name   string
+		atOnce int
+	}{{"client-go", 1}, {"client-go-16-at-once", 16}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bare := newBare(b)
+				list, err := bare.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=bench-logs"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				atOnce(v.atOnce, list.Items, func(pod corev1.Pod) { read(b, bare, pod.Name) })
 			}
-			for _, pod := range list.Items {
-				read(b, bare, pod.Name)
-			}
-		}
-	})
-	b.Run("client-go-16-at-once", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			bare := newBare(b)
-			list, err := bare.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=bench-logs"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			atOnce(16, list.Items, func(pod corev1.Pod) { read(b, bare, pod.Name) })
-		}
-	})
+		})
+	}
 }
 
-// atOnce calls fn for every item, n at a time, and returns when all are done.
+// atOnce calls fn for every item, n at a time (1: one after the other, in order), and
+// returns when all are done.
 func atOnce[T any](n int, items []T, fn func(T)) {
 	var g errgroup.Group
 	g.SetLimit(n)
@@ -208,11 +208,7 @@ func deleteBenchPods(b *testing.B, cs kubernetes.Interface, ns string) {
 // created) against a bare loop of dry-run server-side applies through the dynamic client.
 func BenchmarkDryRun100Objects(b *testing.B) {
 	const objects = 100
-	cs, err := cluster.Client()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ns := cluster.Namespace(b, nil)
+	cs, ns := benchNamespace(b)
 	ctx := context.Background()
 	var docs []string
 	var objs []*unstructured.Unstructured
@@ -258,22 +254,19 @@ func BenchmarkDryRun100Objects(b *testing.B) {
 			b.Error(err)
 		}
 	}
-	b.Run("client-go", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			cms := configMaps(b)
-			for _, o := range objs {
-				apply(b, cms, o)
+	// One object after the other, and 8 at once as the command applies them.
+	for _, v := range []struct {
+		name   string
+		atOnce int
+	}{{"client-go", 1}, {"client-go-8-at-once", 8}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				cms := configMaps(b)
+				atOnce(v.atOnce, objs, func(o *unstructured.Unstructured) { apply(b, cms, o) })
 			}
-		}
-	})
-	b.Run("client-go-8-at-once", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			cms := configMaps(b)
-			atOnce(8, objs, func(o *unstructured.Unstructured) { apply(b, cms, o) })
-		}
-	})
+		})
+	}
 	// Nothing was written: the 50 existing ConfigMaps keep their version, none was added.
 	list, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=bench"})
 	if err != nil {

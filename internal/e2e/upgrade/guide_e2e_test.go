@@ -276,25 +276,8 @@ func TestUpgradeGuideVerify(t *testing.T) {
 	defer cancel()
 
 	group := "rok" + token(t) + ".example.com"
-	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	crd := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1",
-		"kind":       "CustomResourceDefinition",
-		"metadata":   map[string]any{"name": "rokclusters." + group},
-		"spec": map[string]any{
-			"group": group,
-			"scope": "Namespaced",
-			"names": map[string]any{"plural": "rokclusters", "singular": "rokcluster", "kind": "RokCluster", "listKind": "RokClusterList"},
-			"versions": []any{map[string]any{
-				"name": "v1", "served": true, "storage": true,
-				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-			}},
-		},
-	}}
-	_, err = dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = dyn.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{}) })
-	ns := namespace(t) // after the CRD: its cleanup runs first, so the CRD outlives its objects
+	installCRD(t, dyn, group, "RokCluster")
+	ns := namespace(t) // after the CRD (see installCRD)
 
 	rokclusters := dyn.Resource(schema.GroupVersionResource{Group: group, Version: "v1", Resource: "rokclusters"}).Namespace(ns)
 	rok := &unstructured.Unstructured{Object: map[string]any{

@@ -3,8 +3,6 @@ package upgrade_test
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/preflightkit/preflight/runner"
 )
 
@@ -27,14 +25,7 @@ func TestUpgradeGuideOffline(t *testing.T) {
 			"spec":     map[string]any{"replicas": replicas},
 			"status":   map[string]any{"replicas": replicas, "observedGeneration": 3}})}
 	}
-	tests := []struct {
-		name    string
-		opts    runner.Options
-		outputs map[string]rec
-		gate    runner.Gate
-		status  map[string]runner.Status
-		message map[string]string // substrings
-	}{
+	checkOffline(t, spec, []offlineCase{
 		{name: "install: nothing applies", opts: runner.Options{AppVersion: "2.0.0"}, gate: runner.GatePass,
 			status: map[string]runner.Status{"operator-scaled-down": runner.StatusSkipped, "upgrade-job-completed": runner.StatusSkipped, "rokcluster-reports-new-version": runner.StatusSkipped}},
 		{name: "upgraded", opts: post, gate: runner.GatePass,
@@ -69,23 +60,5 @@ func TestUpgradeGuideOffline(t *testing.T) {
 				"v2-manifests-accepted": {code: 0, stdout: "accepted: StatefulSet rok-system/rok-tools (apps/v1)\n"},
 			},
 			status: map[string]runner.Status{"operator-scaled-down": runner.StatusPass, "csi-node-drained": runner.StatusFail, "v2-manifests-accepted": runner.StatusPass}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := evaluate(t, spec, tt.opts, nil, tt.outputs)
-			assert.Equal(t, tt.gate, d.Gate)
-			want := tt.opts.Phase
-			if want == "" {
-				want = runner.Install
-			}
-			assert.Equal(t, want, d.Phase, "the decision says which phase ran")
-			got := byID(d)
-			for id, s := range tt.status {
-				assert.Equal(t, s, got[id].Status, id)
-			}
-			for id, m := range tt.message {
-				assert.Contains(t, got[id].Message, m, id)
-			}
-		})
-	}
+	})
 }
