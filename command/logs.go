@@ -375,15 +375,20 @@ func containerStart(pod *corev1.Pod, container string) (time.Time, bool) {
 // reports whether lines were left out.
 func logsTail(logs []podLog, limit int) (string, bool) {
 	type entry struct {
-		ts  time.Time
-		pod int
-		s   string
+		ts   time.Time
+		pod  int
+		line string
 	}
-	var all []entry
+	prefixes := make([]string, len(logs))
+	n := 0
 	for i, l := range logs {
-		prefix := "[pod/" + l.name + "/" + l.container + "] "
+		prefixes[i] = "[pod/" + l.name + "/" + l.container + "] "
+		n += len(l.lines)
+	}
+	all := make([]entry, 0, n)
+	for i, l := range logs {
 		for _, ln := range l.lines {
-			all = append(all, entry{ln.ts, i, prefix + ln.line + "\n"})
+			all = append(all, entry{ln.ts, i, ln.line})
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool {
@@ -392,23 +397,28 @@ func logsTail(logs []podLog, limit int) (string, bool) {
 		}
 		return all[i].pod < all[j].pod
 	})
-	size, first := 0, len(all)
-	for first > 0 && size+len(all[first-1].s) <= limit {
+	size := func(e entry) int { return len(prefixes[e.pod]) + len(e.line) + 1 }
+	total, first := 0, len(all)
+	for first > 0 && total+size(all[first-1]) <= limit {
 		first--
-		size += len(all[first].s)
+		total += size(all[first])
 	}
 	var b strings.Builder
-	b.Grow(size)
-	cut := first > 0
-	if first > 0 && size == 0 {
+	if first > 0 && total == 0 {
 		// The newest line alone is over the limit: keep its head.
-		b.WriteString(all[len(all)-1].s[:limit])
-		return b.String(), true
+		e := all[len(all)-1]
+		b.Grow(limit)
+		b.WriteString(prefixes[e.pod])
+		b.WriteString(e.line)
+		return b.String()[:limit], true
 	}
+	b.Grow(total)
 	for _, e := range all[first:] {
-		b.WriteString(e.s)
+		b.WriteString(prefixes[e.pod])
+		b.WriteString(e.line)
+		b.WriteByte('\n')
 	}
-	return b.String(), cut
+	return b.String(), first > 0
 }
 
 // namespaceOr returns ns, else the run's namespace, else "default".
