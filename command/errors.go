@@ -19,8 +19,9 @@ type (
 	// pod), Cause (the context's cause).
 	TimeoutError = podrun.TimeoutError
 	// PermissionError lists the permissions a cluster command lacks (Denied, with the
-	// authorizer's Reasons) and those it could not verify (Unknown, with Errs). The runner
-	// checks permissions before it creates anything; either kind stops the command there.
+	// authorizer's Reasons) and those it could not verify (Unknown, with Errs). The scheduler,
+	// logs and dry_run commands check their permissions before their first request; either
+	// kind stops the command there.
 	PermissionError = podrun.PermissionError
 	// PodError is why a check pod could not produce a result, in the cluster's own words:
 	// Pod and Node, Reason (the API's or the kubelet's: Unschedulable, ErrImagePull,

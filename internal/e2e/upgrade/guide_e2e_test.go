@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/testcluster"
 	"github.com/preflightkit/preflight/requirement"
 	"github.com/preflightkit/preflight/runner"
@@ -248,15 +250,96 @@ func TestUpgradeGuideGate(t *testing.T) {
 	assertUnchanged(t, cs, ns, before)
 }
 
+// Issue 11: the logs and dry_run commands check their permissions with the cluster's real
+// RBAC before their first request. An identity that may list pods but not read their logs,
+// and may patch StatefulSets but not create them, gets every denial at once and a gate that
+// blocks; granting the rest makes the same spec pass.
+func TestUpgradeGuideRestrictedIdentity(t *testing.T) {
+	ns := namespace(t)
+	cs := client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	_, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-operator", "rok-operator", 0), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-tools", "rok-tools", 0), metav1.CreateOptions{})
+	require.NoError(t, err)
+	csi := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "rok-csi-node-0", Labels: map[string]string{"app": "rok-csi-node"}},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers:                    []corev1.Container{{Name: "csi", Image: testcluster.BusyboxImage, Command: []string{"sleep", "3600"}}},
+		},
+	}
+	onRealNode(&csi.Spec)
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, csi, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { deletePod(t, ns, csi.Name) })
+	manifests := filepath.Join(t.TempDir(), "rok.yaml")
+	require.NoError(t, os.WriteFile(manifests, []byte(rokV2Manifests("rok-tools", "sleep, \"3600\"")), 0o600))
+
+	user := "preflight-e2e-" + token(t)
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "patch"}},
+	}
+	role, err := cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "guide"}, Rules: rules}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "guide"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "guide"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	ucfg, err := cluster.UserConfig(ctx, user, nil)
+	require.NoError(t, err)
+
+	spec := guide(t, ns, "rok.example.com", manifests)
+	opts := runner.Options{Config: ucfg, Namespace: ns, Phase: runner.Upgrade, PreviousVersion: "1.4.2", AppVersion: "2.0.0"}
+	d := run(t, spec, opts)
+	got := byID(d)
+	assert.Equal(t, runner.GateBlocked, d.Gate)
+	assert.Equal(t, runner.StatusPass, got["operator-scaled-down"].Status, got["operator-scaled-down"].Error)
+	logs := got["csi-node-drained"]
+	assert.Equal(t, runner.StatusFail, logs.Status)
+	assert.Contains(t, logs.Message, "Could not read the CSI node plugin's logs: insufficient permissions in namespace \""+ns+"\": cannot get pods/log")
+	dry := got["v2-manifests-accepted"]
+	assert.Equal(t, runner.StatusFail, dry.Status)
+	assert.Contains(t, dry.Message, "Could not dry-run the v2 manifests: insufficient permissions in namespace \""+ns+"\": cannot create statefulsets.apps")
+	for _, r := range []runner.RequirementResult{logs, dry} {
+		var denied *command.PermissionError
+		if assert.ErrorAs(t, r.Err, &denied, r.ID) {
+			assert.Len(t, denied.Denied, 1, "%s: %v", r.ID, denied.Denied)
+		}
+	}
+
+	// Granted the rest, the same identity passes (the pod has logged nothing: quiet since it
+	// started, which the test waits out below the 30 s mark only if it started late).
+	role.Rules = append(rules,
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: []string{"create"}})
+	_, err = cs.RbacV1().Roles(ns).Update(ctx, role, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, waitFor(ctx, func() (bool, error) {
+		d = run(t, spec, opts)
+		return byID(d)["v2-manifests-accepted"].Status == runner.StatusPass, nil
+	}), "the grant reaches the authorizer")
+	got = byID(d)
+	assert.Equal(t, runner.GatePass, d.Gate, "%+v", d.Requirements)
+	assert.Equal(t, runner.StatusPass, got["csi-node-drained"].Status, got["csi-node-drained"].Error)
+	assertUnchanged(t, cs, ns, nil)
+}
+
 // assertUnchanged checks that the dry runs changed nothing: rok-tools is the object it was
-// (same resourceVersion and generation, v1's serviceName and command), and the ConfigMap the
-// v2 manifests add does not exist.
+// (same resourceVersion and generation as before, when given; v1's serviceName and command),
+// and the ConfigMap the v2 manifests add does not exist.
 func assertUnchanged(t *testing.T, cs kubernetes.Interface, ns string, before *appsv1.StatefulSet) {
 	t.Helper()
 	now, err := cs.AppsV1().StatefulSets(ns).Get(context.Background(), "rok-tools", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, before.ResourceVersion, now.ResourceVersion, "the dry run did not write the object")
-	assert.Equal(t, before.Generation, now.Generation)
+	if before != nil {
+		assert.Equal(t, before.ResourceVersion, now.ResourceVersion, "the dry run did not write the object")
+		assert.Equal(t, before.Generation, now.Generation)
+	}
 	assert.Equal(t, "rok-tools", now.Spec.ServiceName)
 	assert.Equal(t, []string{"sleep", "3600"}, now.Spec.Template.Spec.Containers[0].Command)
 	_, err = cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "rok-v2-config", metav1.GetOptions{})
