@@ -18,6 +18,8 @@ import (
 type activation struct {
 	c  *Context
 	in *Input
+	// state is the evaluation under way, for celenv's guards (StateVar).
+	state celenv.EvalState
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -60,6 +62,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			return emptyStringMap, true
 		}
 		return types.NewStringStringMap(types.DefaultTypeAdapter, a.c.Results), true
+	case celenv.StateVar:
+		return &a.state, true
 	}
 	if a.in == nil {
 		return nil, false
@@ -79,6 +83,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.String(a.in.Node), true
 	case celenv.VarDuration:
 		return types.Duration{Duration: a.in.Duration}, true
+	case celenv.VarTruncated:
+		return types.Bool(a.in.Truncated), true
 	}
 	return nil, false
 }

@@ -20,7 +20,7 @@ const (
 	// ScopeWhen is for `when`: vars, app, phase, cluster, results.
 	ScopeWhen Scope = iota
 	// ScopeCondition is for result conditions: the when variables plus status_code, stdout,
-	// stderr, error, output, node and duration.
+	// stderr, error, output, node, duration and truncated.
 	ScopeCondition
 )
 
@@ -51,6 +51,9 @@ type Input struct {
 	Object     any           // `output` when not nil; otherwise Stdout parsed as JSON (or null)
 	Node       string        // `node`
 	Duration   time.Duration // `duration`
+	// Truncated is `truncated`: the command's output was cut at its limit, so Stdout and
+	// Stderr, and `output` when it is parsed from Stdout (Object nil), are incomplete.
+	Truncated bool
 
 	// output memoizes `output`: expressions of several results evaluated on one Input parse
 	// stdout at most once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,12 +36,17 @@ const (
 	// runner caps outputs well below it (1 MiB by default), and a larger one is an evaluation
 	// error rather than a silently truncated input.
 	maxOutputBytes = 64 << 20
-	// maxEvalDurationLimit bounds the wall-clock time of one evaluation of an expression with a
-	// comprehension (all, exists, map, filter, ...). The cost limit is meant to bound time, but
-	// cel-go v0.26's cost tracker is quadratic in the number of comprehension iterations (10,000
-	// iterations take about 0.5 s of CPU while costing 50,000), so a loop over a large list
-	// needs this second guard. Only comprehensions can run long, and only they check for
-	// interruption.
+	// maxEvalDurationLimit bounds the wall-clock time of one evaluation of a cost-tracked
+	// expression. The cost limit is meant to bound time, but cel-go v0.26's cost tracker is
+	// quadratic in the number of comprehension iterations (10,000 iterations take about 0.5 s
+	// of CPU while costing 50,000), so a loop over a large list needs this second guard. The
+	// evaluation checks it every 100 comprehension iterations (cel-go's interrupt checks) and
+	// before every call of a function priced by what it does (celenv's guards: replace, split,
+	// join, format, regular expressions, ...), each of which is also refused before it runs
+	// when its price alone passes the cost limit: between two checks an evaluation does at
+	// most one call's work, bounded by the cost limit. An expression proven cheap at load
+	// (the untracked fast path) needs no timer: its cost, and so its time, is bounded before
+	// it starts.
 	maxEvalDurationLimit = 5 * time.Second
 )
 
@@ -50,8 +56,8 @@ var (
 	ErrCostLimit = errors.New("CEL cost limit per evaluation exceeded")
 	// ErrBudgetExhausted: the run's Budget is spent; no further expression is evaluated.
 	ErrBudgetExhausted = errors.New("CEL cost budget of the run exhausted")
-	// ErrEvalTimeout: an evaluation ran longer than maxEvalDurationLimit.
-	ErrEvalTimeout = fmt.Errorf("CEL evaluation took longer than %s", maxEvalDurationLimit)
+	// ErrEvalTimeout: an evaluation ran into its time limit, maxEvalDurationLimit.
+	ErrEvalTimeout = fmt.Errorf("CEL evaluation time limit of %s exceeded", maxEvalDurationLimit)
 )
 
 // maxEvalDuration is the limit in force; tests shorten it.
@@ -64,9 +70,8 @@ type exprImpl struct {
 	// if an input outgrows the fast program's bound, which halves the work of loading a spec.
 	program func() (cel.Program, error)
 	ast     *cel.Ast
-	cluster bool
-	// loops is set when the expression has a comprehension.
-	loops bool
+	// reads are the variables the expression reads, sorted.
+	reads []string
 	// fast, when not nil, is the program without cost tracking, used when the bounded inputs
 	// are within celenv.OutputSizeBound; bound is then its cost.
 	fast  cel.Program
@@ -75,7 +80,7 @@ type exprImpl struct {
 	maxCost uint64
 }
 
-func (i exprImpl) usesCluster() bool { return i.cluster }
+func (i exprImpl) usesCluster() bool { return i.readsVar(celenv.VarCluster) }
 
 // EstimatedCost returns the worst-case cost Compile estimated for the expression (with stdout
 // and stderr at 1 MiB and the run's other data empty); it is at most staticCostLimit.
@@ -160,14 +165,13 @@ func compile(src string, scope Scope) (*Expression, error) {
 	}
 	if est.Max > staticCostLimit {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
-			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, staticCostLimit))}}
+			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output, long regular expressions (counted repetitions such as .{1000} count as 1000 steps) and replace or join building strings from the output", est.Max, staticCostLimit))}}
 	}
 	tracked := func() (cel.Program, error) { return celenv.Program(ast) }
 	impl := exprImpl{
 		scope:   scope,
 		ast:     ast,
-		cluster: references(ast, celenv.VarCluster),
-		loops:   hasComprehension(ast),
+		reads:   variables(ast),
 		maxCost: est.Max,
 	}
 	if bound, ok := celenv.BoundCost(env, ast); ok {
@@ -276,7 +280,7 @@ func andList(names []string) string {
 // whenHint adds a hint to an undeclared reference to a condition-only variable in a `when`.
 func whenHint(msg string) string {
 	for _, v := range []string{celenv.VarStatusCode, celenv.VarStdout, celenv.VarStderr, celenv.VarError,
-		celenv.VarOutput, celenv.VarNode, celenv.VarDuration} {
+		celenv.VarOutput, celenv.VarNode, celenv.VarDuration, celenv.VarTruncated} {
 		if msg == "undeclared reference to '"+v+"'" {
 			return msg + ": " + v + " exists only in result conditions, after the command ran"
 		}
@@ -323,24 +327,21 @@ func positioned(src string, line, col int, msg string) Issue {
 	return is
 }
 
-// references reports whether the checked expression refers to the variable name.
-func references(ast *cel.Ast, name string) bool {
+// variables returns the variables the checked expression refers to, sorted. A comprehension's
+// variable that takes a variable's name counts as reading it.
+func variables(ast *cel.Ast) []string {
+	var names []string
 	for _, ref := range ast.NativeRep().ReferenceMap() {
-		if ref != nil && ref.Name == name {
-			return true
+		if ref != nil && celenv.IsVariable(ref.Name) && !slices.Contains(names, ref.Name) {
+			names = append(names, ref.Name)
 		}
 	}
-	return false
+	slices.Sort(names)
+	return names
 }
 
-// hasComprehension reports whether the checked expression has a comprehension.
-func hasComprehension(a *cel.Ast) bool {
-	found := false
-	celast.PostOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.ComprehensionKind {
-			found = true
-		}
-	}))
+func (i exprImpl) readsVar(name string) bool {
+	_, found := slices.BinarySearch(i.reads, name)
 	return found
 }
 
@@ -375,11 +376,6 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 	if budget.exhausted() {
 		return false, budget.exhaustedError()
 	}
-	if e.impl.loops {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
-		defer cancel()
-	}
 	var prg cel.Program
 	fast, size := false, 0
 	if e.impl.fast != nil {
@@ -393,8 +389,13 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 			return false, fmt.Errorf("building the CEL program: %w", err)
 		}
 		prg = p
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
+		defer cancel()
 	}
+	act.state.Reset(ctx)
 	val, det, err := prg.ContextEval(ctx, act)
+	act.state.Reset(nil)
 	var cost uint64
 	switch {
 	case fast:
@@ -423,15 +424,19 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 // tells which it was.
 func (e *Expression) evalError(ctx context.Context, err error) error {
 	var cancelled interpreter.EvalCancelledError
-	if errors.As(err, &cancelled) {
-		if cancelled.Cause == interpreter.CostLimitExceeded {
-			return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, perCallCostLimit)
+	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+		if what, ok := celenv.Refusal(cancelled); ok {
+			return fmt.Errorf("%w (%d): %s; the call was refused before it ran", ErrCostLimit, perCallCostLimit, what)
 		}
-		return fmt.Errorf("evaluation interrupted: %w", err)
+		return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, perCallCostLimit)
 	}
 	if ctx.Err() != nil {
-		// The interrupt checks of a comprehension saw the context done.
+		// The interrupt checks of a comprehension, or the guards before a priced call, saw
+		// the context done.
 		return fmt.Errorf("evaluation interrupted: %w", context.Cause(ctx))
+	}
+	if errors.As(err, &cancelled) {
+		return fmt.Errorf("evaluation interrupted: %w", err)
 	}
 	var celErr *types.Err
 	if errors.As(err, &celErr) && celErr.NodeID() != 0 && e.impl.ast != nil {
