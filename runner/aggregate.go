@@ -34,7 +34,9 @@ type aggregate struct {
 	nodes   []NodeResult
 	err     error // set when no output decided (nothing in scope)
 	cmdErr  bool  // some output could not be produced
-	notes   []string
+	// truncated is set when an output was cut at the output limit.
+	truncated bool
+	notes     []string
 }
 
 func (g *aggregate) fill(r *RequirementResult) {
@@ -49,6 +51,7 @@ func (g *aggregate) fill(r *RequirementResult) {
 		r.Stdout, r.Stderr = d.out.Stdout, d.out.Stderr
 		r.setErrors(d.err, d.condErr)
 	}
+	r.Truncated = g.truncated
 }
 
 // statusOf maps an analyzer status to the decision's.
@@ -79,13 +82,12 @@ func rank(s Status) int {
 func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration) aggregate {
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
-	truncated := false
 	for i, o := range res.Outputs {
 		outs[i] = analyseOutput(ctx, req, actx, o, took)
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
-		truncated = truncated || o.Truncated
+		g.truncated = g.truncated || o.Truncated
 	}
-	if truncated {
+	if g.truncated {
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
 	}
 	if len(outs) == 1 && outs[0].out.Node == "" && len(res.Excluded) == 0 {
@@ -122,6 +124,7 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		Object:     o.Object,
 		Node:       o.Node,
 		Duration:   d,
+		Truncated:  o.Truncated,
 	}
 	res := req.Analyze(ctx, actx, in)
 	oc.status, oc.message = statusOf(res.Status), res.Message
@@ -148,13 +151,14 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 		o := &outs[i]
 		code := o.out.StatusCode
 		nr := NodeResult{
-			Node:     o.out.Node,
-			Status:   o.status,
-			Message:  o.message,
-			Stdout:   o.out.Stdout,
-			Stderr:   o.out.Stderr,
-			NotRun:   o.out.NotRun,
-			Duration: Duration(o.out.Duration),
+			Node:      o.out.Node,
+			Status:    o.status,
+			Message:   o.message,
+			Stdout:    o.out.Stdout,
+			Stderr:    o.out.Stderr,
+			NotRun:    o.out.NotRun,
+			Duration:  Duration(o.out.Duration),
+			Truncated: o.out.Truncated,
 		}
 		nr.setErrors(o.err, o.condErr)
 		if o.out.NotRun == "" {

@@ -74,6 +74,11 @@ type RequirementResult struct {
 	StatusCode *int   `json:"status_code,omitempty"`
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
+	// Truncated is set when a command output was cut at the output limit (Options.OutputLimit;
+	// for a per-node command, any node's: each node's own is in Nodes). Its stdout and stderr
+	// are then incomplete; see requirement.ErrTruncatedOutput for what it means for the status.
+	// Evaluate reads it back from a recording.
+	Truncated bool `json:"truncated,omitempty"`
 	// Error is why the requirement could not be evaluated or its command could not produce a
 	// result (a `when` that errored, a timeout, a refused pod).
 	Error string `json:"error,omitempty"`
@@ -112,6 +117,8 @@ type NodeResult struct {
 	NotRun         string   `json:"not_run,omitempty"`
 	Excluded       string   `json:"excluded,omitempty"`
 	Duration       Duration `json:"duration"`
+	// Truncated is set when this node's output was cut at the output limit.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // EventType says what happened.

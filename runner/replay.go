@@ -66,7 +66,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 		case n.StatusCode != nil:
 			res.Outputs = append(res.Outputs, command.Output{
 				Node: n.Node, StatusCode: *n.StatusCode, Stdout: n.Stdout, Stderr: n.Stderr,
-				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration),
+				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration), Truncated: n.Truncated,
 			})
 		}
 	}
@@ -81,7 +81,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 	}
 	res.Outputs = []command.Output{{
 		StatusCode: *r.StatusCode, Stdout: r.Stdout, Stderr: r.Stderr,
-		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration),
+		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration), Truncated: r.Truncated,
 	}}
 	return res
 }

@@ -154,6 +154,9 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	if r.Error != "" && r.Message != "" && r.Error != r.Message && r.Status != runner.StatusPass {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
+	if r.ConditionError != "" && r.Status != runner.StatusPass && len(r.Nodes) == 0 {
+		out = append(out, "condition: "+oneLine(r.ConditionError))
+	}
 	if len(r.Nodes) > 0 {
 		out = append(out, nodeLines(r.Nodes, colour)...)
 	}
@@ -212,11 +215,13 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 			failed++
 			word, c := statusWord(n.Status)
 			msg := n.Message
-			switch {
-			case msg == "":
-				msg = n.Error
-			case n.Error != "" && n.Error != msg:
-				msg += " (" + n.Error + ")"
+			for _, e := range []string{n.Error, n.ConditionError} {
+				switch {
+				case msg == "":
+					msg = e
+				case e != "" && e != msg:
+					msg += " (" + e + ")"
+				}
 			}
 			add(word, c, oneLine(msg), safeText(n.Node, false))
 		}
