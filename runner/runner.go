@@ -63,6 +63,9 @@ type Options struct {
 	// so a strict requirement that warns asks for an acknowledgment like any other warning.
 	AcknowledgeWarnings []string
 	// OutputLimit caps each command's stdout and stderr; 0 means command.DefaultOutputLimit.
+	// Output past it is dropped and the result marked Truncated; a success judged on the cut
+	// output by conditions that read it fails with requirement.ErrTruncatedOutput, which
+	// names this option as the one to raise.
 	OutputLimit int
 	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
 	QPS   float32

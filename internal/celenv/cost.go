@@ -67,7 +67,7 @@ var runtimeCost = newCostModel(nil)
 // CallCost implements interpreter.ActualCostEstimator: the price of a priced call (computed
 // from its arguments and result), otherwise the lists and sets extensions' costs by function
 // name, otherwise Kubernetes' library estimator. The extensions charge through per-overload
-// trackers that the program environment leaves out (see newRuntimeEnv); charged by function
+// trackers that the program environment leaves out (see newRuntime); charged by function
 // name, their costs also apply to calls on dyn values (a list from vars or output), which
 // cel-go v0.26's trackers miss.
 func (m *costModel) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
