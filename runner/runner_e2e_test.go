@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/preflightkit/preflight/command"
@@ -153,11 +154,7 @@ custom_requirements:
 // requirement that depends on it never starts, the host check that was done stands, and the
 // pod is gone when Run returns.
 func TestRunDeadlineOnRealCluster(t *testing.T) {
-	cfg, err := cluster.RestConfig()
-	require.NoError(t, err)
-	cs, err := cluster.Client()
-	require.NoError(t, err)
-	ns := cluster.Namespace(t, nil)
+	cfg, cs, ns := clusterAccess(t)
 	const spec = `
 custom_requirements:
 - id: host-check
@@ -208,7 +205,23 @@ spec:
 	assert.Equal(t, runner.StatusFail, after.Status)
 	assert.Equal(t, "not started: run timed out after 15s", after.Error)
 
-	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + d.RunID})
+	assertPodsDeleted(t, cs, ns, d.RunID)
+}
+
+// clusterAccess returns the test cluster's config and client, and a namespace of the test's.
+func clusterAccess(t *testing.T) (*rest.Config, kubernetes.Interface, string) {
+	t.Helper()
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	return cfg, cs, cluster.Namespace(t, nil)
+}
+
+// assertPodsDeleted fails when a pod of the run is left without being deleted.
+func assertPodsDeleted(t *testing.T, cs kubernetes.Interface, ns, runID string) {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + runID})
 	require.NoError(t, err)
 	for _, p := range pods.Items {
 		assert.NotNil(t, p.DeletionTimestamp, "pod %s is left without being deleted", p.Name)
@@ -223,11 +236,7 @@ spec:
 // finished, or lose its last few hundred bytes; the logs API then returns less than was
 // written, unmarked. The test is about the output limit, so it lets the copy finish.)
 func TestTruncatedPodLogsOnRealCluster(t *testing.T) {
-	cfg, err := cluster.RestConfig()
-	require.NoError(t, err)
-	cs, err := cluster.Client()
-	require.NoError(t, err)
-	ns := cluster.Namespace(t, nil)
+	cfg, cs, ns := clusterAccess(t)
 	const spec = `
 custom_requirements:
 - id: no-errors
@@ -256,11 +265,7 @@ spec:
 		require.NoError(t, err)
 		d, err := r.Run(ctx, s)
 		require.NoError(t, err)
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + d.RunID})
-		require.NoError(t, err)
-		for _, p := range pods.Items {
-			assert.NotNil(t, p.DeletionTimestamp, "pod %s is left without being deleted", p.Name)
-		}
+		assertPodsDeleted(t, cs, ns, d.RunID)
 		return d
 	}
 

@@ -180,9 +180,10 @@ func (m *costModel) estimateFormat(target, list checker.AstNode) *checker.CallEs
 	}
 	scalar := checker.SizeEstimate{Min: 0, Max: satAdd(formattedDouble, precision)}
 	twice := checker.SizeEstimate{Min: 2, Max: 2}
-	unknown := m.size(unknownNode{}).Multiply(twice).Union(scalar)
-	// elemSize sizes an element of the list, n when the checker gives no node for it.
-	elemSize := func(n checker.AstNode) checker.SizeEstimate { return unknown }
+	// elemSize sizes an element of the list (n: the element's node, or unknownNode for the
+	// elements of a list only the run knows): for a list of mixed types, the element's own
+	// size (a variable's field, such as stdout, is sized by its path) or a scalar.
+	elemSize := func(n checker.AstNode) checker.SizeEstimate { return m.size(n).Multiply(twice).Union(scalar) }
 	if params := list.Type().Parameters(); len(params) == 1 {
 		switch params[0].Kind() {
 		case types.StringKind, types.BytesKind:
@@ -350,6 +351,31 @@ func str(v ref.Val) (string, bool) {
 	return string(s), ok
 }
 
+// listArg returns the first argument, which must be a list.
+func listArg(args []ref.Val) (traits.Lister, bool) {
+	if len(args) < 1 {
+		return nil, false
+	}
+	l, ok := args[0].(traits.Lister)
+	return l, ok
+}
+
+// strs returns the first n arguments, which must be strings.
+func strs(args []ref.Val, n int) ([]string, bool) {
+	if len(args) < n {
+		return nil, false
+	}
+	out := make([]string, n)
+	for i := range out {
+		s, ok := str(args[i])
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
+
 func intArg(args []ref.Val, i int) (int64, bool) {
 	if i >= len(args) {
 		return 0, false
@@ -361,15 +387,11 @@ func intArg(args []ref.Val, i int) (int64, bool) {
 // replacePrice: two passes over the string (counting, then copying) and the result, whose
 // length is known before it is built: each replaced occurrence changes it by len(new)-len(old).
 func replacePrice(args []ref.Val) (price, bool) {
-	if len(args) < 3 {
+	a, ok := strs(args, 3)
+	if !ok {
 		return price{}, false
 	}
-	s, ok1 := str(args[0])
-	old, ok2 := str(args[1])
-	repl, ok3 := str(args[2])
-	if !ok1 || !ok2 || !ok3 {
-		return price{}, false
-	}
+	s, old, repl := a[0], a[1], a[2]
 	count := float64(strings.Count(s, old)) // "" matches before every rune and at the end
 	if n, ok := intArg(args, 3); ok && n >= 0 {
 		count = math.Min(count, float64(n))
@@ -381,14 +403,11 @@ func replacePrice(args []ref.Val) (price, bool) {
 
 // splitPrice: two passes over the string and a header per element.
 func splitPrice(args []ref.Val) (price, bool) {
-	if len(args) < 2 {
+	a, ok := strs(args, 2)
+	if !ok {
 		return price{}, false
 	}
-	s, ok1 := str(args[0])
-	sep, ok2 := str(args[1])
-	if !ok1 || !ok2 {
-		return price{}, false
-	}
+	s, sep := a[0], a[1]
 	k := float64(strings.Count(s, sep) + 1)
 	if sep == "" {
 		k -= 2 // "" is counted before each rune and at the end; split returns the runes
@@ -403,10 +422,7 @@ func splitPrice(args []ref.Val) (price, bool) {
 // joinPrice: reading every element and writing the result (the elements and the separators
 // between them); a list holding the same long string many times makes a long result.
 func joinPrice(args []ref.Val) (price, bool) {
-	if len(args) < 1 {
-		return price{}, false
-	}
-	l, ok := args[0].(traits.Lister)
+	l, ok := listArg(args)
 	if !ok {
 		return price{}, false
 	}
@@ -433,13 +449,11 @@ func joinPrice(args []ref.Val) (price, bool) {
 // quotePrice: reading the string and writing its quoted form, at most 3 bytes per byte (an
 // invalid byte becomes U+FFFD) and the quotes.
 func quotePrice(args []ref.Val) (price, bool) {
-	if len(args) != 1 {
+	a, ok := strs(args, 1)
+	if !ok || len(args) != 1 {
 		return price{}, false
 	}
-	s, ok := str(args[0])
-	if !ok {
-		return price{}, false
-	}
+	s := a[0]
 	out := 3*float64(len(s)) + 2
 	return price{bytesCost(float64(len(s)) + out), fmt.Sprintf("strings.quote would build up to %.0f bytes", out)}, true
 }
@@ -455,28 +469,22 @@ func quoteCost(args []ref.Val, result ref.Val) (uint64, bool) {
 
 // charAtPrice: the implementation converts the whole string to runes.
 func charAtPrice(args []ref.Val) (price, bool) {
-	if len(args) != 2 {
+	a, ok := strs(args, 1)
+	if !ok || len(args) != 2 {
 		return price{}, false
 	}
-	s, ok := str(args[0])
-	if !ok {
-		return price{}, false
-	}
-	return price{bytesCost(float64(len(s))), fmt.Sprintf("charAt would read %d bytes", len(s))}, true
+	return price{bytesCost(float64(len(a[0]))), fmt.Sprintf("charAt would read %d bytes", len(a[0]))}, true
 }
 
 // indexOfPrice: the strings extension converts both strings to runes and compares the needle
 // at every position (up to n·m comparisons), priced as Kubernetes prices a regular
 // expression of the needle's length. A list receiver is the lists library's (linear).
 func indexOfPrice(args []ref.Val) (price, bool) {
-	if len(args) < 2 {
+	a, ok := strs(args, 2)
+	if !ok {
 		return price{}, false
 	}
-	s, ok1 := str(args[0])
-	sub, ok2 := str(args[1])
-	if !ok1 || !ok2 {
-		return price{}, false
-	}
+	s, sub := a[0], a[1]
 	c := satAdd(bytesCost(float64(len(s))), searchCost(len(s), uint64(math.Ceil(float64(len(sub))*regexFactor))))
 	return price{c, fmt.Sprintf("searching %d bytes for a needle of %d would compare up to %d·%d characters", len(s), len(sub), len(s), len(sub))}, true
 }
@@ -485,19 +493,15 @@ func indexOfPrice(args []ref.Val) (price, bool) {
 // that does not parse is left to the function, which reports it.
 func regexPrice(function string) func(args []ref.Val) (price, bool) {
 	return func(args []ref.Val) (price, bool) {
-		if len(args) < 2 {
+		a, ok := strs(args, 2)
+		if !ok {
 			return price{}, false
 		}
-		s, ok1 := str(args[0])
-		p, ok2 := str(args[1])
-		if !ok1 || !ok2 {
-			return price{}, false
-		}
-		size, err := patternSize(p)
+		size, err := patternSize(a[1])
 		if err != nil {
 			return price{}, false
 		}
-		return regexCallPrice(function, len(s), len(p), size), true
+		return regexCallPrice(function, len(a[0]), len(a[1]), size), true
 	}
 }
 
@@ -542,10 +546,7 @@ func rangePrice(args []ref.Val) (price, bool) {
 // flattenPrice: the list flatten builds (counted up to the limit; nested lists may repeat one
 // long list many times), and the extension's own formula.
 func flattenPrice(args []ref.Val) (price, bool) {
-	if len(args) < 1 {
-		return price{}, false
-	}
-	l, ok := args[0].(traits.Lister)
+	l, ok := listArg(args)
 	if !ok {
 		return price{}, false
 	}

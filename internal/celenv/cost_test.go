@@ -280,6 +280,7 @@ func TestStaticEstimates(t *testing.T) {
 		{`stdout.matches("^v[0-9]+\\.[0-9]+")`, false},
 		{`stdout.split("\n").exists(l, l.startsWith("ERROR"))`, false},
 		{`"%s: %d".format([stdout, status_code]) != ""`, false},
+		{`"` + strings.Repeat("%s", 25) + `%d".format([` + strings.Repeat("stdout, ", 25) + `status_code]) != ""`, true}, // 52 MB in a list of mixed types
 		{`stdout.indexOf("ready") >= 0 && stderr.lastIndexOf("warn") < 0`, false},
 	} {
 		ast, iss := env.Compile(tt.src)
