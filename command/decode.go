@@ -28,7 +28,8 @@ func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return field.ErrorList{invalid(childPath(p, elementPath(trimmed, te)), "must be %s, not %s", describeType(te.Type), te.Value)}
+			at := withoutEmbedded(reflect.TypeOf(v), elementPath(trimmed, te))
+			return field.ErrorList{invalid(childPath(p, at), "must be %s, not %s", describeType(te.Type), te.Value)}
 		}
 		if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
 			return field.ErrorList{invalid(p, "invalid JSON at byte %d: %v", off, err)}
@@ -138,6 +139,26 @@ func jsonKind(first byte) string {
 	return "number"
 }
 
+// withoutEmbedded drops from a dotted field path the names of the embedded structs of t whose
+// fields encoding/json promotes ("classicPlacement.cluster" is "cluster" in the data).
+func withoutEmbedded(t reflect.Type, dotted string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || !strings.Contains(dotted, ".") {
+		return dotted
+	}
+	parts := strings.Split(dotted, ".")
+	out := parts[:0]
+	for _, part := range parts {
+		if f, ok := t.FieldByName(part); ok && f.Anonymous && f.Tag.Get("json") == "" {
+			continue
+		}
+		out = append(out, part)
+	}
+	return strings.Join(out, ".")
+}
+
 // knownFields lists the json names of the fields of the struct t points to, sorted.
 func knownFields(t reflect.Type) []string {
 	for t.Kind() == reflect.Pointer {
@@ -150,6 +171,10 @@ func knownFields(t reflect.Type) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			names = append(names, knownFields(f.Type)...) // promoted fields, as encoding/json reads them
+			continue
+		}
 		if name == "-" || !f.IsExported() {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -41,6 +42,26 @@ type schedulerKube struct {
 	Container      string            `json:"container"`
 	ReadyNodesOnly bool              `json:"ready_nodes_only"`
 }
+
+// schedulerShape is the shape of the data for DataType: schedulerData with the inline pod's
+// type, so that `K_expr` keys inside data.kubernetes.pod are typed as the Pod's fields.
+type schedulerShape struct {
+	Kubernetes *struct {
+		PodName        string            `json:"pod_name"`
+		Pod            *corev1.Pod       `json:"pod"`
+		Global         bool              `json:"global"`
+		NodeSelector   map[string]string `json:"node_selector"`
+		Namespace      string            `json:"namespace"`
+		Container      string            `json:"container"`
+		ReadyNodesOnly bool              `json:"ready_nodes_only"`
+	} `json:"kubernetes"`
+}
+
+// DataType returns the shape of the scheduler's data.
+func (schedulerCommand) DataType() reflect.Type { return reflect.TypeOf(schedulerShape{}) }
+
+// UsesCluster reports that the command runs pods (see DataDescriber).
+func (schedulerCommand) UsesCluster() bool { return true }
 
 // schedulerPrepared is a validated scheduler command.
 type schedulerPrepared struct {
