@@ -229,10 +229,23 @@ func firstLine(src string) string {
 func issuesError(env *cel.Env, src string, errs []*cel.Error, scope Scope) *ExprError {
 	out := &ExprError{Issues: make([]Issue, 0, len(errs))}
 	var parsed *celast.AST
+	base64 := false
+	for _, e := range errs {
+		base64 = base64 || strings.TrimSuffix(e.Message, " (in container '')") == "undeclared reference to 'base64'"
+	}
 	for _, e := range errs {
 		msg := strings.TrimSuffix(e.Message, " (in container '')")
 		if scope == ScopeWhen {
 			msg = whenHint(msg)
+		}
+		if base64 {
+			// base64.decode reads as a call of decode on a variable base64: one issue says it.
+			if msg == "undeclared reference to 'decode'" || msg == "undeclared reference to 'encode'" {
+				continue
+			}
+			if msg == "undeclared reference to 'base64'" {
+				msg += ": base64.decode and base64.encode exist only in the conditions and message_expr of a kubernetes command that reads Secrets with include_secret_values: true"
+			}
 		}
 		if strings.HasPrefix(msg, "undefined field '") {
 			if parsed == nil {
