@@ -74,9 +74,9 @@ type Command struct {
 	// message_expr then also have base64.decode and base64.encode.
 	SecretValues bool
 
-	values []dataValue      // the K_expr keys of Data
-	static any              // Data without its K_expr keys
-	impl   command.Command  // the implementation, to prepare with the values
+	values []dataValue     // the K_expr keys of Data
+	static any             // Data without its K_expr keys
+	impl   command.Command // the implementation, to prepare with the values
 }
 
 // Retry re-runs a requirement's command and re-analyses it until its status is Until or
