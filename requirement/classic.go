@@ -2,8 +2,8 @@ package requirement
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
-	"strings"
 )
 
 // The rest of the classic format: a whole replicated.yml loads. Its top-level keys other than
@@ -73,12 +73,18 @@ func onlyClassicKeys(m map[string]any) bool {
 	return len(m) > 0
 }
 
+// kindName and groupVersion are what a Kubernetes object's kind and apiVersion look like.
+var (
+	kindName     = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+	groupVersion = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+([a-z]+[0-9]+)?$`)
+)
+
 // otherObject reports whether m is a Kubernetes object other than a Pod (a classic
 // replicated.yml's Deployments, Services, ConfigMaps, ...), and names it.
 func otherObject(m map[string]any) (string, bool) {
-	apiVersion, ok1 := m["apiVersion"].(string)
-	kind, ok2 := m["kind"].(string)
-	if !ok1 || !ok2 || apiVersion == "" || kind == "" || kind == "Pod" || strings.ContainsAny(kind, " \t") {
+	apiVersion, _ := m["apiVersion"].(string)
+	kind, _ := m["kind"].(string)
+	if kind == "Pod" || !kindName.MatchString(kind) || !groupVersion.MatchString(apiVersion) {
 		return "", false
 	}
 	return fmt.Sprintf("%s %s", apiVersion, kind), true

@@ -24,6 +24,7 @@ type outcome struct {
 	message string
 	err     error // the command's error (or why the node did not run)
 	condErr error // the error evaluating the result conditions
+	msgErr  error // the error evaluating the matched result's message_expr
 }
 
 // aggregate is the analysis of one command result: one output, or one per node.
@@ -80,10 +81,16 @@ func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx 
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
 	truncated := false
+	msgErrs := map[string]bool{}
 	for i, o := range res.Outputs {
 		outs[i] = analyseOutput(ctx, req, actx, o, took)
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
 		truncated = truncated || o.Truncated
+		if e := outs[i].msgErr; e != nil && !msgErrs[e.Error()] {
+			// The status stands; the message falls back to the requirement's, and says why.
+			msgErrs[e.Error()] = true
+			g.notes = append(g.notes, "message not shown: "+e.Error())
+		}
 	}
 	if truncated {
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
@@ -124,7 +131,7 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		Duration:   d,
 	}
 	res := req.Analyze(ctx, actx, in)
-	oc.status, oc.message = statusOf(res.Status), res.Message
+	oc.status, oc.message, oc.msgErr = statusOf(res.Status), res.Message, res.MessageErr
 	if res.Err != nil {
 		oc.status = StatusFail
 		oc.condErr = res.Err

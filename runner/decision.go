@@ -92,6 +92,9 @@ type RequirementResult struct {
 	// Privileged is set when the requirement ran a privileged pod (or one with host
 	// namespaces or hostPath volumes).
 	Privileged bool `json:"privileged,omitempty"`
+	// SecretValues is set when the requirement's conditions saw the values of Secrets (the
+	// kubernetes command with include_secret_values: true). Stdout never holds them.
+	SecretValues bool `json:"secret_values,omitempty"`
 	// Attempts is how many times the command ran (more than 1 with retry).
 	Attempts int      `json:"attempts,omitempty"`
 	Notes    []string `json:"notes,omitempty"`

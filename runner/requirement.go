@@ -72,19 +72,26 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 			return r
 		}
 	}
-	if actx.Cluster == nil && conditionsUseCluster(req) {
+	if actx.Cluster == nil && (conditionsUseCluster(req) || (!s.replay && valuesUseCluster(req))) {
 		facts, err := s.clusterFacts()
 		if err != nil {
 			return fail(fmt.Errorf("cluster facts: %w", err))
 		}
 		actx.Cluster = facts
 	}
-	if req.Command.Prepared == nil && !s.replay {
-		return fail(fmt.Errorf("command %q was not prepared (load the spec with requirement.Load)", req.Command.ID))
+	var prepared command.Prepared
+	if !s.replay {
+		// The data's K_expr keys are evaluated once per run of the requirement (retries reuse
+		// the command): a value that fails or does not fit fails the requirement.
+		p, err := req.Command.Resolve(ctx, &actx, command.SpecContext{Pods: s.spec.Pods})
+		if err != nil {
+			return fail(err)
+		}
+		prepared = p
 	}
 
 	if req.Retry == nil || s.replay {
-		a := s.attempt(ctx, req, &actx, slot)
+		a := s.attempt(ctx, req, prepared, &actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
 			return fail(a.runErr)
 		}
@@ -94,12 +101,12 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		}
 		return r
 	}
-	return s.retry(ctx, req, &actx, base, slot)
+	return s.retry(ctx, req, prepared, &actx, base, slot)
 }
 
 // retry runs attempts until the status reaches Retry.Until, the retry timeout passes, the
 // failure limit is hit or ctx ends; the last attempt's result stands.
-func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
+func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
 	rt := *req.Retry
 	if rt.Interval <= 0 {
 		rt.Interval = defaultRetryInterval
@@ -126,7 +133,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		return fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, last.status, rt.Until)
 	}
 	for {
-		a := s.attempt(rctx, req, actx, slot)
+		a := s.attempt(rctx, req, prepared, actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
 			if last == nil {
 				r := base
@@ -204,6 +211,19 @@ func conditionsUseCluster(req *requirement.Requirement) bool {
 		if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
 			return true
 		}
+		if res.MessageExpr != nil && res.MessageExpr.UsesCluster() {
+			return true
+		}
+	}
+	return false
+}
+
+// valuesUseCluster reports whether a K_expr key of the command's data reads `cluster`.
+func valuesUseCluster(req *requirement.Requirement) bool {
+	for _, e := range req.Command.Expressions() {
+		if e.UsesCluster() {
+			return true
+		}
 	}
 	return false
 }
@@ -222,6 +242,7 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 	a.agg.fill(&r)
 	if a.res != nil {
 		r.Privileged = a.res.Privileged
+		r.SecretValues = a.res.SecretValues
 		r.Notes = append(r.Notes, a.res.Notes...)
 	}
 	return r
@@ -256,7 +277,7 @@ func (sl *slot) release() {
 }
 
 // attempt runs the command once, within one slot, and analyses what it produced.
-func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, slot *slot) attempt {
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, slot *slot) attempt {
 	if !slot.acquire(ctx) {
 		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
 	}
@@ -280,7 +301,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 		},
 	}
 	start := time.Now()
-	res, err := s.source(cctx, req, env)
+	res, err := s.source(cctx, req, prepared, env)
 	took := time.Since(start)
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
@@ -324,14 +345,14 @@ func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output
 	return out
 }
 
-// runCommand is the source of Run: the requirement's prepared command. A command that
-// panics (a bug in a caller-registered command) fails its requirement like any command that
-// could not produce a result, rather than crashing the caller from a runner goroutine.
-func runCommand(ctx context.Context, req *requirement.Requirement, env *command.Env) (res *command.Result, err error) {
+// runCommand is the source of Run: the requirement's command, prepared for this run. A command
+// that panics (a bug in a caller-registered command) fails its requirement like any command
+// that could not produce a result, rather than crashing the caller from a runner goroutine.
+func runCommand(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (res *command.Result, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("command %s panicked: %v", req.Command.ID, p)
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("command %s panicked: %v", req.Command.ID, r)
 		}
 	}()
-	return req.Command.Prepared.Run(ctx, env)
+	return p.Run(ctx, env)
 }

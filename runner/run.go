@@ -122,7 +122,7 @@ type state struct {
 	deps   [][]int // deps[i]: indexes of the requirements i depends on
 	logger *slog.Logger
 	// source produces a requirement's command result: runs it, or replays a recording.
-	source func(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error)
+	source source
 	replay bool
 	runID  string
 	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
@@ -436,11 +436,15 @@ func (s *state) clusterFacts() (map[string]any, error) {
 	return s.cluster, s.clusterErr
 }
 
+// source produces a requirement's command result from the command prepared for this run (p):
+// runs it, or replays a recording.
+type source func(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (*command.Result, error)
+
 // baseContext is the analyzer context every requirement starts from.
 func (s *state) baseContext() analyzer.Context {
 	return analyzer.Context{
 		Vars:   s.opts.Vars,
-		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
+		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion, Namespace: s.opts.Namespace},
 		Phase:  string(s.opts.Phase),
 		Budget: s.budget,
 	}

@@ -39,7 +39,8 @@ type Options struct {
 	// Config reaches the cluster; nil runs without one (cluster commands then fail).
 	// It is never mutated.
 	Config *rest.Config
-	// Namespace for cluster commands that name none; "default" when empty.
+	// Namespace for cluster commands that name none; "default" when empty. CEL sees it as
+	// app.namespace.
 	Namespace string
 	// Vars is what CEL sees as `vars`. Runs read it concurrently; do not change it while a
 	// Run uses it.

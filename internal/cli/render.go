@@ -163,6 +163,9 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	if r.Privileged {
 		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
 	}
+	if r.SecretValues {
+		out = append(out, "note: its conditions saw the values of Secrets (include_secret_values); they are not printed")
+	}
 	if r.Status != runner.StatusSkipped { // a SKIP says enough; its note only repeats the when
 		for _, n := range r.Notes {
 			out = append(out, "note: "+oneLine(n))
