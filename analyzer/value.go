@@ -2,8 +2,6 @@ package analyzer
 
 import (
 	"context"
-	"encoding"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +13,8 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/preflightkit/preflight/internal/gotype"
 )
 
 // Value expressions: a command's `K_expr` data keys and a result's `message_expr`. Their
@@ -126,22 +126,6 @@ func native(v ref.Val, depth int) (any, error) {
 	return nil, fmt.Errorf("the value is a %s, which data cannot hold", v.Type().TypeName())
 }
 
-var (
-	rawMessageType  = reflect.TypeOf(json.RawMessage(nil))
-	unmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
-	textType        = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
-)
-
-// isAny reports whether t takes any JSON value: an interface, json.RawMessage, or a type with
-// its own JSON decoding (a Kubernetes Quantity, an IntOrString, a Time).
-func isAny(t reflect.Type) bool {
-	if t.Kind() == reflect.Interface || t == rawMessageType {
-		return true
-	}
-	return t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) ||
-		t.Kind() != reflect.String && (t.Implements(textType) || reflect.PointerTo(t).Implements(textType))
-}
-
 // fits checks that the data v can be decoded into t; at names the element for messages.
 func fits(v any, t reflect.Type, at string) error {
 	for t.Kind() == reflect.Pointer {
@@ -150,7 +134,7 @@ func fits(v any, t reflect.Type, at string) error {
 		}
 		t = t.Elem()
 	}
-	if isAny(t) {
+	if gotype.Opaque(t) {
 		return nil
 	}
 	bad := func() error {
@@ -158,7 +142,7 @@ func fits(v any, t reflect.Type, at string) error {
 		if at != "" {
 			where = at + ": "
 		}
-		return fmt.Errorf("%sthe value is %s, not %s", where, kindOf(v), describe(t))
+		return fmt.Errorf("%sthe value is %s, not %s", where, kindOf(v), gotype.Describe(t))
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -236,12 +220,10 @@ func kindOf(v any) string {
 
 // celType is the CEL type of values decoded into t.
 func celType(t reflect.Type) *cel.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if isAny(t) {
+	if gotype.Opaque(t) {
 		return cel.DynType
 	}
+	t = gotype.Deref(t)
 	switch t.Kind() {
 	case reflect.String:
 		return cel.StringType
@@ -303,57 +285,9 @@ func mayAssign(want, got *cel.Type) bool {
 func describeTypes(ts []reflect.Type) string {
 	names := make([]string, len(ts))
 	for i, t := range ts {
-		names[i] = describe(t)
+		names[i] = gotype.Describe(t)
 	}
 	return strings.Join(names, " or ")
-}
-
-// describe names a Go type the way a spec author thinks of it, with its CEL type.
-func describe(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if isAny(t) {
-		return "any value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a bool"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "a list of " + plural(describe(t.Elem()))
-	case reflect.Map:
-		return "a map of " + plural(describe(t.Elem()))
-	case reflect.Struct:
-		return "an object (a map)"
-	}
-	return t.String()
-}
-
-// plural turns "a string" into "strings", "a list of strings" into "lists of strings".
-func plural(s string) string {
-	for _, art := range []string{"a ", "an "} {
-		if rest, ok := strings.CutPrefix(s, art); ok {
-			s = rest
-			break
-		}
-	}
-	if s == "any value" {
-		return "any values"
-	}
-	end := len(s)
-	for _, sep := range []string{" of ", " ("} {
-		if i := strings.Index(s, sep); i >= 0 && i < end {
-			end = i
-		}
-	}
-	return s[:end] + "s" + s[end:]
 }
 
 // exampleOf is an expression of type t, for messages.

@@ -45,7 +45,7 @@ func TestCompileValueTypes(t *testing.T) {
 		{name: "list of strings", src: `["test", "-d", string(vars.dir)]`, types: []reflect.Type{stringsT}},
 		{name: "list of dyn", src: `vars.argv`, types: []reflect.Type{stringsT}},
 		{name: "mixed list literal", src: `["test", vars.dir]`, types: []reflect.Type{stringsT}, wantErr: "expected type 'string' but found 'dyn'"},
-		{name: "list of ints for strings", src: `[1, 2]`, types: []reflect.Type{stringsT}, wantErr: "must evaluate to a list of strings, got list(int)"},
+		{name: "list of ints for strings", src: `[1, 2]`, types: []reflect.Type{stringsT}, wantErr: "must evaluate to an array of strings, got list(int)"},
 		{name: "map of strings", src: `{"A": "b"}`, types: []reflect.Type{stringMapT}},
 		{name: "map of dyn", src: `{"A": vars.a}`, types: []reflect.Type{stringMapT}},
 		{name: "bool", src: `phase == "upgrade"`, types: []reflect.Type{boolT}},

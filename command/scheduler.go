@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/preflightkit/preflight/internal/gotype"
 	"github.com/preflightkit/preflight/internal/podrun"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -160,7 +161,7 @@ func decodePod(p *field.Path, raw json.RawMessage) (*corev1.Pod, field.ErrorList
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", describeType(te.Type), te.Value)}
+			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", gotype.Describe(te.Type), te.Value)}
 		}
 		return nil, field.ErrorList{invalid(p, "%v", err)}
 	}

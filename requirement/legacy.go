@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // Legacy templates: in the classic format, `when` and `condition.bool_expr` were Go templates
@@ -352,7 +353,7 @@ func templateSuggestion(root any, tokens []string, s string) (key, cel string, o
 	if _, err := strconv.Atoi(key); err == nil {
 		return "", "", false
 	}
-	list, _ := jsonAt(root, tokens[:len(tokens)-1]).([]any)
+	list, _ := specschema.ValueAt(root, tokens[:len(tokens)-1]).([]any)
 	parts := make([]string, len(list))
 	for i, e := range list {
 		str, isString := e.(string)
@@ -373,25 +374,6 @@ func templateSuggestion(root any, tokens []string, s string) (key, cel string, o
 		}
 	}
 	return key, "[" + strings.Join(parts, ", ") + "]", true
-}
-
-// jsonAt returns the JSON value at tokens under v, or nil.
-func jsonAt(v any, tokens []string) any {
-	for _, t := range tokens {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[t]
-		case []any:
-			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
 }
 
 // translateValue translates a string holding templates into a CEL value: one action alone

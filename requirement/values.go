@@ -15,6 +15,7 @@ import (
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/internal/gotype"
 	"github.com/preflightkit/preflight/internal/specschema"
 )
 
@@ -38,74 +39,6 @@ type dataValue struct {
 // anyType is the type of a value whose type nothing declares.
 var anyType = reflect.TypeOf((*any)(nil)).Elem()
 
-var (
-	rawMessageType  = reflect.TypeOf(json.RawMessage(nil))
-	unmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
-)
-
-// deref strips pointers.
-func deref(t reflect.Type) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// opaque reports whether t takes any JSON whose inside the loader cannot type: unknown, an
-// interface, json.RawMessage or a type with its own decoding.
-func opaque(t reflect.Type) bool {
-	t = deref(t)
-	return t == nil || t.Kind() == reflect.Interface || t == rawMessageType ||
-		t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)
-}
-
-// jsonField finds the field of struct t that JSON names key, looking into embedded structs
-// whose fields encoding/json promotes.
-func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" && deref(f.Type).Kind() == reflect.Struct {
-			if sf, ok := jsonField(deref(f.Type), key); ok {
-				return sf, true
-			}
-			continue
-		}
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if name == key {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
-}
-
-// fieldNames lists the JSON names of struct t's fields, sorted.
-func fieldNames(t reflect.Type) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" && deref(f.Type).Kind() == reflect.Struct {
-			out = append(out, fieldNames(deref(f.Type))...)
-			continue
-		}
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // child is what the loader knows of the value under key in a value of type t.
 type child struct {
 	typ   reflect.Type // nil: any JSON
@@ -115,15 +48,15 @@ type child struct {
 }
 
 func childOf(t reflect.Type, key string) child {
-	if opaque(t) {
+	if gotype.Opaque(t) {
 		return child{known: true}
 	}
-	t = deref(t)
+	t = gotype.Deref(t)
 	switch t.Kind() {
 	case reflect.Struct:
-		f, ok := jsonField(t, key)
+		f, ok := gotype.Lookup(t, key)
 		if !ok {
-			return child{names: fieldNames(t)}
+			return child{names: gotype.Names(t)}
 		}
 		return child{typ: f.Type, tag: f.Tag.Get("expr"), known: true}
 	case reflect.Map:
@@ -134,10 +67,10 @@ func childOf(t reflect.Type, key string) child {
 
 // elemOf is the type of the elements of a list of type t (nil: any JSON).
 func elemOf(t reflect.Type) reflect.Type {
-	if opaque(t) {
+	if gotype.Opaque(t) {
 		return nil
 	}
-	t = deref(t)
+	t = gotype.Deref(t)
 	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
 		return t.Elem()
 	}
@@ -250,8 +183,8 @@ func isExprKey(t reflect.Type, key string) (string, bool) {
 	if !ok || base == "" {
 		return "", false
 	}
-	if !opaque(t) && deref(t).Kind() == reflect.Struct {
-		if _, literal := jsonField(deref(t), key); literal {
+	if !gotype.Opaque(t) && gotype.Deref(t).Kind() == reflect.Struct {
+		if _, literal := gotype.Lookup(t, key); literal {
 			return "", false
 		}
 	}
@@ -476,22 +409,7 @@ func setAt(data any, path []string, val any) bool {
 	if len(path) == 0 {
 		return false
 	}
-	parent := data
-	for _, tok := range path[:len(path)-1] {
-		switch x := parent.(type) {
-		case map[string]any:
-			parent = x[tok]
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(x) {
-				return false
-			}
-			parent = x[i]
-		default:
-			return false
-		}
-	}
-	m, ok := parent.(map[string]any)
+	m, ok := specschema.ValueAt(data, path[:len(path)-1]).(map[string]any)
 	if !ok {
 		return false
 	}

@@ -102,7 +102,7 @@ func TestResolvePlacesValuesAtDepth(t *testing.T) {
 	// The union type of raw: an int is accepted, a map is not.
 	spec, err = loadWith(t, reg, "custom_requirements:\n- id: r\n  command: {id: capture, data: {raw_expr: '{\"a\": 1}'}}\n  results: [{status: success}]\n")
 	require.Nil(t, spec)
-	assert.ErrorContains(t, err, "raw_expr: must evaluate to an integer or a list of strings, got map(string, int)")
+	assert.ErrorContains(t, err, "raw_expr: must evaluate to an integer or an array of strings, got map(string, int)")
 }
 
 // A spec whose cluster command has K_expr keys needs a cluster, although it is not prepared

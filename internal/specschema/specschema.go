@@ -326,7 +326,13 @@ func cutLast(ptr string) (rest, last string, ok bool) {
 
 // lookup resolves a "#/a/b" pointer in a decoded JSON value; nil when absent.
 func lookup(v any, ptr string) any {
-	for _, tok := range SplitPointer(strings.TrimPrefix(ptr, "#")) {
+	return ValueAt(v, SplitPointer(strings.TrimPrefix(ptr, "#")))
+}
+
+// ValueAt returns the value at tokens (map keys and list indexes) in a decoded JSON value;
+// nil when absent.
+func ValueAt(v any, tokens []string) any {
+	for _, tok := range tokens {
 		switch x := v.(type) {
 		case map[string]any:
 			v = x[tok]
