@@ -209,7 +209,7 @@ func kindOf(v any) string {
 	case float64:
 		return "a double"
 	case bool:
-		return "a bool"
+		return "a boolean"
 	case []any:
 		return "a list"
 	case map[string]any:

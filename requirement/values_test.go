@@ -161,3 +161,48 @@ func TestAnalyzeMessageExprError(t *testing.T) {
 	assert.Contains(t, out.MessageErr.Error(), "results[0].message_expr:")
 	assert.NoError(t, out.Err, "the conditions evaluated fine")
 }
+
+// A Pod field given as CEL inside an inline pod: typed as the Pod's field at load, prepared by
+// the scheduler command with the value at run; a pod_name given as CEL finds the spec's pod
+// templates.
+func TestResolveSchedulerPod(t *testing.T) {
+	spec, err := loadWith(t, command.Builtins(), `custom_requirements:
+- id: inline
+  command:
+    id: scheduler
+    data:
+      kubernetes:
+        pod:
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: checker}
+          spec:
+            containers:
+            - name: c
+              image_expr: 'vars.registry + "/busybox"'
+              command: [test, -d, /data]
+        global_expr: vars.everywhere
+  results: [{status: success}]
+- id: named
+  command: {id: scheduler, data: {kubernetes: {pod_name_expr: vars.pod}}}
+  results: [{status: success}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: license-checker}
+spec:
+  containers: [{name: c, image: busybox}]
+`)
+	require.NoError(t, err)
+	ac := &analyzer.Context{Vars: map[string]any{"registry": "registry.example", "everywhere": true, "pod": "license-checker"}}
+	sc := command.SpecContext{Pods: spec.Pods}
+	for _, r := range spec.Requirements {
+		p, err := r.Command.Resolve(context.Background(), ac, sc)
+		require.NoError(t, err, r.ID)
+		assert.True(t, p.(interface{ UsesCluster() bool }).UsesCluster())
+	}
+	_, err = spec.Requirements[1].Command.Resolve(context.Background(), &analyzer.Context{Vars: map[string]any{"pod": "nope"}}, sc)
+	require.ErrorContains(t, err, `data.kubernetes.pod_name (from data.kubernetes.pod_name_expr): no kind: Pod document named "nope"`)
+	_, err = spec.Requirements[0].Command.Resolve(context.Background(), &analyzer.Context{Vars: map[string]any{"registry": "r", "everywhere": "yes"}}, sc)
+	require.ErrorContains(t, err, "data.kubernetes.global_expr: the value is a string, not a boolean (true or false)")
+}
