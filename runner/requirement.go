@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
@@ -118,36 +121,32 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	var note string
 	consecutive := 0
 	n := 0
-	// stopped says why the loop ends early: the run ended, or the retry timeout passed.
+	// stopped says why the attempts end early: the run ended, or the retry timeout passed.
 	stopped := func(when string) string {
 		if ctx.Err() != nil {
 			return fmt.Sprintf("stopped after %d attempts: %v%s: last status %s", n, context.Cause(ctx), when, last.status)
 		}
 		return fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, last.status, rt.Until)
 	}
-	for {
+	// One attempt per call, rt.Interval after the previous one ended, until it returns true
+	// or rctx ends (the run, or the retry timeout).
+	every := wait.Backoff{Duration: rt.Interval, Factor: 1, Steps: math.MaxInt32}
+	err := wait.ExponentialBackoffWithContext(rctx, every, func(context.Context) (bool, error) {
 		a := s.attempt(rctx, req, actx, slot)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
-			if last == nil {
-				r := base
-				r.Status, r.Message = StatusFail, req.Message.Render(nil)
-				r.setErrors(a.runErr, nil)
-				return r
-			}
-			note = stopped(" while waiting to retry")
-			break
+			return false, a.runErr
 		}
 		// An attempt cut short by the retry deadline says less than the one before it.
 		if last != nil && ctx.Err() == nil && rctx.Err() != nil && a.cmdErr {
 			n++
 			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): the last attempt was cut short; showing the one before: status %s", n, rt.Timeout, last.status)
-			break
+			return true, nil
 		}
 		n++
 		last = &a
 		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
 		if reached(&a, rt.Until) {
-			break
+			return true, nil
 		}
 		if a.cmdErr {
 			consecutive++
@@ -156,22 +155,24 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		}
 		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
 			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
-			break
+			return true, nil
 		}
+		// Do not wait for an attempt that could not start before the retry timeout.
 		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
 			note = stopped("")
-			break
+			return true, nil
 		}
-		t := time.NewTimer(rt.Interval)
-		select {
-		case <-t.C:
-		case <-rctx.Done():
-			t.Stop()
-		}
-		if rctx.Err() != nil {
-			note = stopped(" while waiting to retry")
-			break
-		}
+		return false, nil
+	})
+	switch {
+	case last == nil:
+		// The run ended before the first attempt could start.
+		r := base
+		r.Status, r.Message = StatusFail, req.Message.Render(nil)
+		r.setErrors(errCanceledBeforeRun, nil)
+		return r
+	case err != nil && note == "":
+		note = stopped(" while waiting to retry")
 	}
 	r := withAttempts(last.result(base), n)
 	if note != "" {
