@@ -102,6 +102,15 @@ func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, er
 	return r.run(ctx, spec)
 }
 
+// Check reports what Run would refuse before running anything (an invalid spec,
+// acknowledgments the spec cannot take: *OptionError values, joined), without running
+// anything; nil means Run will start. Servers that start runs in the background use it to
+// answer bad input at once.
+func (r *Runner) Check(spec *requirement.Spec) error {
+	_, err := r.newState(spec)
+	return err
+}
+
 // InterruptedError is the error of Run and Evaluate when their context was cancelled or
 // Options.Timeout passed before every requirement finished. The decision is returned with it
 // (gate blocked, Decision.Error holding this error's text). errors.Is matches both the
@@ -137,7 +146,13 @@ type OptionError struct {
 	Value string
 	// Reason says what is wrong and what would be right.
 	Reason string
+	// strict is set for an acknowledgment of a strict requirement's failure.
+	strict bool
 }
+
+// Is reports whether target is ErrStrictFailure and e asks to acknowledge a strict
+// requirement's failure.
+func (e *OptionError) Is(target error) bool { return target == ErrStrictFailure && e.strict }
 
 // Error returns `runner options: Acknowledge "db": the spec has no requirement with that id`.
 func (e *OptionError) Error() string {
