@@ -273,6 +273,17 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) *run {
 	return rn
 }
 
+// DeployAllowed reports what GET /runs/{id} says in deploy_allowed: whether run id is done
+// and its gate passes, after acknowledgments. It is false for an unknown id. A console
+// checks it on its server before it deploys, whatever its page shows.
+func (h *Handler) DeployAllowed(id string) bool {
+	h.mu.Lock()
+	h.prune()
+	rn := h.runs[id]
+	h.mu.Unlock()
+	return rn != nil && rn.body(h.now()).DeployAllowed
+}
+
 // get is GET /runs/{id}.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if rn := h.lookup(w, r); rn != nil {

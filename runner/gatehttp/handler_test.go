@@ -81,6 +81,8 @@ func TestDeployAllowedOnPass(t *testing.T) {
 	a := hs.wait(hs.start(nil))
 	assert.Equal(t, runner.GatePass, a.Decision.Gate)
 	assert.True(t, a.DeployAllowed)
+	assert.True(t, hs.h.DeployAllowed(a.ID), "the Go accessor says the same")
+	assert.False(t, hs.h.DeployAllowed("nope"))
 }
 
 // TestEventsOrderReplayAndWatchers watches one run from three clients: one from the start,
@@ -195,10 +197,12 @@ func TestAcknowledgeAfterTheRun(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, raw)
 	assert.Equal(t, runner.GateNeedsAck, after.Decision.Gate, "fail still needs one")
 	assert.False(t, after.DeployAllowed)
+	assert.False(t, hs.h.DeployAllowed(id))
 	code, raw = hs.do("POST", "/runs/"+id+"/acknowledge", map[string]any{"ids": []string{"fail"}, "by": "bo"}, &after)
 	require.Equal(t, http.StatusOK, code, raw)
 	assert.Equal(t, runner.GatePass, after.Decision.Gate)
 	assert.True(t, after.DeployAllowed)
+	assert.True(t, hs.h.DeployAllowed(id), "deploy is allowed once everything is acknowledged")
 	for _, want := range []struct {
 		id, by  string
 		warning bool
