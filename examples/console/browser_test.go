@@ -157,8 +157,8 @@ func chromium(t *testing.T) string {
 }
 
 // startConsole runs the console's main on a free port with spec (its text, with @GATE_DIR@
-// for the gate folder) and returns its URL and the folder.
-func startConsole(t *testing.T, spec string) (string, string) {
+// for the gate folder) and args (default: no cluster), and returns its URL and the folder.
+func startConsole(t *testing.T, spec string, args ...string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "preflight.yaml")
@@ -168,7 +168,11 @@ func startConsole(t *testing.T, spec string) (string, string) {
 	exited := make(chan int, 1)
 	var logs strings.Builder
 	go func() {
-		exited <- run(ctx, []string{"--spec", path, "--addr", "127.0.0.1:0", "--kubeconfig", ""}, &syncWriter{b: &logs}, func(a string) { addr <- a })
+		if len(args) == 0 {
+			args = []string{"--kubeconfig", ""} // host commands only
+		}
+		args = append([]string{"--spec", path, "--addr", "127.0.0.1:0"}, args...)
+		exited <- run(ctx, args, &syncWriter{b: &logs}, func(a string) { addr <- a })
 	}()
 	select {
 	case a := <-addr:
