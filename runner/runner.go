@@ -73,8 +73,9 @@ type Options struct {
 	// evaluation also has its own per-call limit); 0 means 10,000,000. An expression
 	// evaluated after the budget is spent fails, and so does its requirement.
 	CostBudget uint64
-	// OnEvent, when set, receives an event as each requirement starts, finishes each retry
-	// attempt and finishes. It is called from the runner's goroutines, one call at a time,
+	// OnEvent, when set, receives an event as each requirement starts, as each node of a
+	// per-node command finishes (EventNode), as each retry attempt finishes and as the
+	// requirement finishes. It is called from the runner's goroutines, one call at a time,
 	// and should return quickly: scheduling waits for it.
 	OnEvent func(Event)
 	// Logger receives diagnostics; nil discards them.
