@@ -87,7 +87,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 	}
 
 	if req.Retry == nil || s.replay {
-		a := s.attempt(ctx, req, &actx, slot)
+		a := s.attempt(ctx, req, &actx, slot, 1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
 			return fail(a.runErr)
 		}
@@ -132,7 +132,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	// or rctx ends (the run, or the retry timeout).
 	every := wait.Backoff{Duration: rt.Interval, Factor: 1, Steps: math.MaxInt32}
 	err := wait.ExponentialBackoffWithContext(rctx, every, func(context.Context) (bool, error) {
-		a := s.attempt(rctx, req, actx, slot)
+		a := s.attempt(rctx, req, actx, slot, n+1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
 			return false, a.runErr
 		}
@@ -256,8 +256,9 @@ func (sl *slot) release() {
 	}
 }
 
-// attempt runs the command once, within one slot, and analyses what it produced.
-func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, slot *slot) attempt {
+// attempt runs the command once, within one slot, and analyses what it produced; number
+// counts the attempts from 1.
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, slot *slot, number int) attempt {
 	if !slot.acquire(ctx) {
 		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
 	}
@@ -280,9 +281,15 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 			MaxConcurrentPods: s.opts.MaxConcurrentPods,
 		},
 	}
+	var nodes *nodeProgress
+	if s.opts.OnEvent != nil && !s.replay {
+		nodes = s.watchNodes(ctx, req, actx, number)
+		env.OnNodeScope, env.OnNodeDone = nodes.scope, nodes.done
+	}
 	start := time.Now()
 	res, err := s.source(cctx, req, env)
 	took := time.Since(start)
+	nodes.close()
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
 	slot.release()
@@ -298,7 +305,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 		a.runErr = errors.New("the command returned no result")
 		res = &command.Result{Outputs: []command.Output{{StatusCode: command.CodeGeneralError, Err: a.runErr, Duration: took}}}
 	}
-	a.agg = s.analyse(ctx, req, actx, res, took)
+	a.agg = s.analyse(ctx, req, actx, res, took, nodes)
 	a.status = a.agg.status
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a
