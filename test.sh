@@ -25,6 +25,9 @@ go vet ./...
 go vet -tags e2e ./...
 
 echo "== unit tests"
+# The example console's browser test (headless Chromium, installed by
+# internal/testcluster/install-deps.sh) must run here: without Chromium it fails, not skips.
+export PREFLIGHT_BROWSER_REQUIRED=1
 go test -race -count=1 ./...
 
 echo "== end-to-end tests"

@@ -131,6 +131,17 @@ type Env struct {
 	Session *Session
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
+	// OnNodeScope and OnNodeDone, when set, receive the progress of a command that runs on
+	// several nodes (the scheduler with global or node_selector), so that a caller can show
+	// "412 of 1000 nodes" while it runs. OnNodeScope is called at most once, when the command
+	// knows how many outputs it will return for nodes (nodes in scope, including those that
+	// cannot run it), before any OnNodeDone. OnNodeDone is called once per such output, as
+	// soon as that node is done, with the Output that Run also returns. Both are called
+	// before Run returns, from the command's goroutines: several calls may run at once, and
+	// they should return quickly. Commands that do not run on nodes call neither; a
+	// command's Result stays the whole answer whether or not they are set.
+	OnNodeScope func(nodes int)
+	OnNodeDone  func(Output)
 }
 
 // ClusterSettings tune how cluster commands use the API server. Zero fields take defaults.

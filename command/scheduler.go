@@ -308,7 +308,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	res, err := client.Run(ctx, podrun.Job{
+	job := podrun.Job{
 		RequirementID:  env.RequirementID,
 		Namespace:      ns,
 		Pod:            p.pod,
@@ -318,36 +318,48 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		ReadyNodesOnly: p.readyNodesOnly,
 		Timeout:        env.Timeout,
 		OutputLimit:    env.Limit(),
-	})
+	}
+	if p.fanOut {
+		job.OnScope = env.OnNodeScope
+		if done := env.OnNodeDone; done != nil {
+			job.OnTarget = func(t podrun.TargetResult) { done(targetOutput(t)) }
+		}
+	}
+	res, err := client.Run(ctx, job)
 	if err != nil {
 		return nil, err
 	}
 	return schedulerResult(res), nil
 }
 
+// targetOutput maps one target's outcome onto an Output.
+func targetOutput(t podrun.TargetResult) Output {
+	o := Output{
+		Node:       t.Node,
+		StatusCode: t.ExitCode,
+		Stdout:     t.Output,
+		Truncated:  t.Truncated,
+		Err:        t.Err,
+		NotRun:     t.NotRun,
+		Duration:   t.Duration,
+	}
+	if t.Err != nil {
+		o.StatusCode = CodeGeneralError
+		if errors.Is(t.Err, context.DeadlineExceeded) {
+			o.StatusCode = CodeTimeout
+		}
+	}
+	return o
+}
+
 // schedulerResult maps podrun's result onto the command contract.
 func schedulerResult(res *podrun.Result) *Result {
 	out := &Result{Notes: res.Notes}
 	for _, t := range res.Targets {
-		o := Output{
-			Node:       t.Node,
-			StatusCode: t.ExitCode,
-			Stdout:     t.Output,
-			Truncated:  t.Truncated,
-			Err:        t.Err,
-			NotRun:     t.NotRun,
-			Duration:   t.Duration,
-		}
-		if t.Err != nil {
-			o.StatusCode = CodeGeneralError
-			if errors.Is(t.Err, context.DeadlineExceeded) {
-				o.StatusCode = CodeTimeout
-			}
-		}
 		if t.Pod != "" && res.Privileged {
 			out.Privileged = true
 		}
-		out.Outputs = append(out.Outputs, o)
+		out.Outputs = append(out.Outputs, targetOutput(t))
 	}
 	for _, e := range res.Excluded {
 		out.Excluded = append(out.Excluded, Excluded{Node: e.Node, Reason: e.Reason})

@@ -77,13 +77,18 @@ func rank(s Status) int {
 }
 
 // analyse matches every output of res against the requirement's results and aggregates them.
-func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration) aggregate {
+// Outputs already analysed as their node finished (nodes) are not analysed again.
+func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration, nodes *nodeProgress) aggregate {
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
 	truncated := false
 	msgErrs := map[string]bool{}
 	for i, o := range res.Outputs {
-		outs[i] = analyseOutput(ctx, req, actx, o, took)
+		if oc, ok := nodes.reuse(o); ok {
+			outs[i] = oc
+		} else {
+			outs[i] = analyseOutput(ctx, req, actx, o, took)
+		}
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
 		truncated = truncated || o.Truncated
 		if e := outs[i].msgErr; e != nil && !msgErrs[e.Error()] {
@@ -153,21 +158,7 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 	slices.SortStableFunc(outs, func(a, b outcome) int { return strings.Compare(a.out.Node, b.out.Node) })
 	for i := range outs {
 		o := &outs[i]
-		code := o.out.StatusCode
-		nr := NodeResult{
-			Node:     o.out.Node,
-			Status:   o.status,
-			Message:  o.message,
-			Stdout:   o.out.Stdout,
-			Stderr:   o.out.Stderr,
-			NotRun:   o.out.NotRun,
-			Duration: Duration(o.out.Duration),
-		}
-		nr.setErrors(o.err, o.condErr)
-		if o.out.NotRun == "" {
-			nr.StatusCode = &code
-		}
-		g.nodes = append(g.nodes, nr)
+		g.nodes = append(g.nodes, nodeResult(o))
 		if g.decider == nil || rank(o.status) < rank(g.decider.status) {
 			g.decider = o
 		}

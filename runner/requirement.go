@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
@@ -91,7 +94,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 	}
 
 	if req.Retry == nil || s.replay {
-		a := s.attempt(ctx, req, prepared, &actx, slot)
+		a := s.attempt(ctx, req, prepared, &actx, slot, 1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
 			return fail(a.runErr)
 		}
@@ -125,36 +128,32 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 	var note string
 	consecutive := 0
 	n := 0
-	// stopped says why the loop ends early: the run ended, or the retry timeout passed.
+	// stopped says why the attempts end early: the run ended, or the retry timeout passed.
 	stopped := func(when string) string {
 		if ctx.Err() != nil {
 			return fmt.Sprintf("stopped after %d attempts: %v%s: last status %s", n, context.Cause(ctx), when, last.status)
 		}
 		return fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, last.status, rt.Until)
 	}
-	for {
-		a := s.attempt(rctx, req, prepared, actx, slot)
+	// One attempt per call, rt.Interval after the previous one ended, until it returns true
+	// or rctx ends (the run, or the retry timeout).
+	every := wait.Backoff{Duration: rt.Interval, Factor: 1, Steps: math.MaxInt32}
+	err := wait.ExponentialBackoffWithContext(rctx, every, func(context.Context) (bool, error) {
+		a := s.attempt(rctx, req, prepared, actx, slot, n+1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
-			if last == nil {
-				r := base
-				r.Status, r.Message = StatusFail, req.Message.Render(nil)
-				r.setErrors(a.runErr, nil)
-				return r
-			}
-			note = stopped(" while waiting to retry")
-			break
+			return false, a.runErr
 		}
 		// An attempt cut short by the retry deadline says less than the one before it.
 		if last != nil && ctx.Err() == nil && rctx.Err() != nil && a.cmdErr {
 			n++
 			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): the last attempt was cut short; showing the one before: status %s", n, rt.Timeout, last.status)
-			break
+			return true, nil
 		}
 		n++
 		last = &a
 		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
 		if reached(&a, rt.Until) {
-			break
+			return true, nil
 		}
 		if a.cmdErr {
 			consecutive++
@@ -163,22 +162,24 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 		}
 		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
 			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
-			break
+			return true, nil
 		}
+		// Do not wait for an attempt that could not start before the retry timeout.
 		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
 			note = stopped("")
-			break
+			return true, nil
 		}
-		t := time.NewTimer(rt.Interval)
-		select {
-		case <-t.C:
-		case <-rctx.Done():
-			t.Stop()
-		}
-		if rctx.Err() != nil {
-			note = stopped(" while waiting to retry")
-			break
-		}
+		return false, nil
+	})
+	switch {
+	case last == nil:
+		// The run ended before the first attempt could start.
+		r := base
+		r.Status, r.Message = StatusFail, req.Message.Render(nil)
+		r.setErrors(errCanceledBeforeRun, nil)
+		return r
+	case err != nil && note == "":
+		note = stopped(" while waiting to retry")
 	}
 	r := withAttempts(last.result(base), n)
 	if note != "" {
@@ -276,8 +277,9 @@ func (sl *slot) release() {
 	}
 }
 
-// attempt runs the command once, within one slot, and analyses what it produced.
-func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, slot *slot) attempt {
+// attempt runs the command once (prepared for this run), within one slot, and analyses what
+// it produced; number counts the attempts from 1.
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, slot *slot, number int) attempt {
 	if !slot.acquire(ctx) {
 		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
 	}
@@ -300,9 +302,15 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 			MaxConcurrentPods: s.opts.MaxConcurrentPods,
 		},
 	}
+	var nodes *nodeProgress
+	if s.opts.OnEvent != nil && !s.replay {
+		nodes = s.watchNodes(ctx, req, actx, number)
+		env.OnNodeScope, env.OnNodeDone = nodes.scope, nodes.done
+	}
 	start := time.Now()
 	res, err := s.source(cctx, req, prepared, env)
 	took := time.Since(start)
+	nodes.close()
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
 	slot.release()
@@ -318,7 +326,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 		a.runErr = errors.New("the command returned no result")
 		res = &command.Result{Outputs: []command.Output{{StatusCode: command.CodeGeneralError, Err: a.runErr, Duration: took}}}
 	}
-	a.agg = s.analyse(ctx, req, actx, res, took)
+	a.agg = s.analyse(ctx, req, actx, res, took, nodes)
 	a.status = a.agg.status
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a

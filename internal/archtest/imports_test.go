@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/readctx":     {},
 	"internal/specschema":  {"schema"},
 	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun"},
+	"runner/gatehttp":      {"requirement", "runner"},
 	"examples/preflight":   {"internal/cli"},
 }
 
