@@ -84,6 +84,13 @@ func (m *costModel) CallCost(function, overloadID string, args []ref.Val, result
 	switch function {
 	case "slice", "reverse":
 		return listCallCost(sizeOf(result))
+	case "base64.decode", "base64.encode":
+		// Linear in the input, like a string traversal (the encoders extension has no cost
+		// of its own).
+		if len(args) == 1 {
+			c := 1 + uint64(math.Ceil(float64(sizeOf(args[0]))*common.StringTraversalCostFactor))
+			return &c
+		}
 	}
 	return m.CostEstimator.CallCost(function, overloadID, args, result)
 }

@@ -91,9 +91,9 @@ func TestHostile(t *testing.T) {
 		{name: "CEL costly calls at run time fail with the cost limit, the run goes on", args: []string{"run", hostile + "cel-costly-at-run.yaml", "--timeout", "5s", "-q"}, code: ExitFail,
 			stdout: []string{
 				"FAIL  blowup  Output blow-up",
-				"condition: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): replace would build a string of 1600080000 bytes from 40000 (cost 160016000); the call was refused before it ran",
+				"condition error: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): replace would build a string of 1600080000 bytes from 40000 (cost 160016000); the call was refused before it ran",
 				"FAIL  regex   Counted repeats",
-				"condition: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): matches would run a pattern of 3002 instructions over 1000000 bytes (cost 75100751); the call was refused before it ran",
+				"condition error: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): matches would run a pattern of 3002 instructions over 1000000 bytes (cost 75100751); the call was refused before it ran",
 				"PASS  after   The run goes on"},
 			gate: "Gate: needs acknowledgment (1 passed, 2 failed): re-run with --ack blowup,regex to accept"},
 
@@ -101,7 +101,7 @@ func TestHostile(t *testing.T) {
 		{name: "ERROR after the output limit: no pass", args: []string{"run", hostile + "truncated-late-error.yaml", "-q"}, code: ExitFail,
 			stdout: []string{
 				"FAIL  no-errors        No ERROR line in the log",
-				"condition: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr) and not `truncated`",
+				"condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr) and not `truncated`",
 				"raise the output limit (runner.Options.OutputLimit; preflight run --output-limit)",
 				"PASS  exit-code        exit 0",
 				"WARN  knows-truncated  the log was too long to check",
@@ -222,11 +222,16 @@ func TestHostileRendering(t *testing.T) {
 		var b strings.Builder
 		p := newProgress(&b, 1, live)
 		p.event(runner.Event{Type: runner.EventStarted, RequirementID: "a\x1b[2K\x1b[1A"})
+		p.event(runner.Event{Type: runner.EventNode, RequirementID: "a\x1b[2K\x1b[1A", Attempt: 1, Nodes: 1,
+			Node: &runner.NodeResult{Node: "node\x1b[2K-a", Status: runner.StatusFail, Message: "no file\x1b[1A\nsecond line"}})
 		p.event(runner.Event{Type: runner.EventFinished, RequirementID: "a\x1b[2K\x1b[1A", Result: &runner.RequirementResult{Status: runner.Status("pass\x1b[1A")}})
 		p.done()
 		got := strings.ReplaceAll(b.String(), "\r\x1b[K", "")
 		assertNoControls(t, got, fmt.Sprintf("progress (live %v)", live))
 		assert.Contains(t, got, `a\x1b[2K\x1b[1A`)
+		if !live {
+			assert.Contains(t, got, `node node\x1b[2K-a fail: no file\x1b[1A`)
+		}
 	}
 }
 
@@ -468,7 +473,7 @@ func TestHostileTruncatedHTTPBody(t *testing.T) {
 	inv := run(t, context.Background(), "", "run", spec, "-q")
 	assert.Equal(t, ExitFail, inv.code, inv.stderr)
 	assert.Contains(t, inv.stdout, "FAIL  upgradeable  The app says it can be upgraded")
-	assert.Contains(t, inv.stdout, "condition: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr)")
+	assert.Contains(t, inv.stdout, "condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr)")
 
 	inv = run(t, context.Background(), "", "run", spec, "-q", "--output-limit", "2Mi")
 	assert.Equal(t, ExitFail, inv.code, inv.stderr)
