@@ -206,3 +206,42 @@ func slicesContains(l []string, s string) bool {
 	}
 	return false
 }
+
+// FuzzConditionEvaluation evaluates conditions that call the priced functions over random
+// outputs and patterns: an evaluation returns a value or an error (the cost limit, a CEL
+// runtime error such as a bad pattern), never a panic cel-go recovers as an internal error.
+// Run it with go test -fuzz FuzzConditionEvaluation -fuzztime 30s ./analyzer/; without -fuzz
+// the seeds run as a test.
+func FuzzConditionEvaluation(f *testing.F) {
+	exprs := make([]*analyzer.Expression, 0, 8)
+	for _, src := range []string{
+		`stdout.replace(vars.p, vars.q) != "" || stdout.split(vars.p).size() > 1`,
+		`stdout.matches(vars.p) || stdout.find(vars.p) != "" || stdout.findAll(vars.p, 3).size() > 0`,
+		`stdout.indexOf(vars.p) >= 0 || stdout.lastIndexOf(vars.q) >= 0`,
+		`vars.p.format([stdout, status_code, 1.5]) != ""`,
+		`stdout.split("\n").join(vars.p) != "" && strings.quote(vars.q) != ""`,
+		`!truncated && output != null && stdout.charAt(0) != "x"`,
+	} {
+		exprs = append(exprs, mustCompile(f, src, analyzer.ScopeCondition))
+	}
+	f.Add("line\nERROR\n", "ERROR", "warn", false)
+	f.Add(strings.Repeat("x", 2000), issuePattern, "", true)
+	f.Add(`{"a": [1, 2]}`, "%s %d %.3f %x %b %o", "", false)
+	f.Add("ab", "", "ab", false)
+	f.Add("\xff\xfe", "(", "\x00", false)
+	f.Fuzz(func(t *testing.T, stdout, p, q string, cut bool) {
+		if len(stdout)+len(p)+len(q) > 4096 {
+			// Larger inputs only take longer (up to the cost limit, about 0.5 s per
+			// evaluation), which slows the search for crashes.
+			t.Skip()
+		}
+		c := &analyzer.Context{Vars: map[string]any{"p": p, "q": q}}
+		in := &analyzer.Input{Stdout: stdout, Truncated: cut}
+		for _, e := range exprs {
+			_, err := e.Eval(context.Background(), c, in)
+			if err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("%s: %v", e.Source(), err)
+			}
+		}
+	})
+}
