@@ -109,6 +109,40 @@ type Env struct {
 	Session *Session
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
+	// NodeFinished, when set, is called by a command that fans out over nodes (scheduler with
+	// global or node_selector) once for every node in scope, as soon as that node's Output is
+	// final (a node that ran, one that could not, one a rolling step never started), with the
+	// Output the command's Result will hold. It returns the node's status as the
+	// requirement's results decide it: "success", "warn" or "error" (anything else counts as
+	// "error"); a rolling step (stop_on_failure) stops on it. It may be called from several
+	// goroutines at once and should return quickly: the next node of a rolling step waits
+	// for it. The runner sets it (it analyses the output there and then, and reuses that
+	// analysis for the decision); when nil, a node is "error" when its Output has Err or
+	// NotRun set or a non-zero StatusCode, else "success".
+	NodeFinished func(Output) string
+}
+
+// Node statuses NodeFinished returns, the statuses of the spec's results.
+const (
+	nodeSuccess = "success"
+	nodeWarn    = "warn"
+	nodeError   = "error"
+)
+
+// nodeStatus returns o's status through NodeFinished, or by its exit when e has none.
+func (e *Env) nodeStatus(o Output) string {
+	if e != nil && e.NodeFinished != nil {
+		switch s := e.NodeFinished(o); s {
+		case nodeSuccess, nodeWarn:
+			return s
+		default:
+			return nodeError
+		}
+	}
+	if o.Err != nil || o.NotRun != "" || o.StatusCode != 0 {
+		return nodeError
+	}
+	return nodeSuccess
 }
 
 // ClusterSettings tune how cluster commands use the API server. Zero fields take defaults.

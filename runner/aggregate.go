@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/preflightkit/preflight/analyzer"
@@ -75,13 +76,75 @@ func rank(s Status) int {
 	}
 }
 
+// statusName maps a decision status back to the status of the spec's results, as
+// command.Env.NodeFinished returns it.
+func statusName(s Status) string {
+	switch s {
+	case StatusPass:
+		return string(requirement.StatusSuccess)
+	case StatusWarn:
+		return string(requirement.StatusWarn)
+	default:
+		return string(requirement.StatusError)
+	}
+}
+
+// nodeOutcomes holds the analyses of the nodes of one command run, made as each node finished
+// (command.Env.NodeFinished), so that the decision reuses them instead of evaluating the
+// conditions again.
+type nodeOutcomes struct {
+	mu sync.Mutex
+	m  map[string]outcome
+}
+
+// analyse analyses the output of one node and keeps the outcome for take.
+func (n *nodeOutcomes) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, o command.Output) outcome {
+	oc := analyseOutput(ctx, req, actx, o, o.Duration)
+	if o.Node == "" || o.Duration == 0 && o.NotRun == "" {
+		return oc // analyse sees it again, with the command's duration
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]outcome{}
+	}
+	n.m[o.Node] = oc
+	return oc
+}
+
+// take returns the outcome kept for o, when the command reported this very output.
+func (n *nodeOutcomes) take(o command.Output) (outcome, bool) {
+	if n == nil || o.Node == "" {
+		return outcome{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	oc, ok := n.m[o.Node]
+	if !ok || !sameOutput(oc.out, o) {
+		return outcome{}, false
+	}
+	return oc, true
+}
+
+// sameOutput reports whether two outputs are the same report of a node.
+func sameOutput(a, b command.Output) bool {
+	return a.Node == b.Node && a.StatusCode == b.StatusCode && a.Stdout == b.Stdout && a.Stderr == b.Stderr &&
+		a.Truncated == b.Truncated && (a.Err == nil) == (b.Err == nil) && errText(a.Err) == errText(b.Err) &&
+		a.NotRun == b.NotRun && a.Duration == b.Duration && a.Object == nil && b.Object == nil
+}
+
 // analyse matches every output of res against the requirement's results and aggregates them.
-func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration) aggregate {
+// Outputs the command already reported one by one (nodes) reuse their analysis.
+func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration, nodes *nodeOutcomes) aggregate {
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
 	truncated := false
 	for i, o := range res.Outputs {
-		outs[i] = analyseOutput(ctx, req, actx, o, took)
+		if oc, ok := nodes.take(o); ok {
+			outs[i] = oc
+		} else {
+			outs[i] = analyseOutput(ctx, req, actx, o, took)
+		}
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
 		truncated = truncated || o.Truncated
 	}

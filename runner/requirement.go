@@ -279,6 +279,10 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 			MaxConcurrentPods: s.opts.MaxConcurrentPods,
 		},
 	}
+	nodes := &nodeOutcomes{}
+	env.NodeFinished = func(o command.Output) string {
+		return statusName(nodes.analyse(ctx, req, actx, o).status)
+	}
 	start := time.Now()
 	res, err := s.source(cctx, req, env)
 	took := time.Since(start)
@@ -297,7 +301,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 		a.runErr = errors.New("the command returned no result")
 		res = &command.Result{Outputs: []command.Output{{StatusCode: command.CodeGeneralError, Err: a.runErr, Duration: took}}}
 	}
-	a.agg = s.analyse(ctx, req, actx, res, took)
+	a.agg = s.analyse(ctx, req, actx, res, took, nodes)
 	a.status = a.agg.status
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a
