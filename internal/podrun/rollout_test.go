@@ -154,6 +154,29 @@ func (r *recorder) list() []string {
 	return append([]string(nil), r.nodes...)
 }
 
+// runStep runs a fan-out of template() over fc's nodes with c, one node at a time unless job
+// says otherwise, under a kubelet that finishes pods as fc.behave says; it returns the result
+// and the nodes Job.NodeDone heard of (the recorder stops at the first failure).
+func runStep(t *testing.T, fc *fakeCluster, c *Client, job Job) (*Result, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	fc.kubelet(t, ctx)
+	rec := &recorder{}
+	job.RequirementID, job.Namespace, job.Pod, job.FanOut = "step", "ns", template(), true
+	job.Timeout, job.OutputLimit = 10*time.Second, 100
+	if job.MaxParallelNodes == 0 {
+		job.MaxParallelNodes = 1
+	}
+	if job.NodeDone == nil {
+		job.NodeDone = rec.done
+	}
+	res, err := c.Run(ctx, job)
+	require.NoError(t, err)
+	require.NoError(t, ctx.Err(), "done before the deadline")
+	return res, rec.list()
+}
+
 func TestRollingBoundsThePodsThatExist(t *testing.T) {
 	for _, limit := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint("max_parallel_nodes=", limit), func(t *testing.T) {
@@ -161,15 +184,12 @@ func TestRollingBoundsThePodsThatExist(t *testing.T) {
 			fc.behave = func(string) *corev1.PodStatus { return exited(0, "") }
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			fc.kubelet(t, ctx)
 			pc := countPods(t, ctx, fc)
 			c, err := NewForClientset(fc.cs, Options{RunID: "run-1"})
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
 
-			res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-				MaxParallelNodes: limit, Timeout: 10 * time.Second, OutputLimit: 100})
-			require.NoError(t, err)
+			res, _ := runStep(t, fc, c, Job{MaxParallelNodes: limit, NodeDone: func(TargetResult) string { return "" }})
 			require.Len(t, res.Targets, 6)
 			for _, tr := range res.Targets {
 				assert.NoError(t, tr.Err, tr.Node)
@@ -197,14 +217,7 @@ func TestRollingStopsAtTheFirstFailure(t *testing.T) {
 		}
 		return exited(0, "")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	fc.kubelet(t, ctx)
-	c := newTestClient(t, fc)
-	rec := &recorder{}
-	res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-		MaxParallelNodes: 1, NodeDone: rec.done, Timeout: 10 * time.Second, OutputLimit: 100})
-	require.NoError(t, err)
+	res, heard := runStep(t, fc, newTestClient(t, fc), Job{})
 	require.Len(t, res.Targets, 5, "every node is reported")
 	for _, tr := range res.Targets[:2] {
 		assert.NoError(t, tr.Err, tr.Node)
@@ -217,7 +230,7 @@ func TestRollingStopsAtTheFirstFailure(t *testing.T) {
 		assert.Empty(t, tr.Pod)
 	}
 	assert.Equal(t, int32(3), fc.created.Load(), "no pod after the failed node")
-	assert.Equal(t, []string{"a", "b", "c", "d", "e"}, rec.list(), "NodeDone hears of every node, in order")
+	assert.Equal(t, []string{"a", "b", "c", "d", "e"}, heard, "NodeDone hears of every node, in order")
 	assert.Contains(t, res.Notes, "rolled out 1 node at a time over 5 nodes, in order of node name; stopped after c failed: 2 of 5 nodes not started")
 }
 
@@ -286,20 +299,13 @@ func TestRollingNodeThatCannotRunKeepsItsPlace(t *testing.T) {
 	nodes := []corev1.Node{node("a", corev1.ConditionTrue), node("b-down", corev1.ConditionFalse), node("c", corev1.ConditionTrue)}
 	fc := newFakeCluster(t, nodes...)
 	fc.behave = func(string) *corev1.PodStatus { return exited(0, "") }
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	fc.kubelet(t, ctx)
-	c := newTestClient(t, fc)
-	rec := &recorder{}
-	res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-		MaxParallelNodes: 1, NodeDone: rec.done, Timeout: 10 * time.Second, OutputLimit: 100})
-	require.NoError(t, err)
+	res, heard := runStep(t, fc, newTestClient(t, fc), Job{})
 	require.Len(t, res.Targets, 3)
 	assert.NoError(t, res.Targets[0].Err)
 	assert.Contains(t, res.Targets[1].NotRun, "NotReady")
 	assert.Equal(t, "stopped after b-down failed", res.Targets[2].NotRun)
 	assert.Equal(t, int32(1), fc.created.Load())
-	assert.Equal(t, []string{"a", "b-down", "c"}, rec.list())
+	assert.Equal(t, []string{"a", "b-down", "c"}, heard)
 }
 
 // Cancelling a rolling step stops it at once: the node that finished keeps its result, the
@@ -351,19 +357,13 @@ func TestRollingStopsWhenAPodIsNotGone(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	fc.kubelet(t, ctx)
 	c := newTestClient(t, fc)
 	c.goneTimeout = 50 * time.Millisecond
-	res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-		MaxParallelNodes: 1, Timeout: 10 * time.Second, OutputLimit: 100})
-	require.NoError(t, err)
+	res, _ := runStep(t, fc, c, Job{NodeDone: func(TargetResult) string { return "" }})
 	require.Len(t, res.Targets, 2)
 	assert.NoError(t, res.Targets[0].Err, "node a's own result stands")
 	assert.Regexp(t, `^stopped: the pod preflight-step-\d+ of node a was still there 50ms after its deletion`, res.Targets[1].NotRun)
 	assert.Equal(t, int32(1), fc.created.Load())
-	assert.NoError(t, ctx.Err())
 }
 
 func TestNotStartedSinglePod(t *testing.T) {

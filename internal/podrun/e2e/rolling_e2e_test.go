@@ -149,7 +149,7 @@ type podWatch struct {
 	done    chan struct{}
 }
 
-func watchStepPods(t *testing.T, cs kubernetes.Interface, ns, requirementID string) *podWatch {
+func watchStepPods(t testing.TB, cs kubernetes.Interface, ns, requirementID string) *podWatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sel := podrun.LabelManagedBy + "=" + podrun.ManagedBy + "," + podrun.LabelRequirement + "=" + requirementID
@@ -201,7 +201,7 @@ func watchStepPods(t *testing.T, cs kubernetes.Interface, ns, requirementID stri
 }
 
 // settle waits until the watch has seen every pod of the step deleted, then stops it.
-func (pw *podWatch) settle(t *testing.T) (peak int, created []string) {
+func (pw *podWatch) settle(t testing.TB) (peak int, created []string) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
 		pw.mu.Lock()
