@@ -121,7 +121,9 @@ func BenchmarkGlobal1000(b *testing.B) {
 // (max_parallel_nodes: 10), in the same process, so that the ratio of the two is the cost of
 // rolling. Each kwok pod ends as soon as it runs; a rolling node's place passes on only once
 // its pod is gone. It reports the API requests per node, the most step pods that existed at
-// once (from a pod watch) and the pods left (must be 0).
+// once (from a pod watch), each node's mean time from its start to its pod's deletion (a
+// rolling run takes about nodes/10 times that, plus the waits for the pods to be gone) and the
+// pods left (must be 0).
 func BenchmarkRollingStep100(b *testing.B) {
 	const nodes = 100
 	cfg, cs := admin(b)
@@ -158,6 +160,7 @@ func BenchmarkRollingStep100(b *testing.B) {
 `)
 			ccfg, counter := countRequests(cfg)
 			peak := 0
+			var podTime time.Duration // each node's time from its start to its pod's deletion
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -176,12 +179,14 @@ func BenchmarkRollingStep100(b *testing.B) {
 					longest = max(longest, time.Duration(n.Duration))
 					sum += time.Duration(n.Duration)
 				}
+				podTime += sum
 				b.Logf("%s: %s; node durations: mean %s, longest %s", name, time.Duration(r.Duration), (sum / nodes).Round(time.Millisecond), longest.Round(time.Millisecond))
 				b.StartTimer()
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(counter.n.Load())/float64(b.N*nodes), "requests/node")
 			b.ReportMetric(float64(peak), "peak-pods")
+			b.ReportMetric(float64(podTime.Milliseconds())/float64(b.N*nodes), "ms/node")
 			left, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 			require.NoError(b, err)
 			b.ReportMetric(float64(len(left.Items)), "pods-left")
