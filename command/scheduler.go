@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/preflightkit/preflight/internal/gotype"
 	"github.com/preflightkit/preflight/internal/podrun"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -54,6 +56,29 @@ const (
 	stopOnError                 // stop_on_failure: true
 	stopOnWarn                  // stop_on_failure: warn
 )
+
+// schedulerShape is the shape of the data for DataType: schedulerData with the inline pod's
+// type, so that `K_expr` keys inside data.kubernetes.pod are typed as the Pod's fields.
+type schedulerShape struct {
+	Kubernetes *struct {
+		PodName          string            `json:"pod_name"`
+		Pod              *corev1.Pod       `json:"pod"`
+		Global           bool              `json:"global"`
+		NodeSelector     map[string]string `json:"node_selector"`
+		Namespace        string            `json:"namespace"`
+		Container        string            `json:"container"`
+		ReadyNodesOnly   bool              `json:"ready_nodes_only"`
+		MaxParallelNodes *int              `json:"max_parallel_nodes"`
+		StopOnFailure    json.RawMessage   `json:"stop_on_failure" expr:"bool|string"`
+		NodeOrderLabel   string            `json:"node_order_label"`
+	} `json:"kubernetes"`
+}
+
+// DataType returns the shape of the scheduler's data.
+func (schedulerCommand) DataType() reflect.Type { return reflect.TypeOf(schedulerShape{}) }
+
+// UsesCluster reports that the command runs pods (see DataDescriber).
+func (schedulerCommand) UsesCluster() bool { return true }
 
 // schedulerPrepared is a validated scheduler command.
 type schedulerPrepared struct {
@@ -194,7 +219,7 @@ func decodePod(p *field.Path, raw json.RawMessage) (*corev1.Pod, field.ErrorList
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", describeType(te.Type), te.Value)}
+			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", gotype.Describe(te.Type), te.Value)}
 		}
 		return nil, field.ErrorList{invalid(p, "%v", err)}
 	}
@@ -355,7 +380,8 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		NodeOrderLabel:   p.orderLabel,
 	}
 	if p.fanOut {
-		job.NodeDone = p.nodeDone(env)
+		job.OnScope = env.OnNodeScope
+		job.OnTarget = p.onTarget(env)
 	}
 	res, err := client.Run(ctx, job)
 	if err != nil {
@@ -364,12 +390,12 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	return schedulerResult(res), nil
 }
 
-// nodeDone is the fan-out's per-node hook: it hands each node's output to
-// env.NodeFinished and, under stop_on_failure, returns why the rollout stops after a node
-// whose status is error (or warn, with stop_on_failure: warn).
-func (p *schedulerPrepared) nodeDone(env *Env) func(podrun.TargetResult) string {
+// onTarget is the fan-out's per-node hook: it reports each node's output through
+// env.OnNodeDone and, under stop_on_failure, returns why the rollout stops after a node whose
+// status is error (or warn, with stop_on_failure: warn).
+func (p *schedulerPrepared) onTarget(env *Env) func(podrun.TargetResult) string {
 	return func(t podrun.TargetResult) string {
-		status := env.nodeStatus(targetOutput(t))
+		status := env.nodeDone(targetOutput(t))
 		switch {
 		case p.stopOn == stopNever || status == nodeSuccess:
 			return ""
@@ -382,7 +408,7 @@ func (p *schedulerPrepared) nodeDone(env *Env) func(podrun.TargetResult) string 
 	}
 }
 
-// targetOutput maps one of podrun's targets onto the command contract.
+// targetOutput maps one target's outcome onto an Output.
 func targetOutput(t podrun.TargetResult) Output {
 	o := Output{
 		Node:       t.Node,

@@ -200,7 +200,7 @@ func TestSchedulerStopRules(t *testing.T) {
 	tests := []struct {
 		name   string
 		stopOn stopRule
-		status string // what NodeFinished says
+		status string // what OnNodeDone says
 		want   string
 	}{
 		{"never stops on error", stopNever, "error", ""},
@@ -216,15 +216,15 @@ func TestSchedulerStopRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen []Output
-			env := &Env{NodeFinished: func(o Output) string { seen = append(seen, o); return tt.status }}
+			env := &Env{OnNodeDone: func(o Output) string { seen = append(seen, o); return tt.status }}
 			p := &schedulerPrepared{fanOut: true, stopOn: tt.stopOn}
-			assert.Equal(t, tt.want, p.nodeDone(env)(ran(3)))
+			assert.Equal(t, tt.want, p.onTarget(env)(ran(3)))
 			assert.Equal(t, []Output{{Node: "node-b", StatusCode: 3}}, seen, "the hook sees the output the result will hold")
 		})
 	}
 }
 
-// Without a runner's NodeFinished, a node fails when it did not exit 0.
+// Without a runner's OnNodeDone, a node fails when it did not exit 0.
 func TestSchedulerStopWithoutAnalysis(t *testing.T) {
 	p := &schedulerPrepared{fanOut: true, stopOn: stopOnError}
 	tests := []struct {
@@ -237,7 +237,7 @@ func TestSchedulerStopWithoutAnalysis(t *testing.T) {
 		{podrun.TargetResult{Node: "a", NotRun: "node NotReady", Err: errors.New("not run")}, "stopped after a failed"},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, p.nodeDone(&Env{})(tt.target), "%+v", tt.target)
-		assert.Equal(t, tt.want, p.nodeDone(nil)(tt.target), "%+v", tt.target)
+		assert.Equal(t, tt.want, p.onTarget(&Env{})(tt.target), "%+v", tt.target)
+		assert.Equal(t, tt.want, p.onTarget(nil)(tt.target), "%+v", tt.target)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/preflightkit/preflight/analyzer"
@@ -25,6 +24,7 @@ type outcome struct {
 	message string
 	err     error // the command's error (or why the node did not run)
 	condErr error // the error evaluating the result conditions
+	msgErr  error // the error evaluating the matched result's message_expr
 }
 
 // aggregate is the analysis of one command result: one output, or one per node.
@@ -76,77 +76,26 @@ func rank(s Status) int {
 	}
 }
 
-// statusName maps a decision status back to the status of the spec's results, as
-// command.Env.NodeFinished returns it.
-func statusName(s Status) string {
-	switch s {
-	case StatusPass:
-		return string(requirement.StatusSuccess)
-	case StatusWarn:
-		return string(requirement.StatusWarn)
-	default:
-		return string(requirement.StatusError)
-	}
-}
-
-// nodeOutcomes holds the analyses of the nodes of one command run, made as each node finished
-// (command.Env.NodeFinished), so that the decision reuses them instead of evaluating the
-// conditions again.
-type nodeOutcomes struct {
-	mu sync.Mutex
-	m  map[string]outcome
-}
-
-// analyse analyses the output of one node and keeps the outcome for take.
-func (n *nodeOutcomes) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, o command.Output) outcome {
-	oc := analyseOutput(ctx, req, actx, o, o.Duration)
-	if o.Node == "" || o.Duration == 0 && o.NotRun == "" {
-		return oc // analyse sees it again, with the command's duration
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.m == nil {
-		n.m = map[string]outcome{}
-	}
-	n.m[o.Node] = oc
-	return oc
-}
-
-// take returns the outcome kept for o, when the command reported this very output.
-func (n *nodeOutcomes) take(o command.Output) (outcome, bool) {
-	if n == nil || o.Node == "" {
-		return outcome{}, false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	oc, ok := n.m[o.Node]
-	if !ok || !sameOutput(oc.out, o) {
-		return outcome{}, false
-	}
-	return oc, true
-}
-
-// sameOutput reports whether two outputs are the same report of a node.
-func sameOutput(a, b command.Output) bool {
-	return a.Node == b.Node && a.StatusCode == b.StatusCode && a.Stdout == b.Stdout && a.Stderr == b.Stderr &&
-		a.Truncated == b.Truncated && (a.Err == nil) == (b.Err == nil) && errText(a.Err) == errText(b.Err) &&
-		a.NotRun == b.NotRun && a.Duration == b.Duration && a.Object == nil && b.Object == nil
-}
-
 // analyse matches every output of res against the requirement's results and aggregates them.
-// Outputs the command already reported one by one (nodes) reuse their analysis.
-func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration, nodes *nodeOutcomes) aggregate {
+// Outputs already analysed as their node finished (nodes) are not analysed again.
+func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration, nodes *nodeProgress) aggregate {
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
 	truncated := false
+	msgErrs := map[string]bool{}
 	for i, o := range res.Outputs {
-		if oc, ok := nodes.take(o); ok {
+		if oc, ok := nodes.reuse(o); ok {
 			outs[i] = oc
 		} else {
 			outs[i] = analyseOutput(ctx, req, actx, o, took)
 		}
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
 		truncated = truncated || o.Truncated
+		if e := outs[i].msgErr; e != nil && !msgErrs[e.Error()] {
+			// The status stands; the message falls back to the requirement's, and says why.
+			msgErrs[e.Error()] = true
+			g.notes = append(g.notes, "message not shown: "+e.Error())
+		}
 	}
 	if truncated {
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
@@ -187,7 +136,7 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		Duration:   d,
 	}
 	res := req.Analyze(ctx, actx, in)
-	oc.status, oc.message = statusOf(res.Status), res.Message
+	oc.status, oc.message, oc.msgErr = statusOf(res.Status), res.Message, res.MessageErr
 	if res.Err != nil {
 		oc.status = StatusFail
 		oc.condErr = res.Err
@@ -209,21 +158,7 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 	slices.SortStableFunc(outs, func(a, b outcome) int { return strings.Compare(a.out.Node, b.out.Node) })
 	for i := range outs {
 		o := &outs[i]
-		code := o.out.StatusCode
-		nr := NodeResult{
-			Node:     o.out.Node,
-			Status:   o.status,
-			Message:  o.message,
-			Stdout:   o.out.Stdout,
-			Stderr:   o.out.Stderr,
-			NotRun:   o.out.NotRun,
-			Duration: Duration(o.out.Duration),
-		}
-		nr.setErrors(o.err, o.condErr)
-		if o.out.NotRun == "" {
-			nr.StatusCode = &code
-		}
-		g.nodes = append(g.nodes, nr)
+		g.nodes = append(g.nodes, nodeResult(o))
 		if g.decider == nil || rank(o.status) < rank(g.decider.status) {
 			g.decider = o
 		}

@@ -73,7 +73,7 @@ func compareOrderValues(a string, hasA bool, b string, hasB bool) int {
 }
 
 // rollout runs the targets of one job in order, at most limit at a time, and stops starting
-// new ones once Job.NodeDone asks it to or ctx ends.
+// new ones once Job.OnTarget asks it to or ctx ends.
 type rollout struct {
 	c         *Client
 	s         *space
@@ -138,7 +138,7 @@ func (c *Client) runTargets(ctx context.Context, s *space, job *Job, container s
 }
 
 // runNode runs the job on one target, which holds one of the run's pods in flight unless it
-// cannot run: it runs the pod, reports the result to NodeDone and, when the job rolls, waits
+// cannot run: it runs the pod, reports the result to OnTarget and, when the job rolls, waits
 // until the pod is gone before the target's place (and its pod in flight) passes on.
 func (r *rollout) runNode(ctx context.Context, nd orderedNode) TargetResult {
 	if nd.notRun != "" {
@@ -173,14 +173,14 @@ func (r *rollout) awaitGone(ctx context.Context, tg *target, node string) {
 	}
 }
 
-// done hands a node's final result to Job.NodeDone and stops the rollout when it says so.
-// Once ctx has ended the rollout is interrupted, whatever NodeDone says of the nodes cut
+// done hands a node's final result to Job.OnTarget and stops the rollout when it says so.
+// Once ctx has ended the rollout is interrupted, whatever OnTarget says of the nodes cut
 // short: it is not their failure that stops it.
 func (r *rollout) done(ctx context.Context, t TargetResult) {
-	if !r.job.FanOut || r.job.NodeDone == nil {
+	if !r.job.FanOut || r.job.OnTarget == nil {
 		return
 	}
-	if why := r.job.NodeDone(t); why != "" && ctx.Err() == nil {
+	if why := r.job.OnTarget(t); why != "" && ctx.Err() == nil {
 		r.stop(why)
 	}
 }
@@ -201,7 +201,7 @@ func (r *rollout) stopped() string {
 }
 
 // notStarted is the result of a target the rollout never reached: it stopped (the reason
-// NodeDone gave), or ctx ended first (an error wrapping ctx's cause).
+// OnTarget gave), or ctx ended first (an error wrapping ctx's cause).
 func (r *rollout) notStarted(ctx context.Context, node string) TargetResult {
 	if why := r.stopped(); why != "" {
 		return TargetResult{Node: node, NotRun: why, Err: fmt.Errorf("node %s not run: %s", node, why)}

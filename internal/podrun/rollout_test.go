@@ -131,7 +131,7 @@ func readyNodes(names ...string) []corev1.Node {
 	return out
 }
 
-// recorder is a Job.NodeDone that records the nodes it was told about and stops the rollout
+// recorder is a Job.OnTarget that records the nodes it was told about and stops the rollout
 // at the first node whose exit code is not 0 or that has an error.
 type recorder struct {
 	mu    sync.Mutex
@@ -156,7 +156,7 @@ func (r *recorder) list() []string {
 
 // runStep runs a fan-out of template() over fc's nodes with c, one node at a time unless job
 // says otherwise, under a kubelet that finishes pods as fc.behave says; it returns the result
-// and the nodes Job.NodeDone heard of (the recorder stops at the first failure).
+// and the nodes Job.OnTarget heard of (the recorder stops at the first failure).
 func runStep(t *testing.T, fc *fakeCluster, c *Client, job Job) (*Result, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -168,8 +168,8 @@ func runStep(t *testing.T, fc *fakeCluster, c *Client, job Job) (*Result, []stri
 	if job.MaxParallelNodes == 0 {
 		job.MaxParallelNodes = 1
 	}
-	if job.NodeDone == nil {
-		job.NodeDone = rec.done
+	if job.OnTarget == nil {
+		job.OnTarget = rec.done
 	}
 	res, err := c.Run(ctx, job)
 	require.NoError(t, err)
@@ -189,7 +189,7 @@ func TestRollingBoundsThePodsThatExist(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
 
-			res, _ := runStep(t, fc, c, Job{MaxParallelNodes: limit, NodeDone: func(TargetResult) string { return "" }})
+			res, _ := runStep(t, fc, c, Job{MaxParallelNodes: limit, OnTarget: func(TargetResult) string { return "" }})
 			require.Len(t, res.Targets, 6)
 			for _, tr := range res.Targets {
 				assert.NoError(t, tr.Err, tr.Node)
@@ -230,7 +230,7 @@ func TestRollingStopsAtTheFirstFailure(t *testing.T) {
 		assert.Empty(t, tr.Pod)
 	}
 	assert.Equal(t, int32(3), fc.created.Load(), "no pod after the failed node")
-	assert.Equal(t, []string{"a", "b", "c", "d", "e"}, heard, "NodeDone hears of every node, in order")
+	assert.Equal(t, []string{"a", "b", "c", "d", "e"}, heard, "OnTarget hears of every node, in order")
 	assert.Contains(t, res.Notes, "rolled out 1 node at a time over 5 nodes, in order of node name; stopped after c failed: 2 of 5 nodes not started")
 }
 
@@ -263,7 +263,7 @@ func TestStopHoldsBackNodesWaitingForTheRunsBound(t *testing.T) {
 		return why
 	}
 	res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-		NodeDone: done, Timeout: 10 * time.Second, OutputLimit: 100})
+		OnTarget: done, Timeout: 10 * time.Second, OutputLimit: 100})
 	require.NoError(t, err)
 	require.Len(t, res.Targets, 4)
 	assert.Equal(t, 1, res.Targets[0].ExitCode)
@@ -326,7 +326,7 @@ func TestRollingCancel(t *testing.T) {
 	c := newTestClient(t, fc)
 	rec := &recorder{}
 	res, err := c.Run(ctx, Job{RequirementID: "step", Namespace: "ns", Pod: template(), FanOut: true,
-		MaxParallelNodes: 1, NodeDone: rec.done, Timeout: time.Hour, OutputLimit: 100})
+		MaxParallelNodes: 1, OnTarget: rec.done, Timeout: time.Hour, OutputLimit: 100})
 	require.NoError(t, err)
 	require.Len(t, res.Targets, 3)
 	a, b, cc := res.Targets[0], res.Targets[1], res.Targets[2]
@@ -359,7 +359,7 @@ func TestRollingStopsWhenAPodIsNotGone(t *testing.T) {
 	})
 	c := newTestClient(t, fc)
 	c.goneTimeout = 50 * time.Millisecond
-	res, _ := runStep(t, fc, c, Job{NodeDone: func(TargetResult) string { return "" }})
+	res, _ := runStep(t, fc, c, Job{OnTarget: func(TargetResult) string { return "" }})
 	require.Len(t, res.Targets, 2)
 	assert.NoError(t, res.Targets[0].Err, "node a's own result stands")
 	assert.Regexp(t, `^stopped: the pod preflight-step-\d+ of node a was still there 50ms after its deletion`, res.Targets[1].NotRun)

@@ -50,13 +50,17 @@ type Job struct {
 	// values first, in numeric order, then other values in string order, then nodes without
 	// the label; ties by node name. "" orders by node name.
 	NodeOrderLabel string
-	// NodeDone, when set, is called for every node of a fan-out once its result is final:
-	// a node that ran (or failed to), one in scope that could not run, one never started.
-	// It is called from the job's goroutines, possibly concurrently, before the node's place
-	// passes to the next node. A non-empty return stops the rollout: no node starts after
-	// it, nodes already running finish, and the nodes not started are reported not run with
-	// the returned text as the reason (what NodeDone returns for those is ignored).
-	NodeDone func(TargetResult) (stop string)
+	// OnScope, when set, is called once a fan-out knows its nodes, before any OnTarget, with
+	// how many targets Run will return (nodes in scope, including those that cannot run it).
+	OnScope func(targets int)
+	// OnTarget, when set, is called once for every node of a fan-out as soon as its result is
+	// final: a node that ran (or failed to), one in scope that could not run, one never
+	// started. It is called before Run returns, from the job's goroutines (several may call
+	// it at once), and before the node's place passes to the next node. A non-empty return
+	// stops the rollout: no node starts after it, nodes already running finish, and the nodes
+	// not started are reported not run with the returned text as the reason (what OnTarget
+	// returns for those is ignored).
+	OnTarget func(TargetResult) (stop string)
 }
 
 // Result is what a Job produced.
@@ -169,6 +173,9 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 		}
 		sc := nodeScope(job.Pod, list.Items, job.ReadyNodesOnly)
 		res.Excluded = sc.excluded
+		if job.OnScope != nil && len(sc.run)+len(sc.notRun) > 0 {
+			job.OnScope(len(sc.run) + len(sc.notRun))
+		}
 		if len(sc.run) == 0 && len(sc.notRun) == 0 {
 			what := "no node matches"
 			if len(job.NodeSelector) > 0 {
