@@ -233,9 +233,19 @@ func TestRollingStep(t *testing.T) {
 	ctx := context.Background()
 
 	pw := watchStepPods(t, cs, ns, "roll")
-	d := run(t, ctx, cfg, ns, rollingStep(key, order, "max_parallel_nodes: 1\n        stop_on_failure: true", "sleep 1; echo stepped"))
+	var events []string // the per-node progress a console shows: node, status, of how many
+	onEvent := func(o *runner.Options) {
+		o.OnEvent = func(e runner.Event) {
+			if e.Type == runner.EventNode {
+				events = append(events, fmt.Sprintf("%s %s %d", e.Node.Node, e.Node.Status, e.Nodes))
+			}
+		}
+	}
+	d := run(t, ctx, cfg, ns, rollingStep(key, order, "max_parallel_nodes: 1\n        stop_on_failure: true", "sleep 1; echo stepped"), onEvent)
 	peak, created := pw.settle(t)
 	r := d.Requirements[0]
+	assert.Equal(t, []string{nodes[0] + " pass 6", nodes[1] + " pass 6", nodes[2] + " pass 6", nodes[3] + " fail 6",
+		nodes[4] + " fail 6", nodes[5] + " fail 6"}, events, "progress follows the rollout, nodes not started included")
 	t.Logf("one at a time: peak %d pods, created on %v; %s; notes %q", peak, created, r.Message, r.Notes)
 	assert.Equal(t, 1, peak, "at most one step pod exists at any moment")
 	assert.Equal(t, nodes[:4], created, "one node after the other, in the label's numeric order, up to the failed node")
