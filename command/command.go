@@ -136,12 +136,42 @@ type Env struct {
 	// "412 of 1000 nodes" while it runs. OnNodeScope is called at most once, when the command
 	// knows how many outputs it will return for nodes (nodes in scope, including those that
 	// cannot run it), before any OnNodeDone. OnNodeDone is called once per such output, as
-	// soon as that node is done, with the Output that Run also returns. Both are called
-	// before Run returns, from the command's goroutines: several calls may run at once, and
-	// they should return quickly. Commands that do not run on nodes call neither; a
-	// command's Result stays the whole answer whether or not they are set.
+	// soon as that node is done (a node that ran, one that could not, one a rolling step never
+	// started), with the Output that Run also returns. It returns the node's status as the
+	// requirement's results decide it: "success", "warn" or "error" (anything else counts as
+	// "error"); a rolling step (stop_on_failure) stops on it, and its next node waits for it.
+	// Both are called before Run returns, from the command's goroutines: several calls may
+	// run at once, and they should return quickly. Commands that do not run on nodes call
+	// neither; a command's Result stays the whole answer whether or not they are set. The
+	// runner sets both (it analyses each output as it is reported, and reuses that analysis
+	// for the decision); without OnNodeDone, a node is "error" when its Output has Err or
+	// NotRun set or a non-zero StatusCode, else "success".
 	OnNodeScope func(nodes int)
-	OnNodeDone  func(Output)
+	OnNodeDone  func(Output) (status string)
+}
+
+// Node statuses OnNodeDone returns, the statuses of the spec's results.
+const (
+	nodeSuccess = "success"
+	nodeWarn    = "warn"
+	nodeError   = "error"
+)
+
+// nodeDone reports o through OnNodeDone and returns its status, or, when e has no
+// OnNodeDone, the status its exit gives.
+func (e *Env) nodeDone(o Output) string {
+	if e != nil && e.OnNodeDone != nil {
+		switch s := e.OnNodeDone(o); s {
+		case nodeSuccess, nodeWarn:
+			return s
+		default:
+			return nodeError
+		}
+	}
+	if o.Err != nil || o.NotRun != "" || o.StatusCode != 0 {
+		return nodeError
+	}
+	return nodeSuccess
 }
 
 // ClusterSettings tune how cluster commands use the API server. Zero fields take defaults.

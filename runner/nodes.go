@@ -41,29 +41,38 @@ func (p *nodeProgress) scope(nodes int) {
 	}
 }
 
-// done is command.Env.OnNodeDone: it analyses o and emits the node's result.
-func (p *nodeProgress) done(o command.Output) {
-	if o.Node == "" {
-		return
-	}
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
-		return
-	}
+// done is command.Env.OnNodeDone: it analyses o, emits the node's result and returns its
+// status (what a rolling step stops on).
+func (p *nodeProgress) done(o command.Output) string {
 	oc := analyseOutput(p.ctx, p.req, p.actx, o, 0) // outside the lock: nodes analyse in parallel
+	if o.Node == "" {
+		return statusName(oc.status)
+	}
 	nr := nodeResult(&oc)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return
+		return statusName(oc.status)
 	}
 	if _, ok := p.seen[o.Node]; ok {
 		p.twice[o.Node] = true
 	}
 	p.seen[o.Node] = oc
 	p.s.emit(Event{Type: EventNode, RequirementID: p.req.ID, Attempt: p.attempt, Node: &nr, Nodes: p.total})
+	return statusName(oc.status)
+}
+
+// statusName maps a decision status back to the status of the spec's results, as
+// command.Env.OnNodeDone returns it.
+func statusName(s Status) string {
+	switch s {
+	case StatusPass:
+		return string(requirement.StatusSuccess)
+	case StatusWarn:
+		return string(requirement.StatusWarn)
+	default:
+		return string(requirement.StatusError)
+	}
 }
 
 // close ends the attempt's progress: the command has returned.

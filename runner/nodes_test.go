@@ -199,7 +199,7 @@ func TestNodeEventsOfRetries(t *testing.T) {
 // other than the one it returns, or reports after it returned, changes neither the decision
 // nor the order of events.
 func TestNodeEventsFromMisbehavingCommands(t *testing.T) {
-	var late func(command.Output)
+	var late func(command.Output) string
 	run := command.RunFunc(func(_ context.Context, env *command.Env) (*command.Result, error) {
 		env.OnNodeDone(command.Output{Node: "a", StatusCode: 0, Duration: time.Millisecond})
 		env.OnNodeDone(command.Output{Node: "b", StatusCode: 0, Duration: time.Millisecond})

@@ -303,7 +303,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 		},
 	}
 	var nodes *nodeProgress
-	if s.opts.OnEvent != nil && !s.replay {
+	if !s.replay { // a rolling step stops on the nodes' statuses, events or not
 		nodes = s.watchNodes(ctx, req, actx, number)
 		env.OnNodeScope, env.OnNodeDone = nodes.scope, nodes.done
 	}

@@ -155,11 +155,12 @@ func TestRunFanOut(t *testing.T) {
 			defer mu.Unlock()
 			progress = append(progress, fmt.Sprintf("scope %d", n))
 		},
-		OnTarget: func(tr TargetResult) {
+		OnTarget: func(tr TargetResult) string {
 			mu.Lock()
 			defer mu.Unlock()
 			progress = append(progress, "node")
 			reported[tr.Node] = tr
+			return ""
 		}})
 	require.NoError(t, err)
 	require.Len(t, res.Targets, 3, "every node in scope is accounted for")
