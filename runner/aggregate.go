@@ -85,7 +85,10 @@ func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx 
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
 		truncated = truncated || o.Truncated
 	}
-	if truncated {
+	switch {
+	case truncated && s.replay:
+		g.notes = append(g.notes, "the recorded output is incomplete (output_trimmed): it was trimmed when it was recorded")
+	case truncated:
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
 	}
 	if len(outs) == 1 && outs[0].out.Node == "" && len(res.Excluded) == 0 {

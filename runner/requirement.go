@@ -89,6 +89,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 			return fail(a.runErr)
 		}
 		r := a.result(base)
+		s.outputs.keep(&r)
 		if !s.replay {
 			r.Attempts = 1
 		}
@@ -114,7 +115,9 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("retry timeout of %s passed", rt.Timeout))
 	defer cancel()
 
-	var last *attempt
+	// last is the latest attempt that counts, as kept (charged to the output budget); the
+	// attempt itself, which holds the whole output, is dropped once analysed.
+	var last *keptAttempt
 	var note string
 	consecutive := 0
 	n := 0
@@ -144,18 +147,24 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 			break
 		}
 		n++
-		last = &a
-		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
-		if reached(&a, rt.Until) {
+		if last != nil {
+			s.outputs.give(last.charged)
+		}
+		last = &keptAttempt{status: a.status, result: a.result(base)}
+		last.charged = s.outputs.keep(&last.result)
+		done, cmdErr := reached(&a, rt.Until), a.cmdErr
+		a = attempt{} // drop the whole output before waiting for the next attempt
+		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))})
+		if done {
 			break
 		}
-		if a.cmdErr {
+		if cmdErr {
 			consecutive++
 		} else {
 			consecutive = 0
 		}
 		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
-			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
+			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, last.status)
 			break
 		}
 		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
@@ -173,7 +182,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 			break
 		}
 	}
-	r := withAttempts(last.result(base), n)
+	r := withAttempts(last.result, n)
 	if note != "" {
 		r.Notes = append(r.Notes, note)
 	}
@@ -206,6 +215,14 @@ func conditionsUseCluster(req *requirement.Requirement) bool {
 		}
 	}
 	return false
+}
+
+// keptAttempt is what a retry keeps of its latest attempt: the result, charged to the run's
+// output budget, and its status.
+type keptAttempt struct {
+	status  Status
+	result  RequirementResult
+	charged int // the bytes the output budget charged for result
 }
 
 // attempt is one run of a requirement's command and its analysis.
@@ -284,7 +301,9 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	took := time.Since(start)
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
-	slot.release()
+	// The slot is held through the analysis too, so that at most Parallel whole outputs are
+	// held (and analysed) at once, however many requirements there are.
+	defer slot.release()
 
 	a := attempt{res: res}
 	switch {
