@@ -279,11 +279,21 @@ func (l *loader) compile(src string, scope analyzer.Scope) (*analyzer.Expression
 	if c, ok := l.exprs[k]; ok {
 		return c.expr, c.err
 	}
+	// expressionsWithinLimits counted the expressions before decoding; this stops compiling
+	// at the limit should an expression reach here that it did not count.
+	if !tooLong(src) && (l.exprCount >= l.limits.MaxExpressions || l.exprBytes+compileWeight(src) > l.limits.MaxExpressionBytes) {
+		return nil, fmt.Errorf("not compiled: the spec's distinct CEL expressions are past the limits (Limits.MaxExpressions %d, Limits.MaxExpressionBytes %d)",
+			l.limits.MaxExpressions, l.limits.MaxExpressionBytes)
+	}
 	e, err := analyzer.Compile(src, scope)
 	if l.exprs == nil {
 		l.exprs = map[exprKey]compiled{}
 	}
 	l.exprs[k] = compiled{e, err}
+	if !tooLong(src) {
+		l.exprCount++
+		l.exprBytes += compileWeight(src)
+	}
 	return e, err
 }
 
