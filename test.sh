@@ -27,6 +27,16 @@ go vet -tags e2e ./...
 echo "== unit tests"
 go test -race -count=1 ./...
 
+# Peak RSS under the race detector measures the detector, so these skip themselves under
+# -race; run them once without it.
+echo "== memory bounds (without -race)"
+go test -count=1 -run '^TestPeakRSS$' ./runner/ ./internal/cli/
+
+# Each fuzz target briefly, from its seed corpus in testdata/fuzz/ (about 20 s in all).
+echo "== fuzz"
+go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 10s ./requirement/
+go test -run '^$' -fuzz '^FuzzAnalyze$' -fuzztime 10s ./requirement/
+
 echo "== end-to-end tests"
 testcluster=(go run ./internal/testcluster/cmd/testcluster)
 if [ -n "${PREFLIGHT_E2E_KUBECONFIG:-}" ]; then
