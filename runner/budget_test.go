@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,10 +78,10 @@ func TestOutputBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var finished []RequirementResult
+			finished := map[string]RequirementResult{}
 			d := mustRun(t, Options{Parallel: 1, OutputBudget: tt.budget, OnEvent: func(e Event) {
 				if e.Type == EventFinished {
-					finished = append(finished, *e.Result)
+					finished[e.RequirementID] = *e.Result
 				}
 			}}, spec(tt.reqs...))
 			require.Len(t, finished, len(tt.want))
@@ -95,8 +96,8 @@ func TestOutputBudget(t *testing.T) {
 					assert.Empty(t, r.Notes, r.ID)
 				}
 				// Events carry what the decision keeps.
-				assert.Equal(t, r.Stdout, finished[i].Stdout, r.ID)
-				assert.Equal(t, r.OutputTrimmed, finished[i].OutputTrimmed, r.ID)
+				assert.Equal(t, r.Stdout, finished[r.ID].Stdout, r.ID)
+				assert.Equal(t, r.OutputTrimmed, finished[r.ID].OutputTrimmed, r.ID)
 			}
 			assert.Equal(t, GatePass, d.Gate, "trimming the kept output never changes the gate")
 		})
@@ -173,4 +174,22 @@ func TestEvaluateTrimmedRecording(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, d.Requirements[0].Notes, "the recorded output is incomplete (output_trimmed): it was trimmed when it was recorded")
 	assert.Empty(t, d.Requirements[1].Notes)
+}
+
+// TestOutputHeldOnce checks that a command's output is not copied on its way to the
+// decision and the events: the result and every event that carries it share the command's
+// bytes (each copy of 1 MiB outputs would count against the run's memory).
+func TestOutputHeldOnce(t *testing.T) {
+	out := strings.Repeat("o", 1000)
+	var events []*RequirementResult
+	d := mustRun(t, Options{OnEvent: func(e Event) {
+		if e.Result != nil {
+			events = append(events, e.Result)
+		}
+	}}, spec(newReq("once", printing(out, ""), retry(requirement.Retry{Interval: time.Millisecond, Timeout: time.Minute}))))
+	require.Len(t, events, 2, "one attempt, then finished")
+	assert.Same(t, unsafe.StringData(out), unsafe.StringData(d.Requirements[0].Stdout), "the decision")
+	for _, e := range events {
+		assert.Same(t, unsafe.StringData(out), unsafe.StringData(e.Stdout), "an event")
+	}
 }

@@ -152,6 +152,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 		}
 		last = &keptAttempt{status: a.status, result: a.result(base)}
 		last.charged = s.outputs.keep(&last.result)
+		slot.release() // a retry does not hold a slot while it waits
 		done, cmdErr := reached(&a, rt.Until), a.cmdErr
 		a = attempt{} // drop the whole output before waiting for the next attempt
 		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))})
@@ -245,8 +246,9 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 }
 
 // slot is a requirement's claim on one of the run's Parallel slots. The scheduler hands a
-// requirement one when it starts; it is given back after each command run (so that a retry
-// waiting between attempts does not hold it) and taken again for the next attempt.
+// requirement one when it starts; it is given back once an attempt's output is analysed and
+// its result kept (so that a retry waiting between attempts does not hold it) and taken
+// again for the next attempt.
 type slot struct {
 	s    *state
 	held bool
@@ -301,9 +303,10 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 	took := time.Since(start)
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
-	// The slot is held through the analysis too, so that at most Parallel whole outputs are
-	// held (and analysed) at once, however many requirements there are.
-	defer slot.release()
+	// The slot is held through the analysis, and until the caller has charged the result to
+	// the output budget (and released it), so that at most Parallel whole outputs are held at
+	// once however many requirements there are, and with Parallel 1 the budget is charged in
+	// spec order.
 
 	a := attempt{res: res}
 	switch {
