@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh is the project's test command (see README, "How the tests get a real cluster"):
+# test.sh is the project's test command (see docs/testcluster.md):
 # formatting and vet, the unit suite, then the end-to-end suite against a real cluster.
 #
 # The e2e suite runs against $PREFLIGHT_E2E_KUBECONFIG when set; otherwise this script starts
@@ -25,6 +25,9 @@ go vet ./...
 go vet -tags e2e ./...
 
 echo "== unit tests"
+# The example console's browser test (headless Chromium, installed by
+# internal/testcluster/install-deps.sh) must run here: without Chromium it fails, not skips.
+export PREFLIGHT_BROWSER_REQUIRED=1
 go test -race -count=1 ./...
 
 # Peak RSS under the race detector measures the detector, so these skip themselves under

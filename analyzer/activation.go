@@ -44,6 +44,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.NewStringStringMap(types.DefaultTypeAdapter, map[string]string{
 			celenv.AppVersion:         app.Version,
 			celenv.AppPreviousVersion: app.PreviousVersion,
+			celenv.AppNamespace:       app.Namespace,
 		}), true
 	case celenv.VarPhase:
 		if a.c == nil {
@@ -88,7 +89,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) boundedSize() (int, bool) {
 	n := 0
 	if a.c != nil {
-		n = max(len(a.c.Phase), len(a.c.App.Version), len(a.c.App.PreviousVersion))
+		n = max(len(a.c.Phase), len(a.c.App.Version), len(a.c.App.PreviousVersion), len(a.c.App.Namespace))
 	}
 	if a.in != nil {
 		n = max(n, len(a.in.Stdout), len(a.in.Stderr), len(a.in.Error), len(a.in.Node))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/preflightkit/preflight/internal/celenv"
@@ -60,6 +62,8 @@ var maxEvalDuration = maxEvalDurationLimit
 // exprImpl is the compiled form of an Expression.
 type exprImpl struct {
 	scope Scope
+	// want is nil for a bool expression, else the types a value expression may have.
+	want []reflect.Type
 	// program returns the cost-tracked program. When a fast program exists it is built only
 	// if an input outgrows the fast program's bound, which halves the work of loading a spec.
 	program func() (cel.Program, error)
@@ -97,7 +101,7 @@ func (s Scope) String() string {
 	switch s {
 	case ScopeWhen:
 		return "when"
-	case ScopeCondition:
+	case ScopeCondition, ScopeSecretsCondition:
 		return "condition"
 	}
 	return fmt.Sprintf("Scope(%d)", int(s))
@@ -122,13 +126,22 @@ func (e *ExprError) Error() string {
 	return b.String()
 }
 
-func compile(src string, scope Scope) (*Expression, error) {
+func compile(src string, scope Scope) (*Expression, error) { return compileAs(src, scope, nil) }
+
+// compileAs compiles src in scope. want nil means a bool expression (a `when` or a
+// condition); otherwise the expression's value is data, whose checked type must be one of want
+// (or dyn, checked by Value).
+func compileAs(src string, scope Scope, want []reflect.Type) (*Expression, error) {
 	if len(src) > maxExpressionBytes {
 		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1,
 			Message: fmt.Sprintf("expression is %d bytes long, more than the limit of %d bytes: split the check into several requirements", len(src), maxExpressionBytes)}}}
 	}
 	if strings.TrimSpace(src) == "" {
-		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"}}}
+		msg := "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"
+		if want != nil {
+			msg = fmt.Sprintf("expression is empty: write a CEL expression whose value is %s, such as %s", describeTypes(want), exampleOf(want[0]))
+		}
+		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: msg}}}
 	}
 	var (
 		env *cel.Env
@@ -139,6 +152,8 @@ func compile(src string, scope Scope) (*Expression, error) {
 		env, err = celenv.When()
 	case ScopeCondition:
 		env, err = celenv.Condition()
+	case ScopeSecretsCondition:
+		env, err = celenv.SecretsCondition()
 	default:
 		return nil, fmt.Errorf("compiling a CEL expression: unknown scope %d", int(scope))
 	}
@@ -150,9 +165,12 @@ func compile(src string, scope Scope) (*Expression, error) {
 		return nil, issuesError(env, src, iss.Errors(), scope)
 	}
 	// dyn is accepted (`vars.enabled` is a natural `when`); Eval then checks the value.
-	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+	if t := ast.OutputType(); want == nil && !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
 			fmt.Sprintf("must evaluate to bool, got %s: compare the value, as in `%s == ...`", typeName(t), firstLine(src)))}}
+	} else if want != nil && !assignable(want, t) {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
+			fmt.Sprintf("must evaluate to %s, got %s%s", describeTypes(want), typeName(t), conversionHint(want, t)))}}
 	}
 	est, err := celenv.EstimateCost(env, ast)
 	if err != nil {
@@ -165,6 +183,7 @@ func compile(src string, scope Scope) (*Expression, error) {
 	tracked := func() (cel.Program, error) { return celenv.Program(ast) }
 	impl := exprImpl{
 		scope:   scope,
+		want:    want,
 		ast:     ast,
 		cluster: references(ast, celenv.VarCluster),
 		loops:   hasComprehension(ast),
@@ -210,10 +229,23 @@ func firstLine(src string) string {
 func issuesError(env *cel.Env, src string, errs []*cel.Error, scope Scope) *ExprError {
 	out := &ExprError{Issues: make([]Issue, 0, len(errs))}
 	var parsed *celast.AST
+	base64 := false
+	for _, e := range errs {
+		base64 = base64 || strings.TrimSuffix(e.Message, " (in container '')") == "undeclared reference to 'base64'"
+	}
 	for _, e := range errs {
 		msg := strings.TrimSuffix(e.Message, " (in container '')")
 		if scope == ScopeWhen {
 			msg = whenHint(msg)
+		}
+		if base64 {
+			// base64.decode reads as a call of decode on a variable base64: one issue says it.
+			if msg == "undeclared reference to 'decode'" || msg == "undeclared reference to 'encode'" {
+				continue
+			}
+			if msg == "undeclared reference to 'base64'" {
+				msg += ": base64.decode and base64.encode exist only in the conditions and message_expr of a kubernetes command that reads Secrets with include_secret_values: true"
+			}
 		}
 		if strings.HasPrefix(msg, "undefined field '") {
 			if parsed == nil {
@@ -351,21 +383,38 @@ func (e *Expression) eval(ctx context.Context, c *Context, in *Input) (bool, err
 // evalIn evaluates the expression against act, which may be shared by several expressions
 // evaluated one after the other on the same output (it memoizes `output`).
 func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) {
+	if e != nil && e.impl.want != nil {
+		return false, errors.New("a value expression has no bool result: use Value")
+	}
+	val, err := e.evalRef(ctx, act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := val.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("must evaluate to bool, got %s", val.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// evalRef evaluates the expression against act under the limits (the context, the output
+// size, the per-call cost limit and the run's budget) and returns its CEL value.
+func (e *Expression) evalRef(ctx context.Context, act *activation) (ref.Val, error) {
 	if e == nil || e.impl.program == nil {
-		return false, errors.New("expression was not compiled: use analyzer.Compile")
+		return nil, errors.New("expression was not compiled: use analyzer.Compile")
 	}
 	if ctx == nil {
-		return false, errors.New("evaluating a CEL expression: nil context")
+		return nil, errors.New("evaluating a CEL expression: nil context")
 	}
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("not evaluated: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("not evaluated: %w", context.Cause(ctx))
 	}
-	if e.impl.scope == ScopeCondition {
+	if e.impl.scope != ScopeWhen {
 		if act.in == nil {
-			return false, errors.New("a result condition needs the command's output, and there is none")
+			return nil, errors.New("a result condition needs the command's output, and there is none")
 		}
 		if n := max(len(act.in.Stdout), len(act.in.Stderr)); n > maxOutputBytes {
-			return false, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, maxOutputBytes)
+			return nil, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, maxOutputBytes)
 		}
 	}
 	var budget *Budget
@@ -373,7 +422,7 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		budget = act.c.Budget
 	}
 	if budget.exhausted() {
-		return false, budget.exhaustedError()
+		return nil, budget.exhaustedError()
 	}
 	if e.impl.loops {
 		var cancel context.CancelFunc
@@ -390,7 +439,7 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 	if !fast {
 		p, err := e.impl.program()
 		if err != nil {
-			return false, fmt.Errorf("building the CEL program: %w", err)
+			return nil, fmt.Errorf("building the CEL program: %w", err)
 		}
 		prg = p
 	}
@@ -407,16 +456,12 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		cost = perCallCostLimit
 	}
 	if !budget.charge(cost) {
-		return false, budget.exhaustedError()
+		return nil, budget.exhaustedError()
 	}
 	if err != nil {
-		return false, e.evalError(ctx, err)
+		return nil, e.evalError(ctx, err)
 	}
-	b, ok := val.(types.Bool)
-	if !ok {
-		return false, fmt.Errorf("must evaluate to bool, got %s", val.Type().TypeName())
-	}
-	return bool(b), nil
+	return val, nil
 }
 
 // evalError explains an evaluation error, with the position of the failing term when cel

@@ -119,7 +119,7 @@ func TestCompileErrors(t *testing.T) {
 			src:   `app.version != "" && app.verison == "1"`,
 			scope: analyzer.ScopeWhen,
 			want: []analyzer.Issue{{Line: 1, Column: 25,
-				Message: "app has no field 'verison': it has previous_version and version",
+				Message: "app has no field 'verison': it has namespace, previous_version and version",
 				Snippet: " | app.version != \"\" && app.verison == \"1\"\n | ........................^"}},
 		},
 		{

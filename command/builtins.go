@@ -11,5 +11,6 @@ func builtins() map[string]Command {
 		"http":                 httpCommand{},
 		"scheduler":            schedulerCommand{},
 		"kubernetes":           kubernetesCommand{},
+		"raw":                  rawCommand{},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/preflightkit/preflight/internal/gotype"
 	"github.com/preflightkit/preflight/internal/podrun"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -41,6 +43,26 @@ type schedulerKube struct {
 	Container      string            `json:"container"`
 	ReadyNodesOnly bool              `json:"ready_nodes_only"`
 }
+
+// schedulerShape is the shape of the data for DataType: schedulerData with the inline pod's
+// type, so that `K_expr` keys inside data.kubernetes.pod are typed as the Pod's fields.
+type schedulerShape struct {
+	Kubernetes *struct {
+		PodName        string            `json:"pod_name"`
+		Pod            *corev1.Pod       `json:"pod"`
+		Global         bool              `json:"global"`
+		NodeSelector   map[string]string `json:"node_selector"`
+		Namespace      string            `json:"namespace"`
+		Container      string            `json:"container"`
+		ReadyNodesOnly bool              `json:"ready_nodes_only"`
+	} `json:"kubernetes"`
+}
+
+// DataType returns the shape of the scheduler's data.
+func (schedulerCommand) DataType() reflect.Type { return reflect.TypeOf(schedulerShape{}) }
+
+// UsesCluster reports that the command runs pods (see DataDescriber).
+func (schedulerCommand) UsesCluster() bool { return true }
 
 // schedulerPrepared is a validated scheduler command.
 type schedulerPrepared struct {
@@ -139,7 +161,7 @@ func decodePod(p *field.Path, raw json.RawMessage) (*corev1.Pod, field.ErrorList
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", describeType(te.Type), te.Value)}
+			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", gotype.Describe(te.Type), te.Value)}
 		}
 		return nil, field.ErrorList{invalid(p, "%v", err)}
 	}
@@ -286,7 +308,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	res, err := client.Run(ctx, podrun.Job{
+	job := podrun.Job{
 		RequirementID:  env.RequirementID,
 		Namespace:      ns,
 		Pod:            p.pod,
@@ -296,36 +318,48 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		ReadyNodesOnly: p.readyNodesOnly,
 		Timeout:        env.Timeout,
 		OutputLimit:    env.Limit(),
-	})
+	}
+	if p.fanOut {
+		job.OnScope = env.OnNodeScope
+		if done := env.OnNodeDone; done != nil {
+			job.OnTarget = func(t podrun.TargetResult) { done(targetOutput(t)) }
+		}
+	}
+	res, err := client.Run(ctx, job)
 	if err != nil {
 		return nil, err
 	}
 	return schedulerResult(res), nil
 }
 
+// targetOutput maps one target's outcome onto an Output.
+func targetOutput(t podrun.TargetResult) Output {
+	o := Output{
+		Node:       t.Node,
+		StatusCode: t.ExitCode,
+		Stdout:     t.Output,
+		Truncated:  t.Truncated,
+		Err:        t.Err,
+		NotRun:     t.NotRun,
+		Duration:   t.Duration,
+	}
+	if t.Err != nil {
+		o.StatusCode = CodeGeneralError
+		if errors.Is(t.Err, context.DeadlineExceeded) {
+			o.StatusCode = CodeTimeout
+		}
+	}
+	return o
+}
+
 // schedulerResult maps podrun's result onto the command contract.
 func schedulerResult(res *podrun.Result) *Result {
 	out := &Result{Notes: res.Notes}
 	for _, t := range res.Targets {
-		o := Output{
-			Node:       t.Node,
-			StatusCode: t.ExitCode,
-			Stdout:     t.Output,
-			Truncated:  t.Truncated,
-			Err:        t.Err,
-			NotRun:     t.NotRun,
-			Duration:   t.Duration,
-		}
-		if t.Err != nil {
-			o.StatusCode = CodeGeneralError
-			if errors.Is(t.Err, context.DeadlineExceeded) {
-				o.StatusCode = CodeTimeout
-			}
-		}
 		if t.Pod != "" && res.Privileged {
 			out.Privileged = true
 		}
-		out.Outputs = append(out.Outputs, o)
+		out.Outputs = append(out.Outputs, targetOutput(t))
 	}
 	for _, e := range res.Excluded {
 		out.Excluded = append(out.Excluded, Excluded{Node: e.Node, Reason: e.Reason})

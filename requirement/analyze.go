@@ -20,9 +20,12 @@ const (
 
 // Result is one of a requirement's ordered results.
 type Result struct {
-	Status    Status
-	Message   Message
-	Condition *Condition // nil: always matches
+	Status  Status
+	Message Message
+	// MessageExpr, when not nil, gives the message instead of Message: CEL (string) over what
+	// conditions see (stdout, output, node, vars, ...), evaluated when the result matches.
+	MessageExpr *analyzer.Expression
+	Condition   *Condition // nil: always matches
 }
 
 // Condition is what a result requires of an output. Every property that is set must hold.
@@ -49,6 +52,9 @@ type Outcome struct {
 	// Err is set when a condition could not be evaluated (a CEL runtime error, the cost
 	// limit). The status is then StatusError: an evaluation error never passes.
 	Err error
+	// MessageErr is set when the matched result's message_expr could not be evaluated; the
+	// status stands and Message is empty (the caller shows the requirement's message).
+	MessageErr error
 }
 
 // maxSummaryError bounds how much of a command's error a no-match message quotes.
@@ -81,6 +87,13 @@ func (req *Requirement) Analyze(ctx context.Context, c *analyzer.Context, in *an
 			return Outcome{Status: StatusError, Matched: -1,
 				Err: fmt.Errorf("results[%d].status: %q is not one of success, warn, error", i, r.Status)}
 		}
+		if r.MessageExpr != nil {
+			msg, err := renderMessageExpr(ctx, r.MessageExpr, c, in)
+			if err != nil {
+				return Outcome{Status: r.Status, Matched: i, MessageErr: fmt.Errorf("results[%d].message_expr: %w", i, err)}
+			}
+			return Outcome{Status: r.Status, Message: msg, Matched: i}
+		}
 		return Outcome{Status: r.Status, Message: r.Message.Render(in), Matched: i}
 	}
 	return Outcome{Status: StatusError, Matched: -1, Message: noMatch(id, in)}
@@ -108,6 +121,19 @@ func (cond *Condition) matches(ctx context.Context, c *analyzer.Context, in *ana
 		return cond.Expr.Eval(ctx, c, in)
 	}
 	return true, nil
+}
+
+// renderMessageExpr evaluates a message_expr: a string, cut at maxMessageBytes.
+func renderMessageExpr(ctx context.Context, e *analyzer.Expression, c *analyzer.Context, in *analyzer.Input) (string, error) {
+	v, err := e.Value(ctx, c, in)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("the value is not a string")
+	}
+	return truncate(s, maxMessageBytes), nil
 }
 
 func (s Status) valid() bool {

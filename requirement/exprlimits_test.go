@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -123,6 +124,44 @@ func TestExpressionLimits(t *testing.T) {
 			assert.Equal(t, tt.path, ps[0].Location.Path)
 			assert.Contains(t, ps[0].Message, tt.msg)
 		})
+	}
+}
+
+// TestExpressionLimitsCountEveryKind checks that the count before compiling sees every
+// expression the loader compiles, told apart as the compiler tells them apart: a when, a
+// message_expr, a condition, a K_expr key of command data, and the same condition text in a
+// requirement whose conditions see Secrets and in one whose do not. At the limit the spec
+// loads; one below, the count names the expression past it (were one not counted, the
+// compiler's own guard would refuse it instead, with another message).
+func TestExpressionLimitsCountEveryKind(t *testing.T) {
+	const src = `custom_requirements:
+- id: a
+  when: 'phase == "install"'
+  command: {id: tcp_dial, data: {addr_expr: '"localhost:" + string(80)'}}
+  results:
+  - {status: success, message_expr: '"reached " + stdout', condition: {expr: 'status_code == 0'}}
+  - {status: error}
+- id: secret
+  command: {id: kubernetes, data: {api_version: v1, kind: Secret, name: db, include_secret_values: true}}
+  results:
+  - {status: success, condition: {expr: 'status_code == 0'}}
+  - {status: error}
+`
+	reg := command.Builtins()
+	s, err := loadString(t, requirement.LoadOptions{Registry: reg, Limits: requirement.Limits{MaxExpressions: 5}}, src)
+	require.NoError(t, err)
+	require.Len(t, s.Requirements, 2)
+	for max, path := range map[int]string{
+		4: "custom_requirements[1].results[0].condition.expr",
+		3: "custom_requirements[0].command.data.addr_expr",
+		2: "custom_requirements[0].results[0].condition.expr",
+		1: "custom_requirements[0].results[0].message_expr",
+	} {
+		_, err := loadString(t, requirement.LoadOptions{Registry: reg, Limits: requirement.Limits{MaxExpressions: max}}, src)
+		ps := problems(t, err)
+		require.Len(t, ps, 1, "limit %d: %v", max, err)
+		assert.Equal(t, path, ps[0].Location.Path, "limit %d", max)
+		assert.Contains(t, ps[0].Message, fmt.Sprintf("the spec has 5 distinct CEL expressions, more than %d (the limit, Limits.MaxExpressions)", max))
 	}
 }
 

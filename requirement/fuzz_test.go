@@ -23,8 +23,9 @@ var fuzzLimits = requirement.Limits{MaxBytes: 64 << 10, MaxDocuments: 16, MaxDep
 
 // FuzzLoad feeds random bytes to Load: it must never panic, it returns either a spec or an
 // error, never both or neither, and what it returns stays within the limits: a spec has
-// requirements (an empty gate would pass), each with results and a prepared command, and no
-// more distinct expressions than Limits.MaxExpressions; an error lists its problems, each
+// requirements (an empty gate would pass), each with results and a command prepared (or
+// expressions to prepare it with when it runs), and no more distinct expressions than
+// Limits.MaxExpressions; an error lists its problems, each
 // with a message, at most 200 of them.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*.yaml")
@@ -61,15 +62,23 @@ func FuzzLoad(f *testing.F) {
 		}
 		exprs := map[string]bool{}
 		for _, r := range spec.Requirements {
-			if r.ID == "" || len(r.Results) == 0 || r.Command.Prepared == nil {
+			// A command whose data has K_expr keys is prepared when it runs, with their values.
+			values := r.Command.Expressions()
+			if r.ID == "" || len(r.Results) == 0 || (r.Command.Prepared == nil && len(values) == 0) {
 				t.Fatalf("requirement %q loaded with %d results and prepared command %v", r.ID, len(r.Results), r.Command.Prepared)
 			}
 			if r.When != nil {
 				exprs["when "+r.When.String()] = true
 			}
+			for _, v := range values {
+				exprs["data "+v.String()] = true
+			}
 			for _, res := range r.Results {
 				if res.Condition != nil && res.Condition.Expr != nil {
 					exprs["condition "+res.Condition.Expr.String()] = true
+				}
+				if res.MessageExpr != nil {
+					exprs["message "+res.MessageExpr.String()] = true
 				}
 			}
 		}

@@ -16,7 +16,7 @@ var errNoRecording = errors.New("no recorded output")
 
 // recordedSource returns a source that replays the outputs of d, by requirement id. A
 // recording that lists an id twice is refused: which output would count is not knowable.
-func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement, *command.Env) (*command.Result, error), error) {
+func recordedSource(d *Decision) (source, error) {
 	byID := make(map[string]*RequirementResult, len(d.Requirements))
 	first := make(map[string]int, len(d.Requirements))
 	for i := range d.Requirements {
@@ -27,7 +27,7 @@ func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement
 		first[id] = i
 		byID[id] = &d.Requirements[i]
 	}
-	return func(_ context.Context, req *requirement.Requirement, _ *command.Env) (*command.Result, error) {
+	return func(_ context.Context, req *requirement.Requirement, _ command.Prepared, _ *command.Env) (*command.Result, error) {
 		r, ok := byID[req.ID]
 		if !ok {
 			return nil, errNoRecording

@@ -128,7 +128,7 @@ type state struct {
 	deps   [][]int // deps[i]: indexes of the requirements i depends on
 	logger *slog.Logger
 	// source produces a requirement's command result: runs it, or replays a recording.
-	source func(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error)
+	source source
 	replay bool
 	runID  string
 	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
@@ -137,8 +137,7 @@ type state struct {
 	budget  *analyzer.Budget
 	outputs *outputBudget // the output the run keeps (Options.OutputBudget)
 	slots   chan struct{}
-	acks    map[string]bool
-	ackWarn map[string]bool
+	acks    acknowledgments
 
 	eventMu sync.Mutex
 
@@ -154,14 +153,12 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		return nil, errors.New("runner: spec is nil")
 	}
 	s := &state{
-		r:       r,
-		opts:    &r.opts,
-		spec:    spec,
-		reqs:    spec.Requirements,
-		index:   make(map[string]int, len(spec.Requirements)),
-		logger:  r.opts.Logger,
-		acks:    map[string]bool{},
-		ackWarn: map[string]bool{},
+		r:      r,
+		opts:   &r.opts,
+		spec:   spec,
+		reqs:   spec.Requirements,
+		index:  make(map[string]int, len(spec.Requirements)),
+		logger: r.opts.Logger,
 	}
 	if err := spec.Check(); err != nil {
 		return nil, fmt.Errorf("runner: invalid spec: %w", err)
@@ -178,25 +175,10 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		}
 	}
 	var errs []error
-	for _, id := range r.opts.Acknowledge {
+	s.acks, errs = checkAcks(r.opts.Acknowledge, r.opts.AcknowledgeWarnings, "the spec", func(id string) (bool, bool) {
 		i, ok := s.index[id]
-		switch {
-		case !ok:
-			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id, Reason: "the spec has no requirement with that id"})
-		case s.reqs[i].Strict:
-			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id,
-				Reason: "the requirement is strict: its failures cannot be acknowledged, only its warnings"})
-		default:
-			s.acks[id] = true
-		}
-	}
-	for _, id := range r.opts.AcknowledgeWarnings {
-		if _, ok := s.index[id]; !ok {
-			errs = append(errs, &OptionError{Option: "AcknowledgeWarnings", Value: id, Reason: "the spec has no requirement with that id"})
-			continue
-		}
-		s.ackWarn[id] = true
-	}
+		return ok && s.reqs[i].Strict, ok
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -397,11 +379,9 @@ func (s *state) canceled(i int, ctx context.Context) RequirementResult {
 
 // acknowledge marks r acknowledged when the caller accepted its status.
 func (s *state) acknowledge(r *RequirementResult) {
-	switch {
-	case r.Status == StatusWarn && (s.acks[r.ID] || s.ackWarn[r.ID]):
+	if ok, warning := s.acks.accepts(r); ok {
 		r.Acknowledged = true
-	case (r.Status == StatusFail || r.Status == StatusNotRun) && s.acks[r.ID] && !r.Strict:
-		r.Acknowledged = true
+		r.Acknowledgment = &Acknowledgment{At: time.Now(), Warning: warning}
 	}
 }
 
@@ -412,6 +392,7 @@ func (s *state) emit(e Event) {
 	}
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
+	e.At = time.Now()
 	s.opts.OnEvent(e)
 }
 
@@ -422,6 +403,10 @@ func copyResult(r *RequirementResult) *RequirementResult {
 	if r.StatusCode != nil {
 		v := *r.StatusCode
 		c.StatusCode = &v
+	}
+	if r.Acknowledgment != nil {
+		a := *r.Acknowledgment
+		c.Acknowledgment = &a
 	}
 	return &c
 }
@@ -444,11 +429,15 @@ func (s *state) clusterFacts() (map[string]any, error) {
 	return s.cluster, s.clusterErr
 }
 
+// source produces a requirement's command result from the command prepared for this run (p):
+// runs it, or replays a recording.
+type source func(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (*command.Result, error)
+
 // baseContext is the analyzer context every requirement starts from.
 func (s *state) baseContext() analyzer.Context {
 	return analyzer.Context{
 		Vars:   s.opts.Vars,
-		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
+		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion, Namespace: s.opts.Namespace},
 		Phase:  string(s.opts.Phase),
 		Budget: s.budget,
 	}

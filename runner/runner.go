@@ -39,7 +39,8 @@ type Options struct {
 	// Config reaches the cluster; nil runs without one (cluster commands then fail).
 	// It is never mutated.
 	Config *rest.Config
-	// Namespace for cluster commands that name none; "default" when empty.
+	// Namespace for cluster commands that name none; "default" when empty. CEL sees it as
+	// app.namespace.
 	Namespace string
 	// Vars is what CEL sees as `vars`. Runs read it concurrently; do not change it while a
 	// Run uses it.
@@ -84,8 +85,9 @@ type Options struct {
 	// evaluation also has its own per-call limit); 0 means 10,000,000. An expression
 	// evaluated after the budget is spent fails, and so does its requirement.
 	CostBudget uint64
-	// OnEvent, when set, receives an event as each requirement starts, finishes each retry
-	// attempt and finishes. It is called from the runner's goroutines, one call at a time,
+	// OnEvent, when set, receives an event as each requirement starts, as each node of a
+	// per-node command finishes (EventNode), as each retry attempt finishes and as the
+	// requirement finishes. It is called from the runner's goroutines, one call at a time,
 	// and should return quickly: scheduling waits for it.
 	OnEvent func(Event)
 	// Logger receives diagnostics; nil discards them.
@@ -111,6 +113,15 @@ func New(opts Options) (*Runner, error) { return newRunner(opts) }
 // run created are deleted before Run returns, in both cases.
 func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
 	return r.run(ctx, spec)
+}
+
+// Check reports what Run would refuse before running anything (an invalid spec,
+// acknowledgments the spec cannot take: *OptionError values, joined), without running
+// anything; nil means Run will start. Servers that start runs in the background use it to
+// answer bad input at once.
+func (r *Runner) Check(spec *requirement.Spec) error {
+	_, err := r.newState(spec)
+	return err
 }
 
 // InterruptedError is the error of Run and Evaluate when their context was cancelled or
@@ -148,7 +159,13 @@ type OptionError struct {
 	Value string
 	// Reason says what is wrong and what would be right.
 	Reason string
+	// strict is set for an acknowledgment of a strict requirement's failure.
+	strict bool
 }
+
+// Is reports whether target is ErrStrictFailure and e asks to acknowledge a strict
+// requirement's failure.
+func (e *OptionError) Is(target error) bool { return target == ErrStrictFailure && e.strict }
 
 // Error returns `runner options: Acknowledge "db": the spec has no requirement with that id`.
 func (e *OptionError) Error() string {

@@ -1,6 +1,6 @@
 // Command preflight is the thin binary over the preflight library: it runs a spec's
 // requirements and prints the gate decision. Its implementation, and its documentation (flags,
-// output, exit codes), is internal/cli; see also the README's CLI reference.
+// output, exit codes), is internal/cli; see also docs/cli.md.
 //
 // On SIGINT or SIGTERM the run's context is cancelled: running commands stop, the pods they
 // created are deleted (bounded), and preflight exits 1. Further signals during that cleanup

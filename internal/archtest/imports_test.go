@@ -27,13 +27,15 @@ var allowed = map[string][]string{
 	"schema":               {},
 	"internal/celenv":      {},
 	"internal/clusterinfo": {},
-	"analyzer":             {"internal/celenv"},
-	"command":              {"internal/podrun", "internal/clusterinfo"},
+	"internal/gotype":      {},
+	"analyzer":             {"internal/celenv", "internal/gotype"},
+	"command":              {"internal/podrun", "internal/clusterinfo", "internal/gotype"},
 	"internal/podrun":      {},
-	"requirement":          {"internal/specschema", "internal/readctx", "command", "analyzer", "internal/celenv"},
+	"requirement":          {"internal/specschema", "internal/readctx", "command", "analyzer", "internal/celenv", "internal/gotype"},
 	"internal/readctx":     {},
 	"internal/specschema":  {"schema"},
 	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun"},
+	"runner/gatehttp":      {"requirement", "runner"},
 	"examples/preflight":   {"internal/cli"},
 }
 
@@ -61,23 +63,8 @@ func moduleImports(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			name := d.Name()
-			if path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
-				return filepath.SkipDir
-			}
-			if path != root {
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir
-				}
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+	err := walkGoFiles(root, func(path string) error {
+		if strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly|parser.ParseComments)
@@ -128,4 +115,30 @@ func appendUnique(s []string, v string) []string {
 		}
 	}
 	return append(s, v)
+}
+
+// walkGoFiles calls fn with the path of every Go file of the module under root, skipping
+// hidden directories, testdata and nested modules (directories with their own go.mod).
+func walkGoFiles(root string, fn func(path string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			if path != root {
+				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		return fn(path)
+	})
 }

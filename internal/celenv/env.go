@@ -13,6 +13,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 	"k8s.io/apimachinery/pkg/util/version"
 	apiservercel "k8s.io/apiserver/pkg/cel"
@@ -67,6 +68,9 @@ const (
 const (
 	AppVersion         = "version"
 	AppPreviousVersion = "previous_version"
+	// AppNamespace is the run's namespace (the namespace the app is installed in). `namespace`
+	// itself is a reserved word of CEL.
+	AppNamespace = "namespace"
 )
 
 // compatibilityVersion is the Kubernetes version whose base CEL environment specs are compiled
@@ -85,6 +89,7 @@ var (
 	appType = object("preflight.App", map[string]*apiservercel.DeclType{
 		AppVersion:         apiservercel.StringType,
 		AppPreviousVersion: apiservercel.StringType,
+		AppNamespace:       apiservercel.StringType,
 	})
 	taintType = object("preflight.Taint", map[string]*apiservercel.DeclType{
 		"key":    apiservercel.StringType,
@@ -187,6 +192,14 @@ func conditionVariables() []cel.EnvOption {
 	}
 }
 
+// secretsOptions are what the conditions of a requirement that reads Secret values see on
+// top of the condition environment: CEL's encoders extension, base64.decode(string) -> bytes
+// and base64.encode(bytes) -> string, to inspect the values the kubernetes command otherwise
+// redacts.
+func secretsOptions() []cel.EnvOption {
+	return []cel.EnvOption{ext.Encoders(ext.EncodersVersion(0))}
+}
+
 // newEnv extends Kubernetes' base environment, the way Kubernetes declares the variables of
 // its own expressions (an EnvSet extended with VersionedOptions carrying the variables and
 // their DeclTypes), and returns its environment for new expressions.
@@ -233,8 +246,13 @@ var (
 	conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 		return newEnv("conditions", whenVariables(), conditionVariables())
 	})
+	secretsConditionEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv("conditions reading Secret values", whenVariables(), conditionVariables(), secretsOptions())
+	})
+	// runtimeEnv holds every function of every checking environment (the secrets one is a
+	// superset): an AST checked in an environment without base64 cannot call it.
 	runtimeEnv = sync.OnceValues(func() (*cel.Env, error) {
-		env, err := conditionEnv()
+		env, err := secretsConditionEnv()
 		if err != nil {
 			return nil, err
 		}
@@ -248,6 +266,11 @@ func When() (*cel.Env, error) { return whenEnv() }
 
 // Condition returns the environment of result conditions: When's plus the output variables.
 func Condition() (*cel.Env, error) { return conditionEnv() }
+
+// SecretsCondition returns the environment of the result conditions (and message_expr) of a
+// requirement that opted in to read Secret values: Condition's plus base64.decode and
+// base64.encode.
+func SecretsCondition() (*cel.Env, error) { return secretsConditionEnv() }
 
 // Program builds the cost-tracked program of ast, checked in When() or Condition(), with
 // ProgramOptions.
@@ -272,8 +295,8 @@ func UntrackedProgram(ast *cel.Ast) (cel.Program, error) {
 }
 
 // Bound is an upper bound of the cost of an expression whose cost depends only on the sizes
-// of the bounded inputs (stdout, stderr, error, node, phase, app.version and
-// app.previous_version): Base + Slope·n when none of them is longer than n bytes, for n up to
+// of the bounded inputs (stdout, stderr, error, node, phase, app.version,
+// app.previous_version and app.namespace): Base + Slope·n when none of them is longer than n bytes, for n up to
 // OutputSizeBound.
 type Bound struct {
 	Base, Slope float64
@@ -333,7 +356,7 @@ func IsBoundedPath(p []string) bool {
 			return true
 		}
 	case 2:
-		return p[0] == VarApp && (p[1] == AppVersion || p[1] == AppPreviousVersion)
+		return p[0] == VarApp && (p[1] == AppVersion || p[1] == AppPreviousVersion || p[1] == AppNamespace)
 	}
 	return false
 }
@@ -393,6 +416,13 @@ func (r runtimeCost) CallCost(function, overloadID string, args []ref.Val, resul
 		}
 	case "slice", "reverse", "lists.range":
 		return listCallCost(sizeOf(result))
+	case "base64.decode", "base64.encode":
+		// Linear in the input, like a string traversal (the encoders extension has no cost
+		// of its own).
+		if len(args) == 1 {
+			c := 1 + uint64(math.Ceil(float64(sizeOf(args[0]))*common.StringTraversalCostFactor))
+			return &c
+		}
 	case "sets.contains", "sets.intersects", "sets.equivalent":
 		if len(args) == 2 {
 			c := 1 + sizeOf(args[0])*sizeOf(args[1])

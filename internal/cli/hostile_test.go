@@ -182,11 +182,16 @@ func TestHostileRendering(t *testing.T) {
 		var b strings.Builder
 		p := newProgress(&b, 1, live)
 		p.event(runner.Event{Type: runner.EventStarted, RequirementID: "a\x1b[2K\x1b[1A"})
+		p.event(runner.Event{Type: runner.EventNode, RequirementID: "a\x1b[2K\x1b[1A", Attempt: 1, Nodes: 1,
+			Node: &runner.NodeResult{Node: "node\x1b[2K-a", Status: runner.StatusFail, Message: "no file\x1b[1A\nsecond line"}})
 		p.event(runner.Event{Type: runner.EventFinished, RequirementID: "a\x1b[2K\x1b[1A", Result: &runner.RequirementResult{Status: runner.Status("pass\x1b[1A")}})
 		p.done()
 		got := strings.ReplaceAll(b.String(), "\r\x1b[K", "")
 		assertNoControls(t, got, fmt.Sprintf("progress (live %v)", live))
 		assert.Contains(t, got, `a\x1b[2K\x1b[1A`)
+		if !live {
+			assert.Contains(t, got, `node node\x1b[2K-a fail: no file\x1b[1A`)
+		}
 	}
 }
 

@@ -206,11 +206,17 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	if r.Error != "" && r.Message != "" && r.Error != r.Message && r.Status != runner.StatusPass {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
+	if r.ConditionError != "" {
+		out = append(out, "condition error: "+oneLine(r.ConditionError))
+	}
 	if len(r.Nodes) > 0 {
 		out = append(out, nodeLines(r.Nodes, colour)...)
 	}
 	if r.Privileged {
 		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
+	}
+	if r.SecretValues {
+		out = append(out, "note: its conditions saw the values of Secrets (include_secret_values); they are not printed")
 	}
 	if r.Status != runner.StatusSkipped { // a SKIP says enough; its note only repeats the when
 		for _, n := range r.Notes {
@@ -269,6 +275,9 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 				msg = n.Error
 			case n.Error != "" && n.Error != msg:
 				msg += " (" + n.Error + ")"
+			}
+			if n.ConditionError != "" {
+				msg += " (condition error: " + n.ConditionError + ")"
 			}
 			add(word, c, oneLine(msg), safeText(n.Node, false))
 		}

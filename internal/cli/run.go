@@ -412,6 +412,10 @@ func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
 			return nil, withCode(ExitUsage, fmt.Errorf("%w: %w", errInvalidSpec, err))
 		}
 	}
+	for _, n := range spec.Notes {
+		// The classic fields the spec holds and preflight does not use: said, never hidden.
+		fmt.Fprintf(a.stderr, "note: %s\n", safeText(n.String(), true))
+	}
 	return spec, nil
 }
 

@@ -281,6 +281,8 @@ func TestWriteText(t *testing.T) {
 			{ID: "disk", Status: runner.StatusFail, Acknowledged: true, Message: "Disk small", Duration: runner.Duration(500 * time.Microsecond)},
 			{ID: "timeout", Status: runner.StatusFail, Error: "command timed out after 15s", Notes: []string{"retried 3 times"}},
 			{ID: "upgrade-only", Status: runner.StatusSkipped},
+			{ID: "ready", Status: runner.StatusFail, Message: "The operator is ready", StatusCode: new(int),
+				ConditionError: "results[0].condition.expr: 1:7: no such key: ready"},
 		},
 	}
 	var plain, coloured strings.Builder

@@ -40,6 +40,12 @@ type Job struct {
 	// OutputLimit caps the bytes of output kept per pod (the scheduler command passes
 	// command.Env.Limit()); 0 keeps none.
 	OutputLimit int
+	// OnScope, when set, is called once a fan-out knows its nodes, before any OnTarget, with
+	// how many targets Run will return (nodes in scope, including those that cannot run it).
+	OnScope func(targets int)
+	// OnTarget, when set, is called with each node's result of a fan-out as soon as it is
+	// known, before Run returns, from the job's goroutines (several may call it at once).
+	OnTarget func(TargetResult)
 }
 
 // Result is what a Job produced.
@@ -152,9 +158,13 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 		}
 		sc := nodeScope(job.Pod, list.Items, job.ReadyNodesOnly)
 		res.Excluded = sc.excluded
+		if job.OnScope != nil && len(sc.run)+len(sc.notRun) > 0 {
+			job.OnScope(len(sc.run) + len(sc.notRun))
+		}
 		for _, n := range sc.notRun {
 			res.Targets = append(res.Targets, TargetResult{Node: n.Node, NotRun: n.Reason,
 				Err: fmt.Errorf("node %s not run: %s", n.Node, n.Reason)})
+			job.targetDone(res.Targets[len(res.Targets)-1])
 		}
 		nodes = sc.run
 		if len(nodes) == 0 && len(sc.notRun) == 0 {
@@ -179,6 +189,9 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 	for i := range nodes {
 		g.Go(func() error {
 			ran[i] = c.runOne(ctx, s, &job, container, nodes[i])
+			if job.FanOut {
+				job.targetDone(ran[i])
+			}
 			return nil
 		})
 	}
@@ -189,6 +202,13 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 	}
 	res.Notes = logNotes(res.Targets, job.FanOut)
 	return res, nil
+}
+
+// targetDone hands t to OnTarget, when set.
+func (job *Job) targetDone(t TargetResult) {
+	if job.OnTarget != nil {
+		job.OnTarget(t)
+	}
 }
 
 // logNotes summarises the targets whose logs could not be read into one note.
