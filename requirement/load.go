@@ -26,9 +26,10 @@ type Limits struct {
 	MaxDocuments int // YAML documents, empty ones included (default 256)
 	MaxDepth     int // nesting depth of any document (default 64)
 	MaxAliases   int // YAML aliases expanded per document (default 0: anchors and aliases are refused)
-	// MaxExpressions bounds the distinct CEL expressions (when, condition.expr and
-	// bool_expr) of all sources together (default 2000). Compiling one takes at least about
-	// 0.2 ms and keeps about 50 KB, however short it is.
+	// MaxExpressions bounds the distinct CEL expressions (when, condition.expr, bool_expr,
+	// message_expr and the K_expr keys of command data) of all sources together (default
+	// 2000). Compiling one takes at least about 0.2 ms and keeps about 50 KB, however short
+	// it is.
 	MaxExpressions int
 	// MaxExpressionBytes bounds the length of those distinct expressions together (default
 	// 256 KiB), an expression longer than 256 bytes counting its length times its length
