@@ -30,6 +30,17 @@ echo "== unit tests"
 export PREFLIGHT_BROWSER_REQUIRED=1
 go test -race -count=1 ./...
 
+# Peak RSS under the race detector measures the detector, so these skip themselves under
+# -race; run them once without it.
+echo "== memory bounds (without -race)"
+go test -count=1 -run '^TestPeakRSS$' ./runner/ ./internal/cli/
+
+# Each fuzz target briefly, from its seed corpus in testdata/fuzz/ (6 s each; about 30 s
+# with the instrumented builds).
+echo "== fuzz"
+go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 6s ./requirement/
+go test -run '^$' -fuzz '^FuzzAnalyze$' -fuzztime 6s ./requirement/
+
 echo "== end-to-end tests"
 testcluster=(go run ./internal/testcluster/cmd/testcluster)
 if [ -n "${PREFLIGHT_E2E_KUBECONFIG:-}" ]; then

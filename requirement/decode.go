@@ -116,9 +116,7 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	if d.isFlagged(with(tokens, "data")) {
 		return c // the schema reported what is wrong with data; Prepare would repeat it
 	}
-	if s, ok := impl.(interface{ ReadsSecretValues(json.RawMessage) bool }); ok {
-		c.SecretValues = s.ReadsSecretValues(c.Data)
-	}
+	c.SecretValues = readsSecretValues(impl, c.Data)
 	values, static, ok := l.dataValues(d, with(tokens, "data"), data, impl)
 	if !ok {
 		return c
@@ -367,6 +365,12 @@ func (l *loader) compile(src string, scope analyzer.Scope, types []reflect.Type)
 	if c, ok := l.exprs[k]; ok {
 		return c.expr, c.err
 	}
+	// expressionsWithinLimits counted the expressions before decoding; this stops compiling
+	// at the limit should an expression reach here that it did not count.
+	if !tooLong(src) && (l.exprCount >= l.limits.MaxExpressions || l.exprBytes+compileWeight(src) > l.limits.MaxExpressionBytes) {
+		return nil, fmt.Errorf("not compiled: the spec's distinct CEL expressions are past the limits (Limits.MaxExpressions %d, Limits.MaxExpressionBytes %d)",
+			l.limits.MaxExpressions, l.limits.MaxExpressionBytes)
+	}
 	var e *analyzer.Expression
 	var err error
 	if types == nil {
@@ -378,6 +382,10 @@ func (l *loader) compile(src string, scope analyzer.Scope, types []reflect.Type)
 		l.exprs = map[exprKey]compiled{}
 	}
 	l.exprs[k] = compiled{e, err}
+	if !tooLong(src) {
+		l.exprCount++
+		l.exprBytes += compileWeight(src)
+	}
 	return e, err
 }
 

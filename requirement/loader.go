@@ -29,7 +29,11 @@ type loader struct {
 	podLocs map[string]Location
 	reqs    []*entry // every requirement, in spec order
 	exprs   map[exprKey]compiled
-	notes   []Problem
+	// exprCount and exprBytes are what the expressions compiled so far count against
+	// Limits.MaxExpressions and Limits.MaxExpressionBytes (compileWeight); those the
+	// compiler refuses as too long count nothing.
+	exprCount, exprBytes int
+	notes                []Problem
 	// incomplete is set when part of the spec could not be read (a YAML syntax error, a
 	// limit): ids it may hold are unknown, so depends_on is not checked against them.
 	incomplete bool
@@ -139,6 +143,9 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 			}
 			l.podDocument(d)
 		}
+	}
+	if !l.expressionsWithinLimits(reqDocs) {
+		return nil, l.err() // before compiling any: that is the work the limits bound
 	}
 	for _, d := range reqDocs {
 		if err := l.requirementsDocument(d); err != nil {

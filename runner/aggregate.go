@@ -99,7 +99,10 @@ func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx 
 			g.notes = append(g.notes, "message not shown: "+e.Error())
 		}
 	}
-	if g.truncated {
+	switch {
+	case g.truncated && s.replay:
+		g.notes = append(g.notes, "the recorded output is incomplete: it was truncated or trimmed when it was recorded")
+	case g.truncated:
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
 	}
 	if len(outs) == 1 && outs[0].out.Node == "" && len(res.Excluded) == 0 {

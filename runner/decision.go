@@ -81,6 +81,11 @@ type RequirementResult struct {
 	// are then incomplete; see requirement.ErrTruncatedOutput for what it means for the status.
 	// Evaluate reads it back from a recording.
 	Truncated bool `json:"truncated,omitempty"`
+	// OutputTrimmed is set when the run's output budget (Options.OutputBudget) was used up
+	// before this requirement finished, so that Stdout and Stderr (or those of some of its
+	// nodes) hold only the start of what the command printed, or nothing; a note says how
+	// much was kept. The conditions saw the whole output: the status does not depend on it.
+	OutputTrimmed bool `json:"output_trimmed,omitempty"`
 	// Error is why the requirement could not be evaluated or its command could not produce a
 	// result (a `when` that errored, a timeout, a refused pod).
 	Error string `json:"error,omitempty"`
@@ -129,6 +134,8 @@ type NodeResult struct {
 	StatusCode *int   `json:"status_code,omitempty"`
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
+	// OutputTrimmed is as in RequirementResult, for this node's Stdout and Stderr.
+	OutputTrimmed bool `json:"output_trimmed,omitempty"`
 	// Error, ConditionError and Err are as in RequirementResult, for this node.
 	Error          string   `json:"error,omitempty"`
 	ConditionError string   `json:"condition_error,omitempty"`

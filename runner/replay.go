@@ -43,7 +43,8 @@ func recordedSource(d *Decision) (source, error) {
 // from, or nil when it holds none (it was skipped, not run, or failed before its command).
 // A requirement recorded as skipped or not run has no output, whatever else it holds, and
 // so has a node recorded so without saying why (excluded or not run): such a node is not
-// run, never analysed as if it had run.
+// run, never analysed as if it had run. An output the recording marks output_trimmed holds
+// only the start of what the command printed: it is replayed as truncated.
 func recordedResult(r *RequirementResult) *command.Result {
 	if r.Status == StatusSkipped || r.Status == StatusNotRun {
 		return nil
@@ -66,7 +67,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 		case n.StatusCode != nil:
 			res.Outputs = append(res.Outputs, command.Output{
 				Node: n.Node, StatusCode: *n.StatusCode, Stdout: n.Stdout, Stderr: n.Stderr,
-				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration), Truncated: n.Truncated,
+				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration), Truncated: n.Truncated || n.OutputTrimmed,
 			})
 		}
 	}
@@ -81,7 +82,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 	}
 	res.Outputs = []command.Output{{
 		StatusCode: *r.StatusCode, Stdout: r.Stdout, Stderr: r.Stderr,
-		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration), Truncated: r.Truncated,
+		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration), Truncated: r.Truncated || r.OutputTrimmed,
 	}}
 	return res
 }

@@ -99,6 +99,7 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 			return fail(a.runErr)
 		}
 		r := a.result(base)
+		s.outputs.keep(&r)
 		if !s.replay {
 			r.Attempts = 1
 		}
@@ -124,7 +125,9 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("retry timeout of %s passed", rt.Timeout))
 	defer cancel()
 
-	var last *attempt
+	// last is the latest attempt that counts, as kept (charged to the output budget); the
+	// attempt itself, which holds the whole output, is dropped once analysed.
+	var last *keptAttempt
 	var note string
 	consecutive := 0
 	n := 0
@@ -150,8 +153,13 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 			return true, nil
 		}
 		n++
-		last = &a
-		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
+		if last != nil {
+			s.outputs.give(last.charged)
+		}
+		last = &keptAttempt{status: a.status, result: a.result(base)}
+		last.charged = s.outputs.keep(&last.result)
+		slot.release() // a retry does not hold a slot while it waits
+		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))})
 		if reached(&a, rt.Until) {
 			return true, nil
 		}
@@ -161,7 +169,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 			consecutive = 0
 		}
 		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
-			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
+			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, last.status)
 			return true, nil
 		}
 		// Do not wait for an attempt that could not start before the retry timeout.
@@ -181,7 +189,7 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 	case err != nil && note == "":
 		note = stopped(" while waiting to retry")
 	}
-	r := withAttempts(last.result(base), n)
+	r := withAttempts(last.result, n)
 	if note != "" {
 		r.Notes = append(r.Notes, note)
 	}
@@ -229,6 +237,14 @@ func valuesUseCluster(req *requirement.Requirement) bool {
 	return false
 }
 
+// keptAttempt is what a retry keeps of its latest attempt: the result, charged to the run's
+// output budget, and its status.
+type keptAttempt struct {
+	status  Status
+	result  RequirementResult
+	charged int // the bytes the output budget charged for result
+}
+
 // attempt is one run of a requirement's command and its analysis.
 type attempt struct {
 	runErr error // the command could not produce a result at all (nil when it did)
@@ -250,8 +266,9 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 }
 
 // slot is a requirement's claim on one of the run's Parallel slots. The scheduler hands a
-// requirement one when it starts; it is given back after each command run (so that a retry
-// waiting between attempts does not hold it) and taken again for the next attempt.
+// requirement one when it starts; it is given back once an attempt's output is analysed and
+// its result kept (so that a retry waiting between attempts does not hold it) and taken
+// again for the next attempt.
 type slot struct {
 	s    *state
 	held bool
@@ -313,8 +330,10 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 	nodes.close()
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
-	slot.release()
-
+	// The slot is held through the analysis, and until the caller has charged the result to
+	// the output budget (and released it), so that at most Parallel whole outputs are held at
+	// once however many requirements there are, and with Parallel 1 the budget is charged in
+	// spec order.
 	a := attempt{res: res}
 	switch {
 	case errors.Is(err, errNoRecording):

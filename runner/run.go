@@ -37,6 +37,9 @@ func newRunner(opts Options) (*Runner, error) {
 	if opts.OutputLimit < 0 {
 		bad("OutputLimit", opts.OutputLimit, fmt.Sprintf("must be 0 (default %d bytes) or more", command.DefaultOutputLimit))
 	}
+	if opts.OutputBudget < 0 {
+		bad("OutputBudget", opts.OutputBudget, fmt.Sprintf("must be 0 (default %d bytes) or more", defaultOutputBudget))
+	}
 	if opts.MaxConcurrentPods < 0 {
 		bad("MaxConcurrentPods", opts.MaxConcurrentPods, "must be 0 (default) or more")
 	}
@@ -65,6 +68,9 @@ func newRunner(opts Options) (*Runner, error) {
 	}
 	if opts.OutputLimit == 0 {
 		opts.OutputLimit = command.DefaultOutputLimit
+	}
+	if opts.OutputBudget == 0 {
+		opts.OutputBudget = defaultOutputBudget
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -129,6 +135,7 @@ type state struct {
 	runCtx  context.Context
 	session *command.Session
 	budget  *analyzer.Budget
+	outputs *outputBudget // the output the run keeps (Options.OutputBudget)
 	slots   chan struct{}
 	acks    acknowledgments
 
@@ -192,6 +199,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	s.runCtx = runCtx
 	s.session = &command.Session{}
 	s.budget = analyzer.NewBudget(s.opts.CostBudget)
+	s.outputs = &outputBudget{limit: s.opts.OutputBudget}
 	s.slots = make(chan struct{}, s.opts.Parallel)
 	defer func() {
 		// Cleanup outlives a cancelled ctx, so that pods are deleted even then.

@@ -50,7 +50,8 @@ type Options struct {
 	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`.
 	AppVersion      string
 	PreviousVersion string
-	// Parallel bounds how many commands run at once; 0 means DefaultParallel.
+	// Parallel bounds how many commands run (and have their output analysed) at once; 0
+	// means DefaultParallel.
 	Parallel int
 	// Timeout is the deadline of the whole run; 0 means none.
 	Timeout time.Duration
@@ -68,6 +69,16 @@ type Options struct {
 	// output by conditions that read it fails with requirement.ErrTruncatedOutput, which
 	// names this option as the one to raise.
 	OutputLimit int
+	// OutputBudget bounds the command output the whole run keeps: the bytes of stdout and
+	// stderr held in its results (RequirementResult.Stdout and Stderr, and those of each
+	// NodeResult; the latest attempt's while a requirement retries); 0 means 64 MiB.
+	// Conditions always see a command's whole output (up to OutputLimit): only what the
+	// decision keeps after the analysis is trimmed. A requirement that finishes once the
+	// budget is used keeps what is left of it and is marked OutputTrimmed, with a note.
+	// With Parallel and OutputLimit it bounds the output a run holds whatever the number of
+	// requirements: about OutputBudget + 2 x Parallel x OutputLimit (a per-node command also
+	// holds each node's output until the analysis).
+	OutputBudget int
 	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
 	QPS   float32
 	Burst int

@@ -5,6 +5,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -285,4 +286,60 @@ spec:
 	assert.Equal(t, "ERROR in the log", d.Requirements[0].Message)
 	assert.False(t, d.Requirements[0].Truncated)
 	assert.Empty(t, d.Requirements[0].ConditionError)
+}
+
+// TestOutputBudgetOnRealCluster: two pods on the real node each print 300 KiB (their logs,
+// read through the API) under a run-wide output budget of 400 KiB. Both conditions see the
+// whole output and pass; the decision keeps the first output whole and 100 KiB of the second,
+// marked trimmed; the pods are gone when Run returns.
+func TestOutputBudgetOnRealCluster(t *testing.T) {
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ns := cluster.Namespace(t, nil)
+	const size = 300 << 10
+	var spec strings.Builder
+	spec.WriteString("custom_requirements:\n")
+	for _, id := range []string{"first", "second"} {
+		fmt.Fprintf(&spec, `- id: %s
+  command: {id: scheduler, data: {kubernetes: {pod_name: printer}}}
+  results:
+  - {status: success, message: saw it all, condition: {status_code: 0, expr: 'stdout.size() == %d'}}
+  - {status: error, message: saw a part}
+`, id, size)
+	}
+	fmt.Fprintf(&spec, `---
+apiVersion: v1
+kind: Pod
+metadata: {name: printer}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "head -c %d /dev/zero | tr '\\0' x"]}]
+`, size)
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "budget.yaml", Reader: strings.NewReader(spec.String())})
+	require.NoError(t, err)
+	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, Parallel: 1, OutputBudget: 400 << 10})
+	require.NoError(t, err)
+	d, err := r.Run(ctx, s)
+	require.NoError(t, err)
+	for _, rr := range d.Requirements {
+		t.Logf("%s: %s %q error=%q kept %d bytes, trimmed %v, notes=%q", rr.ID, rr.Status, rr.Message, rr.Error, len(rr.Stdout), rr.OutputTrimmed, rr.Notes)
+	}
+	first, second := d.Requirements[0], d.Requirements[1]
+	assert.Equal(t, runner.StatusPass, first.Status)
+	assert.Equal(t, runner.StatusPass, second.Status, "the condition saw the whole output")
+	assert.Equal(t, strings.Repeat("x", size), first.Stdout)
+	assert.False(t, first.OutputTrimmed)
+	assert.Equal(t, strings.Repeat("x", 100<<10), second.Stdout)
+	assert.True(t, second.OutputTrimmed)
+	assert.Contains(t, strings.Join(second.Notes, "\n"), "so the decision keeps 102400 of its 307200 bytes of output")
+	assert.Equal(t, runner.GatePass, d.Gate)
+
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + d.RunID})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotNil(t, p.DeletionTimestamp, "pod %s is left without being deleted", p.Name)
+	}
 }

@@ -30,6 +30,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{name: "negative parallel", opts: Options{Parallel: -1}, want: "Parallel"},
 		{name: "negative timeout", opts: Options{Timeout: -time.Second}, want: "Timeout"},
 		{name: "negative output limit", opts: Options{OutputLimit: -5}, want: "OutputLimit"},
+		{name: "negative output budget", opts: Options{OutputBudget: -1}, want: "OutputBudget"},
 		{name: "negative QPS", opts: Options{QPS: -1}, want: "QPS"},
 		{name: "unknown phase", opts: Options{Phase: "deploy"}, want: "Phase"},
 		{name: "upgrade", opts: Options{Phase: Upgrade}},

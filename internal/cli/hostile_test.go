@@ -331,6 +331,28 @@ func TestHostileStdinLimit(t *testing.T) {
 	}
 }
 
+// TestHostileExpressionCount validates a 4 MiB spec of distinct CEL expressions (the
+// hostile-input issue's took 61 s and 4.8 GB): it is refused as an invalid spec, before any
+// is compiled, naming the limit.
+func TestHostileExpressionCount(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("custom_requirements:\n- id: many\n  command: {id: exec, data: {cmd: [ls]}}\n  results:\n")
+	for i := 0; ; i++ {
+		line := fmt.Sprintf("  - {status: warn, condition: {expr: 'status_code == %d'}}\n", i)
+		if b.Len()+len(line) > requirement.DefaultMaxBytes {
+			break
+		}
+		b.WriteString(line)
+	}
+	spec := filepath.Join(t.TempDir(), "exprs.yaml")
+	require.NoError(t, os.WriteFile(spec, []byte(b.String()), 0o644))
+	inv := run(t, context.Background(), "", "validate", spec)
+	require.Equal(t, ExitUsage, inv.code, inv.stderr)
+	assert.Contains(t, inv.stderr, spec+":2005:38: custom_requirements[0].results[2000].condition.expr: the spec has 67827 distinct CEL expressions, more than 2000 (the limit, Limits.MaxExpressions)")
+	assert.Empty(t, inv.stdout)
+}
+
 // TestHostileProblemCount checks that the count of problems is exact and that the problems
 // shown are the first by position: 250 problems, half of them found late (CEL is compiled
 // after the schema has run) but written first.

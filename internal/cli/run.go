@@ -384,7 +384,7 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 // print writes d to stdout in format.
 func (a *app) print(format outputFormat, d *runner.Decision) error {
 	if format == outputJSON {
-		return writeJSON(a.stdout, d)
+		return writeDecisionJSON(a.stdout, d)
 	}
 	return writeText(a.stdout, d, colorEnabled(a.stdout))
 }
