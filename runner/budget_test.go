@@ -172,7 +172,7 @@ func TestEvaluateTrimmedRecording(t *testing.T) {
 	require.NoError(t, err)
 	d, err := r.Evaluate(context.Background(), spec(newReq("a", nil), newReq("b", nil)), recorded)
 	require.NoError(t, err)
-	assert.Contains(t, d.Requirements[0].Notes, "the recorded output is incomplete (output_trimmed): it was trimmed when it was recorded")
+	assert.Contains(t, d.Requirements[0].Notes, "the recorded output is incomplete: it was truncated or trimmed when it was recorded")
 	assert.Empty(t, d.Requirements[1].Notes)
 }
 
