@@ -34,7 +34,7 @@ const (
 type Context struct {
 	Vars    map[string]any    // `vars`: values given by the caller
 	App     App               // `app`
-	Phase   string            // `phase`: install or upgrade
+	Phase   string            // `phase`: install, upgrade, post-install or post-upgrade
 	Cluster map[string]any    // `cluster`: version and nodes, nil until fetched
 	Results map[string]string // `results`: requirement id to status, for depends_on
 	Budget  *Budget           // the run's CEL cost budget; nil means no run-wide budget

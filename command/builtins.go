@@ -12,5 +12,7 @@ func builtins() map[string]Command {
 		"scheduler":            schedulerCommand{},
 		"kubernetes":           kubernetesCommand{},
 		"raw":                  rawCommand{},
+		"logs":                 logsCommand{},
+		"dry_run":              dryRunCommand{},
 	}
 }

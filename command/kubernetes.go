@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/pager"
@@ -156,10 +157,14 @@ func (kubernetesCommand) Prepare(raw json.RawMessage, _ SpecContext) (Prepared, 
 // kubeClientsKey is the Session key of a run's kubernetes command clients.
 type kubeClientsKey struct{}
 
-// kubeClients are the clients the kubernetes command shares across one run.
+// kubeClients are the clients the cluster commands (kubernetes, logs, dry_run) share across
+// one run.
 type kubeClients struct {
 	dynamic dynamic.Interface
 	mapper  meta.ResettableRESTMapper
+	typed   kubernetes.Interface
+	// clock is the API server's clock, learnt from its responses.
+	clock *serverClock
 }
 
 // kubeClientsFor returns the run's clients, creating them from a copy of env.Config on first
@@ -173,6 +178,8 @@ func kubeClientsFor(env *Env) (*kubeClients, error) {
 		// The run's rate limits and user agent, on a copy: env.Config is never changed.
 		cfg := podrun.RunConfig(env.Config, podrun.Options{QPS: env.Cluster.QPS, Burst: env.Cluster.Burst})
 		cfg.UserAgent = strings.TrimSuffix(cfg.UserAgent, podrun.UserAgent) + kubeUserAgent
+		clock := &serverClock{}
+		cfg.Wrap(clock.wrap)
 		dcfg := rest.CopyConfig(cfg)
 		if dcfg.Timeout == 0 {
 			// Discovery calls take no context; bound each request instead.
@@ -186,9 +193,15 @@ func kubeClientsFor(env *Env) (*kubeClients, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dynamic client: %w", err)
 		}
+		typed, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
 		return &kubeClients{
 			dynamic: dyn,
 			mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+			typed:   typed,
+			clock:   clock,
 		}, nil
 	})
 	if err != nil {
@@ -210,7 +223,7 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := p.resolve(ctx, clients.mapper)
+	mapping, err := resolveKind(ctx, clients.mapper, p.gv, p.data.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +274,11 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 	return res, nil
 }
 
-// resolve maps the data's kind to a resource through discovery. A kind the cached discovery
-// does not know triggers one fresh discovery, so custom resources whose CRD was installed
-// moments ago resolve.
-func (p *kubernetesPrepared) resolve(ctx context.Context, mapper meta.ResettableRESTMapper) (*meta.RESTMapping, error) {
-	gk := schema.GroupKind{Group: p.gv.Group, Kind: p.data.Kind}
+// resolveKind maps a kind of group/version gv to a resource through discovery. A kind the
+// cached discovery does not know triggers one fresh discovery, so custom resources whose CRD
+// was installed moments ago resolve.
+func resolveKind(ctx context.Context, mapper meta.ResettableRESTMapper, gv schema.GroupVersion, kind string) (*meta.RESTMapping, error) {
+	gk := schema.GroupKind{Group: gv.Group, Kind: kind}
 	// Discovery calls take no context; run them aside so that ctx still bounds the command.
 	type answer struct {
 		m   *meta.RESTMapping
@@ -273,10 +286,10 @@ func (p *kubernetesPrepared) resolve(ctx context.Context, mapper meta.Resettable
 	}
 	ch := make(chan answer, 1)
 	go func() {
-		m, err := mapper.RESTMapping(gk, p.gv.Version)
+		m, err := mapper.RESTMapping(gk, gv.Version)
 		if meta.IsNoMatchError(err) {
 			mapper.Reset()
-			m, err = mapper.RESTMapping(gk, p.gv.Version)
+			m, err = mapper.RESTMapping(gk, gv.Version)
 		}
 		ch <- answer{m, err}
 	}()
@@ -284,7 +297,7 @@ func (p *kubernetesPrepared) resolve(ctx context.Context, mapper meta.Resettable
 	select {
 	case a = <-ch:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("resolving kind %s in %s: %w", p.data.Kind, p.gv, context.Cause(ctx))
+		return nil, fmt.Errorf("resolving kind %s in %s: %w", kind, gv, context.Cause(ctx))
 	}
 	if a.err == nil {
 		return a.m, nil
@@ -292,12 +305,12 @@ func (p *kubernetesPrepared) resolve(ctx context.Context, mapper meta.Resettable
 	if meta.IsNoMatchError(a.err) {
 		hint := ""
 		// A common slip: the plural resource name or a lower-case kind.
-		if gvk, err := mapper.KindFor(p.gv.WithResource(strings.ToLower(p.data.Kind))); err == nil && gvk.Kind != p.data.Kind {
+		if gvk, err := mapper.KindFor(gv.WithResource(strings.ToLower(kind))); err == nil && gvk.Kind != kind {
 			hint = fmt.Sprintf(" (kinds are case-sensitive and singular: did you mean %q?)", gvk.Kind)
 		}
-		return nil, fmt.Errorf("no kind %q in group/version %q: %w%s", p.data.Kind, p.gv.String(), a.err, hint)
+		return nil, fmt.Errorf("no kind %q in group/version %q: %w%s", kind, gv.String(), a.err, hint)
 	}
-	return nil, fmt.Errorf("resolving kind %s in %s through discovery: %w", p.data.Kind, p.gv, a.err)
+	return nil, fmt.Errorf("resolving kind %s in %s through discovery: %w", kind, gv, a.err)
 }
 
 // get reads one object; not found is data.

@@ -45,6 +45,11 @@ func TestBuiltinPrepareErrors(t *testing.T) {
 			src:  "custom_requirements:\n- id: a\n  command:\n    id: scheduler\n    data:\n      kubernetes: {pod_name: nowhere}\n  results: [{status: success}]\n",
 			path: "custom_requirements[0].command.data",
 		},
+		{
+			name: "dry_run manifests with an object that has no name",
+			src:  "custom_requirements:\n- id: a\n  command:\n    id: dry_run\n    data:\n      manifests: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {generateName: x-}\n  results: [{status: success}]\n",
+			path: "custom_requirements[0].command.data.manifests",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

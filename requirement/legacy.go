@@ -24,7 +24,7 @@ func legacyMessage(src string, scope analyzer.Scope, field string) string {
 		return fmt.Sprintf("%s: %s", msg, cel)
 	}
 	if scope == analyzer.ScopeWhen {
-		return msg + `, over vars, app (version, previous_version), phase ("install" or "upgrade"), cluster and results; for example: vars.tier == "prod" && phase == "upgrade"`
+		return msg + `, over vars, app (version, previous_version), phase ("install", "upgrade", "post-install" or "post-upgrade"), cluster and results; for example: vars.tier == "prod" && phase == "upgrade"`
 	}
 	return msg + `, over status_code, stdout, stderr, error, output (stdout as JSON), node, duration and the when variables (vars, app, phase, cluster, results); for example: status_code == 0 && stdout.trim() == "ok"`
 }

@@ -49,6 +49,44 @@ func TestWhen(t *testing.T) {
 	assert.Equal(t, GateBlocked, d.Gate)
 }
 
+// TestPhases: one spec carries the gate and the verification; each phase runs its own
+// requirements, and the decision says which phase ran.
+func TestPhases(t *testing.T) {
+	ok := exit(0)
+	s := spec(
+		newReq("gate", ok, when(t, `phase == "upgrade"`)),
+		newReq("verify-upgrade", ok, when(t, `phase == "post-upgrade" && app.version == "2.0.0" && app.previous_version == "1.9.0"`)),
+		newReq("verify-install", ok, when(t, `phase == "post-install" && app.previous_version == ""`)),
+		newReq("before", ok, when(t, `phase in ["install", "upgrade"]`)),
+	)
+	tests := []struct {
+		opts Options
+		want Phase
+		ran  []string
+	}{
+		{opts: Options{}, want: Install, ran: []string{"before"}},
+		{opts: Options{Phase: Upgrade, AppVersion: "2.0.0", PreviousVersion: "1.9.0"}, want: Upgrade, ran: []string{"gate", "before"}},
+		{opts: Options{Phase: PostUpgrade, AppVersion: "2.0.0", PreviousVersion: "1.9.0"}, want: PostUpgrade, ran: []string{"verify-upgrade"}},
+		{opts: Options{Phase: PostInstall, AppVersion: "2.0.0"}, want: PostInstall, ran: []string{"verify-install"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.want), func(t *testing.T) {
+			d := mustRun(t, tt.opts, s)
+			assert.Equal(t, tt.want, d.Phase, "the decision says which phase ran")
+			var ran []string
+			for _, r := range d.Requirements {
+				if r.Status != StatusSkipped {
+					ran = append(ran, r.ID)
+				}
+			}
+			assert.Equal(t, tt.ran, ran)
+			b, err := json.Marshal(d)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), `"phase":"`+string(tt.want)+`"`)
+		})
+	}
+}
+
 func TestResultsVisibleToDependents(t *testing.T) {
 	d := mustRun(t, Options{}, spec(
 		newReq("warns", exit(2)),

@@ -41,8 +41,10 @@ const (
 
 // Decision is the outcome of a run. Its JSON form is the CLI's `-o json` output.
 type Decision struct {
-	Gate     Gate      `json:"gate"`
-	RunID    string    `json:"run_id"`
+	Gate  Gate   `json:"gate"`
+	RunID string `json:"run_id"`
+	// Phase is the phase the run evaluated (`phase` in CEL).
+	Phase    Phase     `json:"phase"`
 	Started  time.Time `json:"started"`
 	Duration Duration  `json:"duration"`
 	// Error is set when the run was cut short (its context was cancelled or its deadline

@@ -120,6 +120,41 @@ custom_requirements:
 }
 
 // Read a decision: the gate, then each requirement's status, message and nodes.
+// One spec carries the gate and the verification after the action: each requirement's
+// `when` picks its phase, and the decision says which phase ran.
+func ExamplePhase() {
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "guide.yaml", Reader: strings.NewReader(`
+custom_requirements:
+- id: gate
+  when: phase == "upgrade"
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+- id: verify
+  when: phase == "post-upgrade" && app.version == "2.0.0"
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+`)})
+	if err != nil {
+		panic(err)
+	}
+	for _, phase := range []runner.Phase{runner.Upgrade, runner.PostUpgrade} {
+		r, err := runner.New(runner.Options{Phase: phase, PreviousVersion: "1.4.2", AppVersion: "2.0.0"})
+		if err != nil {
+			panic(err)
+		}
+		d, err := r.Run(context.Background(), spec)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(d.Phase, d.Requirements[0].ID, d.Requirements[0].Status, d.Requirements[1].ID, d.Requirements[1].Status)
+	}
+	fmt.Println(runner.Phase("rollback").Valid())
+	// Output:
+	// upgrade gate pass verify skipped
+	// post-upgrade gate skipped verify pass
+	// false
+}
+
 func ExampleDecision() {
 	// A decision as `preflight run -o json` prints it.
 	const recorded = `{

@@ -49,10 +49,8 @@ func newRunner(opts Options) (*Runner, error) {
 	if opts.Burst < 0 {
 		bad("Burst", opts.Burst, "must be 0 (default) or more")
 	}
-	switch opts.Phase {
-	case "", Install, Upgrade:
-	default:
-		bad("Phase", opts.Phase, fmt.Sprintf("must be %s or %s", Install, Upgrade))
+	if opts.Phase != "" && !opts.Phase.Valid() {
+		bad("Phase", opts.Phase, "must be "+phaseList())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -215,6 +213,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 
 	d := &Decision{
 		RunID:        s.runID,
+		Phase:        s.opts.Phase,
 		Started:      started,
 		Requirements: results,
 		Gate:         computeGate(results),

@@ -15,6 +15,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -22,14 +24,39 @@ import (
 	"github.com/preflightkit/preflight/requirement"
 )
 
-// Phase is what the caller is about to do.
+// Phase is where the run stands in the caller's action: before it (Install, Upgrade: the
+// gate) or after it (PostInstall, PostUpgrade: the verification), so that one spec carries
+// both and each requirement's `when` picks its phase.
 type Phase string
 
 // Phases.
 const (
+	// Install: an install is about to happen. app.previous_version is empty.
 	Install Phase = "install"
+	// Upgrade: an upgrade from app.previous_version to app.version is about to happen.
 	Upgrade Phase = "upgrade"
+	// PostInstall: the install of app.version has been applied; verify it.
+	PostInstall Phase = "post-install"
+	// PostUpgrade: the upgrade has been applied; app.version is the version now installed
+	// and app.previous_version still the one it was upgraded from.
+	PostUpgrade Phase = "post-upgrade"
 )
+
+// phases lists the valid phases in the order of an action.
+var phases = []Phase{Install, Upgrade, PostInstall, PostUpgrade}
+
+// Valid reports whether p is one of the four phases. The empty phase is not (Options takes
+// it as Install).
+func (p Phase) Valid() bool { return slices.Contains(phases, p) }
+
+// phaseList is "install, upgrade, post-install or post-upgrade".
+func phaseList() string {
+	s := make([]string, len(phases))
+	for i, p := range phases {
+		s[i] = string(p)
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
 
 // DefaultParallel is how many commands run at once when Options.Parallel is 0.
 const DefaultParallel = 8
@@ -45,7 +72,8 @@ type Options struct {
 	// Vars is what CEL sees as `vars`. Runs read it concurrently; do not change it while a
 	// Run uses it.
 	Vars map[string]any
-	// Phase is `phase`; Install when empty.
+	// Phase is `phase` (Install, Upgrade, PostInstall or PostUpgrade); Install when empty.
+	// The decision records it.
 	Phase Phase
 	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`.
 	AppVersion      string

@@ -34,6 +34,9 @@ func TestNewValidatesOptions(t *testing.T) {
 		{name: "negative QPS", opts: Options{QPS: -1}, want: "QPS"},
 		{name: "unknown phase", opts: Options{Phase: "deploy"}, want: "Phase"},
 		{name: "upgrade", opts: Options{Phase: Upgrade}},
+		{name: "post-install", opts: Options{Phase: PostInstall}},
+		{name: "post-upgrade", opts: Options{Phase: PostUpgrade}},
+		{name: "post phase spelt with an underscore", opts: Options{Phase: "post_upgrade"}, want: "Phase"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -119,6 +119,7 @@ func TestGolden(t *testing.T) {
 		// Flags before and after the spec paths; --phase.
 		{"run-flags-before", []string{"run", "-q", "--phase", "upgrade", specs + "pass.yaml"}, "", ExitFail},
 		{"run-flags-after", []string{"run", specs + "pass.yaml", "--phase", "upgrade", "-q"}, "", ExitFail},
+		{"run-phase-post-upgrade-json", []string{"run", specs + "pass.yaml", "--phase", "post-upgrade", "-q", "-o", "json"}, "", ExitPass},
 		// vars from --set and --values.
 		{"run-vars-set", []string{"run", specs + "vars.yaml", "-q", "--set", "tier=prod,db.replicas=3", "--set", "db.ha=true"}, "", ExitPass},
 		{"run-vars-values", []string{"run", specs + "vars.yaml", "-q", "--values", "testdata/values/prod.yaml"}, "", ExitPass},

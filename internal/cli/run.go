@@ -37,14 +37,13 @@ func (v phaseValue) String() string {
 	return string(*v.p)
 }
 
-// Set accepts install or upgrade.
+// Set accepts install, upgrade, post-install or post-upgrade.
 func (v phaseValue) Set(s string) error {
-	switch runner.Phase(s) {
-	case runner.Install, runner.Upgrade:
-		*v.p = runner.Phase(s)
+	if p := runner.Phase(s); p.Valid() {
+		*v.p = p
 		return nil
 	}
-	return fmt.Errorf("must be install or upgrade, not %q", s)
+	return fmt.Errorf("must be %s, %s, %s or %s, not %q", runner.Install, runner.Upgrade, runner.PostInstall, runner.PostUpgrade, s)
 }
 
 func (v phaseValue) Type() string { return "phase" }
@@ -92,7 +91,7 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 	rf.output = outputText
 	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL vars value, `key=value` (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
 	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML `file` of CEL vars values (repeatable, merged in order; --set wins; - reads stdin)")
-	f.Var(phaseValue{&rf.opts.Phase}, "phase", "what is about to happen: install or upgrade (CEL phase)")
+	f.Var(phaseValue{&rf.opts.Phase}, "phase", "where the run stands: install or upgrade (before it), post-install or post-upgrade (after it to verify it) (CEL phase)")
 	f.StringVar(&rf.opts.AppVersion, "app-version", "", "`version` being installed (CEL app.version)")
 	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "`version` currently installed, for upgrades (CEL app.previous_version)")
 	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by `id` (repeatable or comma-separated; strict ones cannot be acknowledged)")

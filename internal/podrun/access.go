@@ -13,17 +13,24 @@ import (
 
 // Permission is one API verb on one resource that a run uses.
 type Permission struct {
-	Verb        string
+	Verb string
+	// Group is the resource's API group, "" for the core group.
+	Group       string
 	Resource    string
 	Subresource string
-	// Cluster is set for cluster-scoped checks (nodes); otherwise the check is in the run's
-	// namespace.
-	Cluster bool
+	// Cluster is set for cluster-scoped checks (nodes); otherwise the check is in Namespace,
+	// or in the namespace CheckPermissions is given when Namespace is empty.
+	Cluster   bool
+	Namespace string
 }
 
-// String returns "verb resource[/subresource]", as in "get pods/log".
+// String returns "verb resource[.group][/subresource]", as in "get pods/log" or "patch
+// statefulsets.apps".
 func (p Permission) String() string {
 	r := p.Resource
+	if p.Group != "" {
+		r += "." + p.Group
+	}
 	if p.Subresource != "" {
 		r += "/" + p.Subresource
 	}
@@ -72,6 +79,8 @@ func (e *PermissionError) Error() string {
 		s := "cannot " + p.String()
 		if p.Cluster {
 			s += " (cluster-wide)"
+		} else if p.Namespace != "" && p.Namespace != e.Namespace {
+			s += fmt.Sprintf(" in namespace %q", p.Namespace)
 		}
 		if e.Reasons[i] != "" {
 			s += " (" + e.Reasons[i] + ")"
@@ -117,8 +126,12 @@ func CheckPermissions(ctx context.Context, cs kubernetes.Interface, namespace st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Resource: p.Resource, Subresource: p.Subresource}
-			if !p.Cluster {
+			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
+			switch {
+			case p.Cluster:
+			case p.Namespace != "":
+				ra.Namespace = p.Namespace
+			default:
 				ra.Namespace = namespace
 			}
 			r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,

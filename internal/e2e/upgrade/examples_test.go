@@ -72,14 +72,7 @@ func TestRookCephTeardownOffline(t *testing.T) {
 	}})
 	noItems := `{"apiVersion":"v1","kind":"PodList","items":[]}`
 	noKind := `no kind "CephCluster" in group/version "ceph.rook.io/v1": no matches for kind "CephCluster" in version "ceph.rook.io/v1"`
-	tests := []struct {
-		name    string
-		opts    runner.Options
-		outputs map[string]rec
-		gate    runner.Gate
-		status  map[string]runner.Status
-		message map[string]string // substrings
-	}{
+	checkOffline(t, spec, []offlineCase{
 		{name: "install skips both", opts: runner.Options{}, gate: runner.GatePass,
 			status: map[string]runner.Status{"old-ceph-monitors-gone": runner.StatusSkipped, "old-cephcluster-deleted": runner.StatusSkipped}},
 		{name: "monitors still run", opts: upgrade, gate: runner.GateBlocked,
@@ -103,11 +96,33 @@ func TestRookCephTeardownOffline(t *testing.T) {
 			},
 			status:  map[string]runner.Status{"old-ceph-monitors-gone": runner.StatusFail, "old-cephcluster-deleted": runner.StatusFail},
 			message: map[string]string{"old-cephcluster-deleted": "Could not check for CephCluster objects: cannot list"}},
-	}
+	})
+}
+
+// offlineCase is one evaluation of an example against recorded outputs, and what it must
+// decide.
+type offlineCase struct {
+	name    string
+	opts    runner.Options
+	outputs map[string]rec
+	gate    runner.Gate
+	status  map[string]runner.Status
+	message map[string]string // substrings
+}
+
+// checkOffline evaluates spec for each case and checks the gate, the statuses, the messages
+// and the phase the decision records.
+func checkOffline(t *testing.T, spec *requirement.Spec, tests []offlineCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := evaluate(t, spec, tt.opts, nil, tt.outputs)
 			assert.Equal(t, tt.gate, d.Gate)
+			phase := tt.opts.Phase
+			if phase == "" {
+				phase = runner.Install
+			}
+			assert.Equal(t, phase, d.Phase, "the decision says which phase ran")
 			got := byID(d)
 			for id, s := range tt.status {
 				assert.Equal(t, s, got[id].Status, id)

@@ -86,16 +86,33 @@ func exampleWith(t *testing.T, name string, replace ...string) *requirement.Spec
 	return spec
 }
 
-// recorder collects a run's events in order.
+// recorder collects a run's events in order, with the time each arrived.
 type recorder struct {
 	mu     sync.Mutex
 	events []runner.Event
+	times  []time.Time
 }
 
 func (r *recorder) on(e runner.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
+	r.times = append(r.times, time.Now())
+}
+
+// attempts returns the attempt events of id, in order, with their times.
+func (r *recorder) attempts(id string) ([]runner.Event, []time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var evs []runner.Event
+	var at []time.Time
+	for i, e := range r.events {
+		if e.Type == runner.EventAttempt && e.RequirementID == id {
+			evs = append(evs, e)
+			at = append(at, r.times[i])
+		}
+	}
+	return evs, at
 }
 
 func (r *recorder) list() []runner.Event {
@@ -262,6 +279,38 @@ func TestRookCephTeardown(t *testing.T) {
 	noPodsLeft(t, ns)
 }
 
+// installCRD creates a namespaced CustomResourceDefinition of kind in group, version v1,
+// whose objects take any fields, and deletes it when the test ends. Create the test's
+// namespace after it, so that the namespace's cleanup runs first: the namespace (and the
+// objects in it) is gone before the CRD is deleted, and the namespace controller never meets
+// a group that vanished under it.
+func installCRD(t *testing.T, dyn dynamic.Interface, group, kind string) {
+	t.Helper()
+	plural := strings.ToLower(kind) + "s"
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"metadata":   map[string]any{"name": plural + "." + group},
+		"spec": map[string]any{
+			"group": group,
+			"scope": "Namespaced",
+			"names": map[string]any{"plural": plural, "singular": strings.ToLower(kind), "kind": kind, "listKind": kind + "List"},
+			"versions": []any{map[string]any{
+				"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{
+					"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+				}},
+			}},
+		},
+	}}
+	_, err := dyn.Resource(crdGVR).Create(context.Background(), crd, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = dyn.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{})
+	})
+}
+
 // Item 2: custom resources through discovery: a CRD created by the test is served, an
 // object of it is read by name and by label, and a missing one is status_code 1, not an
 // error.
@@ -273,32 +322,8 @@ func TestKubernetesCustomResource(t *testing.T) {
 	defer cancel()
 
 	group := "e2e" + token(t) + ".preflight.test"
-	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	crd := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1",
-		"kind":       "CustomResourceDefinition",
-		"metadata":   map[string]any{"name": "widgets." + group},
-		"spec": map[string]any{
-			"group": group,
-			"scope": "Namespaced",
-			"names": map[string]any{"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-			"versions": []any{map[string]any{
-				"name": "v1", "served": true, "storage": true,
-				"schema": map[string]any{"openAPIV3Schema": map[string]any{
-					"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-				}},
-			}},
-		},
-	}}
-	_, err = dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = dyn.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{})
-	})
-	// The namespace is created after the CRD so that its cleanup runs first: the namespace
-	// (and the Widget in it) is gone before the CRD is deleted, and the namespace controller
-	// never meets a group that vanished under it.
-	ns := namespace(t)
+	installCRD(t, dyn, group, "Widget")
+	ns := namespace(t) // after the CRD (see installCRD)
 	widgets := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}
 	w := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": group + "/v1", "kind": "Widget",
