@@ -292,7 +292,7 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{"unknown field", `{"phaze": "upgrade"}`, "", http.StatusBadRequest, `unknown field "phaze"`},
 		{"field in the wrong case", `{"Phase": "upgrade"}`, "", http.StatusBadRequest, `unknown field "Phase"`},
 		{"repeated field", `{"phase": "upgrade", "phase": "install"}`, "", http.StatusBadRequest, `duplicate field "phase"`},
-		{"unknown phase", `{"phase": "rollback"}`, "", http.StatusBadRequest, `phase "rollback": must be install or upgrade`},
+		{"unknown phase", `{"phase": "rollback"}`, "", http.StatusBadRequest, `phase "rollback": must be install, upgrade, post-install or post-upgrade`},
 		{"strict ack", `{"acknowledge": ["s"]}`, "", http.StatusBadRequest, `acknowledge "s": the requirement is strict`},
 		{"unknown ack", `{"acknowledge": ["a", "nope"]}`, "", http.StatusBadRequest, `acknowledge "nope": the spec has no requirement with that id`},
 		{"unknown warning ack", `{"acknowledge_warnings": ["nope"]}`, "", http.StatusBadRequest, `acknowledge_warnings "nope": the spec has no requirement with that id`},
