@@ -25,7 +25,21 @@ go vet ./...
 go vet -tags e2e ./...
 
 echo "== unit tests"
+# The example console's browser test (headless Chromium, installed by
+# internal/testcluster/install-deps.sh) must run here: without Chromium it fails, not skips.
+export PREFLIGHT_BROWSER_REQUIRED=1
 go test -race -count=1 ./...
+
+# Peak RSS under the race detector measures the detector, so these skip themselves under
+# -race; run them once without it.
+echo "== memory bounds (without -race)"
+go test -count=1 -run '^TestPeakRSS$' ./runner/ ./internal/cli/
+
+# Each fuzz target briefly, from its seed corpus in testdata/fuzz/ (6 s each; about 30 s
+# with the instrumented builds).
+echo "== fuzz"
+go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 6s ./requirement/
+go test -run '^$' -fuzz '^FuzzAnalyze$' -fuzztime 6s ./requirement/
 
 echo "== end-to-end tests"
 testcluster=(go run ./internal/testcluster/cmd/testcluster)

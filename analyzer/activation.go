@@ -18,6 +18,8 @@ import (
 type activation struct {
 	c  *Context
 	in *Input
+	// state is the evaluation under way, for celenv's guards (StateVar).
+	state celenv.EvalState
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -44,6 +46,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.NewStringStringMap(types.DefaultTypeAdapter, map[string]string{
 			celenv.AppVersion:         app.Version,
 			celenv.AppPreviousVersion: app.PreviousVersion,
+			celenv.AppNamespace:       app.Namespace,
 		}), true
 	case celenv.VarPhase:
 		if a.c == nil {
@@ -60,6 +63,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			return emptyStringMap, true
 		}
 		return types.NewStringStringMap(types.DefaultTypeAdapter, a.c.Results), true
+	case celenv.StateVar:
+		return &a.state, true
 	}
 	if a.in == nil {
 		return nil, false
@@ -79,6 +84,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.String(a.in.Node), true
 	case celenv.VarDuration:
 		return types.Duration{Duration: a.in.Duration}, true
+	case celenv.VarTruncated:
+		return types.Bool(a.in.Truncated), true
 	}
 	return nil, false
 }
@@ -88,7 +95,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) boundedSize() (int, bool) {
 	n := 0
 	if a.c != nil {
-		n = max(len(a.c.Phase), len(a.c.App.Version), len(a.c.App.PreviousVersion))
+		n = max(len(a.c.Phase), len(a.c.App.Version), len(a.c.App.PreviousVersion), len(a.c.App.Namespace))
 	}
 	if a.in != nil {
 		n = max(n, len(a.in.Stdout), len(a.in.Stderr), len(a.in.Error), len(a.in.Node))

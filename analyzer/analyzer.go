@@ -17,11 +17,16 @@ import (
 type Scope int
 
 const (
-	// ScopeWhen is for `when`: vars, app, phase, cluster, results.
+	// ScopeWhen is for `when` (and the `_expr` keys of a command's data): vars, app, phase,
+	// cluster, results.
 	ScopeWhen Scope = iota
 	// ScopeCondition is for result conditions: the when variables plus status_code, stdout,
-	// stderr, error, output, node and duration.
+	// stderr, error, output, node, duration and truncated.
 	ScopeCondition
+	// ScopeSecretsCondition is for the result conditions (and message_expr) of a requirement
+	// whose command opted in to read Secret values (the kubernetes command's
+	// include_secret_values): ScopeCondition's variables plus base64.decode and base64.encode.
+	ScopeSecretsCondition
 )
 
 // Context holds the variables every expression sees. One Context serves a whole run; it
@@ -39,6 +44,9 @@ type Context struct {
 type App struct {
 	Version         string
 	PreviousVersion string
+	// Namespace is app.namespace: the namespace the app is installed in, the run's namespace
+	// for cluster commands.
+	Namespace string
 }
 
 // Input is one command output as conditions see it. Do not copy an Input once an expression
@@ -51,6 +59,9 @@ type Input struct {
 	Object     any           // `output` when not nil; otherwise Stdout parsed as JSON (or null)
 	Node       string        // `node`
 	Duration   time.Duration // `duration`
+	// Truncated is `truncated`: the command's output was cut at its limit, so Stdout and
+	// Stderr, and `output` when it is parsed from Stdout (Object nil), are incomplete.
+	Truncated bool
 
 	// output memoizes `output`: expressions of several results evaluated on one Input parse
 	// stdout at most once.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/preflightkit/preflight/internal/celenv"
@@ -35,12 +38,17 @@ const (
 	// runner caps outputs well below it (1 MiB by default), and a larger one is an evaluation
 	// error rather than a silently truncated input.
 	maxOutputBytes = 64 << 20
-	// maxEvalDurationLimit bounds the wall-clock time of one evaluation of an expression with a
-	// comprehension (all, exists, map, filter, ...). The cost limit is meant to bound time, but
-	// cel-go v0.26's cost tracker is quadratic in the number of comprehension iterations (10,000
-	// iterations take about 0.5 s of CPU while costing 50,000), so a loop over a large list
-	// needs this second guard. Only comprehensions can run long, and only they check for
-	// interruption.
+	// maxEvalDurationLimit bounds the wall-clock time of one evaluation of a cost-tracked
+	// expression. The cost limit is meant to bound time, but cel-go v0.26's cost tracker is
+	// quadratic in the number of comprehension iterations (10,000 iterations take about 0.5 s
+	// of CPU while costing 50,000), so a loop over a large list needs this second guard. The
+	// evaluation checks it every 100 comprehension iterations (cel-go's interrupt checks) and
+	// before every call of a function priced by what it does (celenv's guards: replace, split,
+	// join, format, regular expressions, ...), each of which is also refused before it runs
+	// when its price alone passes the cost limit: between two checks an evaluation does at
+	// most one call's work, bounded by the cost limit. An expression proven cheap at load
+	// (the untracked fast path) needs no timer: its cost, and so its time, is bounded before
+	// it starts.
 	maxEvalDurationLimit = 5 * time.Second
 )
 
@@ -50,8 +58,8 @@ var (
 	ErrCostLimit = errors.New("CEL cost limit per evaluation exceeded")
 	// ErrBudgetExhausted: the run's Budget is spent; no further expression is evaluated.
 	ErrBudgetExhausted = errors.New("CEL cost budget of the run exhausted")
-	// ErrEvalTimeout: an evaluation ran longer than maxEvalDurationLimit.
-	ErrEvalTimeout = fmt.Errorf("CEL evaluation took longer than %s", maxEvalDurationLimit)
+	// ErrEvalTimeout: an evaluation ran into its time limit, maxEvalDurationLimit.
+	ErrEvalTimeout = fmt.Errorf("CEL evaluation time limit of %s exceeded", maxEvalDurationLimit)
 )
 
 // maxEvalDuration is the limit in force; tests shorten it.
@@ -60,13 +68,14 @@ var maxEvalDuration = maxEvalDurationLimit
 // exprImpl is the compiled form of an Expression.
 type exprImpl struct {
 	scope Scope
+	// want is nil for a bool expression, else the types a value expression may have.
+	want []reflect.Type
 	// program returns the cost-tracked program. When a fast program exists it is built only
 	// if an input outgrows the fast program's bound, which halves the work of loading a spec.
 	program func() (cel.Program, error)
 	ast     *cel.Ast
-	cluster bool
-	// loops is set when the expression has a comprehension.
-	loops bool
+	// reads are the variables the expression reads, sorted.
+	reads []string
 	// fast, when not nil, is the program without cost tracking, used when the bounded inputs
 	// are within celenv.OutputSizeBound; bound is then its cost.
 	fast  cel.Program
@@ -75,7 +84,7 @@ type exprImpl struct {
 	maxCost uint64
 }
 
-func (i exprImpl) usesCluster() bool { return i.cluster }
+func (i exprImpl) usesCluster() bool { return i.readsVar(celenv.VarCluster) }
 
 // EstimatedCost returns the worst-case cost Compile estimated for the expression (with stdout
 // and stderr at 1 MiB and the run's other data empty); it is at most staticCostLimit.
@@ -97,7 +106,7 @@ func (s Scope) String() string {
 	switch s {
 	case ScopeWhen:
 		return "when"
-	case ScopeCondition:
+	case ScopeCondition, ScopeSecretsCondition:
 		return "condition"
 	}
 	return fmt.Sprintf("Scope(%d)", int(s))
@@ -122,13 +131,22 @@ func (e *ExprError) Error() string {
 	return b.String()
 }
 
-func compile(src string, scope Scope) (*Expression, error) {
+func compile(src string, scope Scope) (*Expression, error) { return compileAs(src, scope, nil) }
+
+// compileAs compiles src in scope. want nil means a bool expression (a `when` or a
+// condition); otherwise the expression's value is data, whose checked type must be one of want
+// (or dyn, checked by Value).
+func compileAs(src string, scope Scope, want []reflect.Type) (*Expression, error) {
 	if len(src) > maxExpressionBytes {
 		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1,
 			Message: fmt.Sprintf("expression is %d bytes long, more than the limit of %d bytes: split the check into several requirements", len(src), maxExpressionBytes)}}}
 	}
 	if strings.TrimSpace(src) == "" {
-		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"}}}
+		msg := "expression is empty: write a CEL expression that evaluates to bool, such as status_code == 0"
+		if want != nil {
+			msg = fmt.Sprintf("expression is empty: write a CEL expression whose value is %s, such as %s", describeTypes(want), exampleOf(want[0]))
+		}
+		return nil, &ExprError{Issues: []Issue{{Line: 1, Column: 1, Message: msg}}}
 	}
 	var (
 		env *cel.Env
@@ -139,6 +157,8 @@ func compile(src string, scope Scope) (*Expression, error) {
 		env, err = celenv.When()
 	case ScopeCondition:
 		env, err = celenv.Condition()
+	case ScopeSecretsCondition:
+		env, err = celenv.SecretsCondition()
 	default:
 		return nil, fmt.Errorf("compiling a CEL expression: unknown scope %d", int(scope))
 	}
@@ -150,9 +170,12 @@ func compile(src string, scope Scope) (*Expression, error) {
 		return nil, issuesError(env, src, iss.Errors(), scope)
 	}
 	// dyn is accepted (`vars.enabled` is a natural `when`); Eval then checks the value.
-	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+	if t := ast.OutputType(); want == nil && !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
 			fmt.Sprintf("must evaluate to bool, got %s: compare the value, as in `%s == ...`", typeName(t), firstLine(src)))}}
+	} else if want != nil && !assignable(want, t) {
+		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
+			fmt.Sprintf("must evaluate to %s, got %s%s", describeTypes(want), typeName(t), conversionHint(want, t)))}}
 	}
 	est, err := celenv.EstimateCost(env, ast)
 	if err != nil {
@@ -160,14 +183,14 @@ func compile(src string, scope Scope) (*Expression, error) {
 	}
 	if est.Max > staticCostLimit {
 		return nil, &ExprError{Issues: []Issue{positioned(src, 1, 0,
-			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout", est.Max, staticCostLimit))}}
+			fmt.Sprintf("too complex: estimated cost %d exceeds limit %d (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output, long regular expressions (counted repetitions such as .{1000} count as 1000 steps) and replace or join building strings from the output", est.Max, staticCostLimit))}}
 	}
 	tracked := func() (cel.Program, error) { return celenv.Program(ast) }
 	impl := exprImpl{
 		scope:   scope,
+		want:    want,
 		ast:     ast,
-		cluster: references(ast, celenv.VarCluster),
-		loops:   hasComprehension(ast),
+		reads:   variables(ast),
 		maxCost: est.Max,
 	}
 	if bound, ok := celenv.BoundCost(env, ast); ok {
@@ -210,10 +233,23 @@ func firstLine(src string) string {
 func issuesError(env *cel.Env, src string, errs []*cel.Error, scope Scope) *ExprError {
 	out := &ExprError{Issues: make([]Issue, 0, len(errs))}
 	var parsed *celast.AST
+	base64 := false
+	for _, e := range errs {
+		base64 = base64 || strings.TrimSuffix(e.Message, " (in container '')") == "undeclared reference to 'base64'"
+	}
 	for _, e := range errs {
 		msg := strings.TrimSuffix(e.Message, " (in container '')")
 		if scope == ScopeWhen {
 			msg = whenHint(msg)
+		}
+		if base64 {
+			// base64.decode reads as a call of decode on a variable base64: one issue says it.
+			if msg == "undeclared reference to 'decode'" || msg == "undeclared reference to 'encode'" {
+				continue
+			}
+			if msg == "undeclared reference to 'base64'" {
+				msg += ": base64.decode and base64.encode exist only in the conditions and message_expr of a kubernetes command that reads Secrets with include_secret_values: true"
+			}
 		}
 		if strings.HasPrefix(msg, "undefined field '") {
 			if parsed == nil {
@@ -276,7 +312,7 @@ func andList(names []string) string {
 // whenHint adds a hint to an undeclared reference to a condition-only variable in a `when`.
 func whenHint(msg string) string {
 	for _, v := range []string{celenv.VarStatusCode, celenv.VarStdout, celenv.VarStderr, celenv.VarError,
-		celenv.VarOutput, celenv.VarNode, celenv.VarDuration} {
+		celenv.VarOutput, celenv.VarNode, celenv.VarDuration, celenv.VarTruncated} {
 		if msg == "undeclared reference to '"+v+"'" {
 			return msg + ": " + v + " exists only in result conditions, after the command ran"
 		}
@@ -323,24 +359,21 @@ func positioned(src string, line, col int, msg string) Issue {
 	return is
 }
 
-// references reports whether the checked expression refers to the variable name.
-func references(ast *cel.Ast, name string) bool {
+// variables returns the variables the checked expression refers to, sorted. A comprehension's
+// variable that takes a variable's name counts as reading it.
+func variables(ast *cel.Ast) []string {
+	var names []string
 	for _, ref := range ast.NativeRep().ReferenceMap() {
-		if ref != nil && ref.Name == name {
-			return true
+		if ref != nil && celenv.IsVariable(ref.Name) && !slices.Contains(names, ref.Name) {
+			names = append(names, ref.Name)
 		}
 	}
-	return false
+	slices.Sort(names)
+	return names
 }
 
-// hasComprehension reports whether the checked expression has a comprehension.
-func hasComprehension(a *cel.Ast) bool {
-	found := false
-	celast.PostOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.ComprehensionKind {
-			found = true
-		}
-	}))
+func (i exprImpl) readsVar(name string) bool {
+	_, found := slices.BinarySearch(i.reads, name)
 	return found
 }
 
@@ -351,21 +384,38 @@ func (e *Expression) eval(ctx context.Context, c *Context, in *Input) (bool, err
 // evalIn evaluates the expression against act, which may be shared by several expressions
 // evaluated one after the other on the same output (it memoizes `output`).
 func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) {
+	if e != nil && e.impl.want != nil {
+		return false, errors.New("a value expression has no bool result: use Value")
+	}
+	val, err := e.evalRef(ctx, act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := val.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("must evaluate to bool, got %s", val.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// evalRef evaluates the expression against act under the limits (the context, the output
+// size, the per-call cost limit and the run's budget) and returns its CEL value.
+func (e *Expression) evalRef(ctx context.Context, act *activation) (ref.Val, error) {
 	if e == nil || e.impl.program == nil {
-		return false, errors.New("expression was not compiled: use analyzer.Compile")
+		return nil, errors.New("expression was not compiled: use analyzer.Compile")
 	}
 	if ctx == nil {
-		return false, errors.New("evaluating a CEL expression: nil context")
+		return nil, errors.New("evaluating a CEL expression: nil context")
 	}
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("not evaluated: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("not evaluated: %w", context.Cause(ctx))
 	}
-	if e.impl.scope == ScopeCondition {
+	if e.impl.scope != ScopeWhen {
 		if act.in == nil {
-			return false, errors.New("a result condition needs the command's output, and there is none")
+			return nil, errors.New("a result condition needs the command's output, and there is none")
 		}
 		if n := max(len(act.in.Stdout), len(act.in.Stderr)); n > maxOutputBytes {
-			return false, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, maxOutputBytes)
+			return nil, fmt.Errorf("the command output is %d bytes, more than the %d bytes CEL evaluates", n, maxOutputBytes)
 		}
 	}
 	var budget *Budget
@@ -373,12 +423,7 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		budget = act.c.Budget
 	}
 	if budget.exhausted() {
-		return false, budget.exhaustedError()
-	}
-	if e.impl.loops {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
-		defer cancel()
+		return nil, budget.exhaustedError()
 	}
 	var prg cel.Program
 	fast, size := false, 0
@@ -390,11 +435,16 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 	if !fast {
 		p, err := e.impl.program()
 		if err != nil {
-			return false, fmt.Errorf("building the CEL program: %w", err)
+			return nil, fmt.Errorf("building the CEL program: %w", err)
 		}
 		prg = p
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, maxEvalDuration, ErrEvalTimeout)
+		defer cancel()
 	}
+	act.state.Reset(ctx)
 	val, det, err := prg.ContextEval(ctx, act)
+	act.state.Reset(nil)
 	var cost uint64
 	switch {
 	case fast:
@@ -407,31 +457,31 @@ func (e *Expression) evalIn(ctx context.Context, act *activation) (bool, error) 
 		cost = perCallCostLimit
 	}
 	if !budget.charge(cost) {
-		return false, budget.exhaustedError()
+		return nil, budget.exhaustedError()
 	}
 	if err != nil {
-		return false, e.evalError(ctx, err)
+		return nil, e.evalError(ctx, err)
 	}
-	b, ok := val.(types.Bool)
-	if !ok {
-		return false, fmt.Errorf("must evaluate to bool, got %s", val.Type().TypeName())
-	}
-	return bool(b), nil
+	return val, nil
 }
 
 // evalError explains an evaluation error, with the position of the failing term when cel
 // tells which it was.
 func (e *Expression) evalError(ctx context.Context, err error) error {
 	var cancelled interpreter.EvalCancelledError
-	if errors.As(err, &cancelled) {
-		if cancelled.Cause == interpreter.CostLimitExceeded {
-			return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, perCallCostLimit)
+	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+		if what, ok := celenv.Refusal(cancelled); ok {
+			return fmt.Errorf("%w (%d): %s; the call was refused before it ran", ErrCostLimit, perCallCostLimit, what)
 		}
-		return fmt.Errorf("evaluation interrupted: %w", err)
+		return fmt.Errorf("%w (%d): the expression does too much work for this output", ErrCostLimit, perCallCostLimit)
 	}
 	if ctx.Err() != nil {
-		// The interrupt checks of a comprehension saw the context done.
+		// The interrupt checks of a comprehension, or the guards before a priced call, saw
+		// the context done.
 		return fmt.Errorf("evaluation interrupted: %w", context.Cause(ctx))
+	}
+	if errors.As(err, &cancelled) {
+		return fmt.Errorf("evaluation interrupted: %w", err)
 	}
 	var celErr *types.Err
 	if errors.As(err, &celErr) && celErr.NodeID() != 0 && e.impl.ast != nil {

@@ -38,3 +38,11 @@ func (e *Expression) Eval(ctx context.Context, c *Context, in *Input) (bool, err
 // UsesCluster reports whether the expression reads `cluster`, so that the runner fetches
 // cluster facts only when some expression needs them.
 func (e *Expression) UsesCluster() bool { return e.impl.usesCluster() }
+
+// Reads reports whether the expression reads the variable named as a spec writes it
+// ("stdout", "output", "truncated", "cluster", ...). Like UsesCluster it is read from the
+// checked expression, at compile time: an expression that names the variable reads it,
+// whether or not a given evaluation reaches it. Matching uses it to refuse a success judged
+// on an output cut at its limit (Input.Truncated) by conditions that read stdout, stderr or
+// output and not truncated.
+func (e *Expression) Reads(variable string) bool { return e != nil && e.impl.readsVar(variable) }

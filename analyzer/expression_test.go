@@ -103,7 +103,7 @@ func TestCompileErrors(t *testing.T) {
 			src:   `stdout.split("").map(c, stdout.indexOf(c)).size() > 0`,
 			scope: analyzer.ScopeCondition,
 			want: []analyzer.Issue{{Line: 1, Column: 1,
-				Message: "too complex: estimated cost 109966472002 exceeds limit 10000000 (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output and long regular expressions on stdout",
+				Message: "too complex: estimated cost 109968149724 exceeds limit 10000000 (worst case with stdout and stderr at 1 MiB); avoid nested loops over the output, long regular expressions (counted repetitions such as .{1000} count as 1000 steps) and replace or join building strings from the output",
 				Snippet: " | stdout.split(\"\").map(c, stdout.indexOf(c)).size() > 0\n | ^"}},
 		},
 		{
@@ -119,7 +119,7 @@ func TestCompileErrors(t *testing.T) {
 			src:   `app.version != "" && app.verison == "1"`,
 			scope: analyzer.ScopeWhen,
 			want: []analyzer.Issue{{Line: 1, Column: 25,
-				Message: "app has no field 'verison': it has previous_version and version",
+				Message: "app has no field 'verison': it has namespace, previous_version and version",
 				Snippet: " | app.version != \"\" && app.verison == \"1\"\n | ........................^"}},
 		},
 		{

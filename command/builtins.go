@@ -11,6 +11,7 @@ func builtins() map[string]Command {
 		"http":                 httpCommand{},
 		"scheduler":            schedulerCommand{},
 		"kubernetes":           kubernetesCommand{},
+		"raw":                  rawCommand{},
 		"logs":                 logsCommand{},
 		"dry_run":              dryRunCommand{},
 	}

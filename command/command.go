@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -53,6 +54,27 @@ type Command interface {
 	// the line and column of that field, with its Detail as the message ("required: " first
 	// for field.Required). Any other error is reported at data.
 	Prepare(data json.RawMessage, spec SpecContext) (Prepared, error)
+}
+
+// DataDescriber is an optional interface of a Command: DataType returns the Go type its data
+// decodes into, a struct (or a pointer to one) with json tags. The loader reads it to accept
+// and type-check the `K_expr` keys of the data (CEL whose value is used for K, at any depth):
+// an expression's value must fit K's Go type (a string, an integer, a bool, a list or a map of
+// them, an object), checked when the spec loads, or, for CEL's dyn (a value from vars), when
+// it runs. A field's `expr` tag refines what the struct says: `expr:"-"` forbids giving the
+// key as an expression (an opt-in the spec must spell out), and for a json.RawMessage field a
+// list of the types it takes, such as `expr:"int|string"` or `expr:"list(string)|string"`
+// (string, int, bool, double, and list(T) or map(T) of those). A command without DataType
+// takes `K_expr` keys of any value, which its Prepare checks when the requirement runs.
+//
+// A Command may also have a method UsesCluster() bool that returns true when its Prepared
+// values use the cluster (see Prepared): the caller then knows before a run that a spec needs
+// one even when the data is only complete at run time. And a method
+// ReadsSecretValues(data json.RawMessage) bool that returns true when data asks for Secret
+// values in the output: the requirement's conditions then also get base64.decode and
+// base64.encode, and the result is marked.
+type DataDescriber interface {
+	DataType() reflect.Type
 }
 
 // Func adapts a function to the Command interface, for commands whose data needs no checking
@@ -109,6 +131,47 @@ type Env struct {
 	Session *Session
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
+	// OnNodeScope and OnNodeDone, when set, receive the progress of a command that runs on
+	// several nodes (the scheduler with global or node_selector), so that a caller can show
+	// "412 of 1000 nodes" while it runs. OnNodeScope is called at most once, when the command
+	// knows how many outputs it will return for nodes (nodes in scope, including those that
+	// cannot run it), before any OnNodeDone. OnNodeDone is called once per such output, as
+	// soon as that node is done (a node that ran, one that could not, one a rolling step never
+	// started), with the Output that Run also returns. It returns the node's status as the
+	// requirement's results decide it: "success", "warn" or "error" (anything else counts as
+	// "error"); a rolling step (stop_on_failure) stops on it, and its next node waits for it.
+	// Both are called before Run returns, from the command's goroutines: several calls may
+	// run at once, and they should return quickly. Commands that do not run on nodes call
+	// neither; a command's Result stays the whole answer whether or not they are set. The
+	// runner sets both (it analyses each output as it is reported, and reuses that analysis
+	// for the decision); without OnNodeDone, a node is "error" when its Output has Err or
+	// NotRun set or a non-zero StatusCode, else "success".
+	OnNodeScope func(nodes int)
+	OnNodeDone  func(Output) (status string)
+}
+
+// Node statuses OnNodeDone returns, the statuses of the spec's results.
+const (
+	nodeSuccess = "success"
+	nodeWarn    = "warn"
+	nodeError   = "error"
+)
+
+// nodeDone reports o through OnNodeDone and returns its status, or, when e has no
+// OnNodeDone, the status its exit gives.
+func (e *Env) nodeDone(o Output) string {
+	if e != nil && e.OnNodeDone != nil {
+		switch s := e.OnNodeDone(o); s {
+		case nodeSuccess, nodeWarn:
+			return s
+		default:
+			return nodeError
+		}
+	}
+	if o.Err != nil || o.NotRun != "" || o.StatusCode != 0 {
+		return nodeError
+	}
+	return nodeSuccess
 }
 
 // ClusterSettings tune how cluster commands use the API server. Zero fields take defaults.
@@ -139,6 +202,9 @@ type Result struct {
 	// Privileged is set when the command ran a privileged pod, a pod in a host namespace or
 	// a pod with a hostPath volume.
 	Privileged bool
+	// SecretValues is set when Outputs hold the values of Secrets in Object (the kubernetes
+	// command with include_secret_values: true). Stdout never holds them.
+	SecretValues bool
 	// Notes are remarks worth showing in the decision (for example "logs unavailable, output
 	// taken from the termination message").
 	Notes []string

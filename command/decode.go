@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
+
+	"github.com/preflightkit/preflight/internal/gotype"
 )
 
 // decodeStrict decodes a command's data (or a part of it, at path p) into v, a pointer to a
@@ -28,14 +30,15 @@ func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return field.ErrorList{invalid(childPath(p, elementPath(trimmed, te)), "must be %s, not %s", describeType(te.Type), te.Value)}
+			at := withoutEmbedded(reflect.TypeOf(v), elementPath(trimmed, te))
+			return field.ErrorList{invalid(childPath(p, at), "must be %s, not %s", gotype.Describe(te.Type), te.Value)}
 		}
 		if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
 			return field.ErrorList{invalid(p, "invalid JSON at byte %d: %v", off, err)}
 		}
 		return field.ErrorList{invalid(p, "%v", err)}
 	}
-	known := knownFields(reflect.TypeOf(v))
+	known := gotype.Names(reflect.TypeOf(v))
 	var errs field.ErrorList
 	for _, se := range strictErrs {
 		var fe sigsjson.FieldError
@@ -138,72 +141,22 @@ func jsonKind(first byte) string {
 	return "number"
 }
 
-// knownFields lists the json names of the fields of the struct t points to, sorted.
-func knownFields(t reflect.Type) []string {
+// withoutEmbedded drops from a dotted field path the names of the embedded structs of t whose
+// fields encoding/json promotes ("classicPlacement.cluster" is "cluster" in the data).
+func withoutEmbedded(t reflect.Type, dotted string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct {
-		return nil
+	if t.Kind() != reflect.Struct || !strings.Contains(dotted, ".") {
+		return dotted
 	}
-	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
+	parts := strings.Split(dotted, ".")
+	out := parts[:0]
+	for _, part := range parts {
+		if f, ok := t.FieldByName(part); ok && f.Anonymous && f.Tag.Get("json") == "" {
 			continue
 		}
-		if name == "" {
-			name = f.Name
-		}
-		names = append(names, name)
+		out = append(out, part)
 	}
-	sort.Strings(names)
-	return names
-}
-
-// describeType names a Go type the way a spec author thinks of it.
-func describeType(t reflect.Type) string {
-	if t == reflect.TypeOf(json.RawMessage(nil)) {
-		return "a JSON value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean (true or false)"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array of " + plural(describeType(t.Elem()))
-	case reflect.Map:
-		return "a map of " + plural(describeType(t.Elem()))
-	case reflect.Struct:
-		return "an object"
-	case reflect.Pointer:
-		return describeType(t.Elem())
-	default:
-		return t.String()
-	}
-}
-
-// plural turns "a string" into "strings", "an array of strings" into "arrays of strings": the
-// noun before any " of " or " (" takes the plural.
-func plural(s string) string {
-	for _, art := range []string{"a ", "an "} {
-		if rest, ok := strings.CutPrefix(s, art); ok {
-			s = rest
-			break
-		}
-	}
-	end := len(s)
-	for _, sep := range []string{" of ", " ("} {
-		if i := strings.Index(s, sep); i >= 0 && i < end {
-			end = i
-		}
-	}
-	return s[:end] + "s" + s[end:]
+	return strings.Join(out, ".")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,11 @@ type diskSpaceCommand struct{ total bool }
 type diskSpaceData struct {
 	// Dir is the directory whose filesystem is measured.
 	Dir string `json:"dir"`
+	classicPlacement
 }
+
+// DataType returns the type of the disk space commands' data.
+func (diskSpaceCommand) DataType() reflect.Type { return reflect.TypeOf(diskSpaceData{}) }
 
 // diskSpacePrepared is a validated disk space command.
 type diskSpacePrepared struct {
@@ -33,6 +38,9 @@ type diskSpacePrepared struct {
 func (c diskSpaceCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d diskSpaceData
 	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	if errs := d.check(); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
 	switch {

@@ -18,7 +18,7 @@ func TestDiskSpacePrepareErrors(t *testing.T) {
 		{"empty", `{"dir": ""}`, `data.dir: required: give the directory to measure, such as "/var/lib"`},
 		{"NUL", `{"dir": "/a\u0000"}`, `data.dir: must not contain a NUL byte`},
 		{"not a string", `{"dir": ["/"]}`, `data.dir: must be a string, not array`},
-		{"unknown field", `{"dir": "/", "path": "/"}`, `data.path: unknown field (known fields: dir; names are case-sensitive)`},
+		{"unknown field", `{"dir": "/", "path": "/"}`, `data.path: unknown field (known fields: cluster, conflicts, dir, tags; names are case-sensitive)`},
 	}
 	for _, id := range []string{"disk_space_available", "disk_space_total"} {
 		t.Run(id, func(t *testing.T) { checkPrepareErrors(t, id, tests) })

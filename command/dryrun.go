@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -57,6 +58,9 @@ const (
 //   - a file that cannot be read or parsed, a permission missing, an API server that
 //     cannot answer (5xx, timeout): an error.
 type dryRunCommand struct{}
+
+// DataType returns the Go type of the command's data (see DataDescriber).
+func (dryRunCommand) DataType() reflect.Type { return reflect.TypeOf(dryRunData{}) }
 
 // dryRunData is the command's data, decoded strictly.
 type dryRunData struct {

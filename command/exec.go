@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -31,7 +32,7 @@ type execCommand struct{}
 // execData is the data of an exec command, as the spec gives it.
 type execData struct {
 	// Cmd is the argv, as an array of strings or as the legacy string holding a JSON array.
-	Cmd json.RawMessage `json:"cmd,omitempty"`
+	Cmd json.RawMessage `json:"cmd,omitempty" expr:"list(string)|string"`
 	// Shell is a script run as /bin/sh -c <script>; exactly one of Cmd and Shell is set.
 	Shell *string `json:"shell,omitempty"`
 	// Env is added to the environment the process starts with.
@@ -42,6 +43,9 @@ type execData struct {
 	// an empty one holding only PATH.
 	InheritEnv *bool `json:"inherit_env,omitempty"`
 }
+
+// DataType returns the type of exec's data.
+func (execCommand) DataType() reflect.Type { return reflect.TypeOf(execData{}) }
 
 // execPrepared is a validated exec command.
 type execPrepared struct {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type httpData struct {
 	// CAFile is a PEM file of the certificate authorities to trust instead of the system's.
 	CAFile string `json:"ca_file,omitempty"`
 }
+
+// DataType returns the type of http's data.
+func (httpCommand) DataType() reflect.Type { return reflect.TypeOf(httpData{}) }
 
 // httpPrepared is a validated http command.
 type httpPrepared struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -55,7 +56,9 @@ const (
 //   - no cluster, unknown kind, forbidden, or any other API failure: an error (the
 //     requirement fails closed unless a result with `condition.error: true` handles it).
 //
-// Objects reach CEL without metadata.managedFields, as kubectl shows them.
+// Objects reach CEL without metadata.managedFields, as kubectl shows them. The values of
+// Secrets are redacted (see redactSecret) unless data.include_secret_values is true, and even
+// then only `output` holds them, never stdout.
 type kubernetesCommand struct{}
 
 // kubernetesData is the command's data, decoded strictly.
@@ -66,6 +69,25 @@ type kubernetesData struct {
 	Name          string `json:"name,omitempty"`
 	LabelSelector string `json:"label_selector,omitempty"`
 	FieldSelector string `json:"field_selector,omitempty"`
+	// AllNamespaces lists a namespaced kind across every namespace (kubectl's -A).
+	AllNamespaces bool `json:"all_namespaces,omitempty"`
+	// IncludeSecretValues hands CEL the values of the Secrets read (kind Secret only); the
+	// opt-in must be written out, never computed.
+	IncludeSecretValues bool `json:"include_secret_values,omitempty" expr:"-"`
+}
+
+// DataType returns the type of the kubernetes command's data.
+func (kubernetesCommand) DataType() reflect.Type { return reflect.TypeOf(kubernetesData{}) }
+
+// UsesCluster reports that the command reads the cluster (see DataDescriber).
+func (kubernetesCommand) UsesCluster() bool { return true }
+
+// ReadsSecretValues reports whether data opts in to Secret values (see DataDescriber).
+func (kubernetesCommand) ReadsSecretValues(data json.RawMessage) bool {
+	var d struct {
+		IncludeSecretValues bool `json:"include_secret_values"`
+	}
+	return json.Unmarshal(data, &d) == nil && d.IncludeSecretValues
 }
 
 // kubernetesPrepared is a validated kubernetes command.
@@ -102,6 +124,15 @@ func (kubernetesCommand) Prepare(raw json.RawMessage, _ SpecContext) (Prepared, 
 	}
 	if d.Name != "" && d.FieldSelector != "" {
 		errs = append(errs, invalid(dataRoot.Child("field_selector"), "cannot be combined with data.name; give name to get one object, or a selector to list objects"))
+	}
+	if d.AllNamespaces && d.Name != "" {
+		errs = append(errs, invalid(dataRoot.Child("all_namespaces"), "cannot be combined with data.name: an object is got from one namespace (as kubectl refuses get NAME with -A); give namespace, or list without name"))
+	}
+	if d.AllNamespaces && d.Namespace != "" {
+		errs = append(errs, invalid(dataRoot.Child("all_namespaces"), "cannot be combined with data.namespace: give one namespace, or all_namespaces: true to list them all"))
+	}
+	if d.IncludeSecretValues && (d.Kind != "" && d.Kind != "Secret" || d.APIVersion != "" && d.APIVersion != "v1") {
+		errs = append(errs, invalid(dataRoot.Child("include_secret_values"), "only applies to Secrets (api_version: v1, kind: Secret): other kinds are not redacted"))
 	}
 	if d.LabelSelector != "" {
 		if sel, err := labels.Parse(d.LabelSelector); err != nil {
@@ -197,7 +228,7 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 		return nil, err
 	}
 	ns := ""
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace && !p.data.AllNamespaces {
 		ns = p.data.Namespace
 		if ns == "" {
 			ns = env.Namespace
@@ -206,6 +237,7 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 			ns = metav1.NamespaceDefault
 		}
 	}
+	where := kubeWhere{ns: ns, all: p.data.AllNamespaces && mapping.Scope.Name() == meta.RESTScopeNameNamespace}
 	var ri dynamic.ResourceInterface = clients.dynamic.Resource(mapping.Resource)
 	if ns != "" {
 		ri = clients.dynamic.Resource(mapping.Resource).Namespace(ns)
@@ -213,15 +245,26 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 	res := &Result{}
 	var out Output
 	if p.data.Name != "" {
-		out, err = p.get(ctx, ri, mapping.Resource, ns)
+		out, err = p.get(ctx, ri, mapping.Resource, where)
 	} else {
-		out, res.Notes, err = p.list(ctx, ri, mapping.Resource, ns)
+		out, res.Notes, err = p.list(ctx, ri, mapping.Resource, where)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if out.Object != nil {
-		out.Stdout, out.Truncated, err = kubeJSON(out.Object, env.Limit())
+		shown := out.Object
+		if isSecretKind(mapping.GroupVersionKind) {
+			// stdout (and everything printed from it: -o json, events, logs) never holds a
+			// value; output (CEL) holds them only when the spec opted in.
+			shown = redactSecrets(out.Object)
+			if p.data.IncludeSecretValues {
+				res.SecretValues = true
+			} else {
+				out.Object = shown
+			}
+		}
+		out.Stdout, out.Truncated, err = kubeJSON(shown, env.Limit())
 		if err != nil {
 			return nil, err
 		}
@@ -271,13 +314,13 @@ func resolveKind(ctx context.Context, mapper meta.ResettableRESTMapper, gv schem
 }
 
 // get reads one object; not found is data.
-func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, error) {
+func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, where kubeWhere) (Output, error) {
 	obj, err := ri.Get(ctx, p.data.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return Output{StatusCode: CodeGeneralError}, nil
 	}
 	if err != nil {
-		return Output{}, kubeAPIError("get", gvr, ns, p.data.Name, err)
+		return Output{}, kubeAPIError("get", gvr, where, p.data.Name, err)
 	}
 	stripManagedFields(obj.Object)
 	return Output{Object: obj.Object}, nil
@@ -285,7 +328,7 @@ func (p *kubernetesPrepared) get(ctx context.Context, ri dynamic.ResourceInterfa
 
 // list reads the matching objects page by page (client-go's pager, which falls back to one
 // full list when a continue token expires), at most kubernetesMaxListItems of them.
-func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, ns string) (Output, []string, error) {
+func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterface, gvr schema.GroupVersionResource, where kubeWhere) (Output, []string, error) {
 	seen, cut := 0, false
 	lp := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		if opts.Continue == "" {
@@ -316,7 +359,7 @@ func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterf
 	lp.PageSize = kubernetesPageSize
 	obj, _, err := lp.List(ctx, metav1.ListOptions{LabelSelector: p.labels, FieldSelector: p.fields})
 	if err != nil {
-		return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
+		return Output{}, nil, kubeAPIError("list", gvr, where, "", err)
 	}
 	items := []any{}
 	if err := meta.EachListItem(obj, func(o runtime.Object) error {
@@ -328,7 +371,7 @@ func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterf
 		items = append(items, u.Object)
 		return nil
 	}); err != nil {
-		return Output{}, nil, kubeAPIError("list", gvr, ns, "", err)
+		return Output{}, nil, kubeAPIError("list", gvr, where, "", err)
 	}
 	var notes []string
 	if cut {
@@ -345,8 +388,46 @@ func (p *kubernetesPrepared) list(ctx context.Context, ri dynamic.ResourceInterf
 	return Output{Object: out}, notes, nil
 }
 
+// kubeWhere is where the command reads: one namespace, every namespace, or the cluster scope
+// (a cluster-scoped kind).
+type kubeWhere struct {
+	ns  string
+	all bool
+}
+
+func (w kubeWhere) String() string {
+	switch {
+	case w.all:
+		return "in all namespaces"
+	case w.ns != "":
+		return fmt.Sprintf("in namespace %q", w.ns)
+	}
+	return "at the cluster scope"
+}
+
+// kubeForbidden is a read the API server refused: its text names the verb, the resource and
+// where, and errors.As finds the *PermissionError (Cluster set for a cluster-wide read) and the
+// API's own error.
+type kubeForbidden struct {
+	msg  string
+	perm *PermissionError
+	api  error
+}
+
+func (e *kubeForbidden) Error() string   { return e.msg }
+func (e *kubeForbidden) Unwrap() []error { return []error{e.perm, e.api} }
+
+// apiReason is the API server's message of err.
+func apiReason(err error) string {
+	var s apierrors.APIStatus
+	if errors.As(err, &s) && s.Status().Message != "" {
+		return s.Status().Message
+	}
+	return err.Error()
+}
+
 // kubeAPIError turns an API error into one that names the verb, the resource and where.
-func kubeAPIError(verb string, gvr schema.GroupVersionResource, ns, name string, err error) error {
+func kubeAPIError(verb string, gvr schema.GroupVersionResource, where kubeWhere, name string, err error) error {
 	what := gvr.Resource
 	if gvr.Group != "" {
 		what += "." + gvr.Group
@@ -354,13 +435,21 @@ func kubeAPIError(verb string, gvr schema.GroupVersionResource, ns, name string,
 	if name != "" {
 		what += " " + fmt.Sprintf("%q", name)
 	}
-	where := "at the cluster scope"
-	if ns != "" {
-		where = fmt.Sprintf("in namespace %q", ns)
-	}
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("cannot %s %s %s: forbidden: %w (grant %q on %q to the identity the run uses)", verb, what, where, err, verb, gvr.GroupResource().String())
+		grant := "to the identity the run uses"
+		if where.ns == "" {
+			// Reading across namespaces, or a cluster-scoped kind, is authorized at the
+			// cluster scope: a Role in one namespace does not grant it.
+			grant = "cluster-wide (a ClusterRole and a ClusterRoleBinding) to the identity the run uses"
+		}
+		return &kubeForbidden{
+			msg: fmt.Sprintf("cannot %s %s %s: forbidden: %v (grant %q on %q %s)", verb, what, where, err, verb, gvr.GroupResource().String(), grant),
+			perm: &PermissionError{Namespace: where.ns,
+				Denied:  []podrun.Permission{{Verb: verb, Resource: gvr.GroupResource().String(), Cluster: where.ns == ""}},
+				Reasons: []string{apiReason(err)}},
+			api: err,
+		}
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("cannot %s %s %s: unauthorized: the cluster rejected the credentials: %w", verb, what, where, err)
 	default:

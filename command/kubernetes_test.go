@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +50,15 @@ func TestKubernetesPrepare(t *testing.T) {
 		{name: "no data", data: ``, wantErr: []string{"data.api_version: required", "data.kind: required"}},
 		{name: "null data", data: `null`, wantErr: []string{"data.api_version: required", "data.kind: required"}},
 		{name: "missing both", data: `{}`, wantErr: []string{"data.api_version: required", "data.kind: required"}},
-		{name: "unknown field", data: `{"api_version":"v1","kind":"Pod","labels":"a=b"}`, wantErr: []string{`data.labels: unknown field (known fields: api_version, field_selector, kind, label_selector, name, namespace`}},
+		{name: "unknown field", data: `{"api_version":"v1","kind":"Pod","labels":"a=b"}`, wantErr: []string{`data.labels: unknown field (known fields: all_namespaces, api_version, field_selector, include_secret_values, kind, label_selector, name, namespace`}},
+		{name: "all namespaces", data: `{"api_version":"v1","kind":"Pod","all_namespaces":true}`,
+			want: kubernetesData{APIVersion: "v1", Kind: "Pod", AllNamespaces: true}},
+		{name: "all namespaces and a name", data: `{"api_version":"v1","kind":"Pod","all_namespaces":true,"name":"p"}`, wantErr: []string{"data.all_namespaces: cannot be combined with data.name"}},
+		{name: "all namespaces and a namespace", data: `{"api_version":"v1","kind":"Pod","all_namespaces":true,"namespace":"x"}`, wantErr: []string{"data.all_namespaces: cannot be combined with data.namespace"}},
+		{name: "secret values", data: `{"api_version":"v1","kind":"Secret","include_secret_values":true}`,
+			want: kubernetesData{APIVersion: "v1", Kind: "Secret", IncludeSecretValues: true}},
+		{name: "secret values of another kind", data: `{"api_version":"v1","kind":"ConfigMap","include_secret_values":true}`, wantErr: []string{"data.include_secret_values: only applies to Secrets"}},
+		{name: "secret values of another group", data: `{"api_version":"example.com/v1","kind":"Secret","include_secret_values":true}`, wantErr: []string{"data.include_secret_values: only applies to Secrets"}},
 		{name: "case-sensitive keys", data: `{"API_Version":"v1","kind":"Pod"}`, wantErr: []string{`data.API_Version: unknown field`}},
 		{name: "camelCase is not the field", data: `{"apiVersion":"v1","kind":"Pod"}`, wantErr: []string{`data.apiVersion: unknown field`}},
 		{name: "duplicate field", data: `{"api_version":"v1","kind":"Pod","kind":"Node"}`, wantErr: []string{`data.kind: duplicate field`}},
@@ -98,6 +107,7 @@ var (
 	kubePodsGVR    = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	kubeNodesGVR   = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 	kubeWidgetsGVR = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+	kubeSecretsGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 )
 
 func newKubeFixture(t testing.TB, objs ...runtime.Object) *kubeFixture {
@@ -107,10 +117,11 @@ func newKubeFixture(t testing.TB, objs ...runtime.Object) *kubeFixture {
 		APIResources: []metav1.APIResource{
 			{Name: "pods", SingularName: "pod", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get", "list"}},
 			{Name: "nodes", SingularName: "node", Namespaced: false, Kind: "Node", Verbs: metav1.Verbs{"get", "list"}},
+			{Name: "secrets", SingularName: "secret", Namespaced: true, Kind: "Secret", Verbs: metav1.Verbs{"get", "list"}},
 		},
 	}}}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		kubePodsGVR: "PodList", kubeNodesGVR: "NodeList", kubeWidgetsGVR: "WidgetList",
+		kubePodsGVR: "PodList", kubeNodesGVR: "NodeList", kubeWidgetsGVR: "WidgetList", kubeSecretsGVR: "SecretList",
 	}, objs...)
 	env := &Env{
 		Namespace: "default",
@@ -182,6 +193,9 @@ func TestKubernetesRun(t *testing.T) {
 		{name: "get", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"mon-a"}`, names: []string{"mon-a"}},
 		{name: "get cluster-scoped", data: `{"api_version":"v1","kind":"Node","name":"node-1"}`, names: []string{"node-1"}},
 		{name: "get not found is data", data: `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"mon-z"}`, code: 1, nilObject: true},
+		{name: "list in all namespaces", data: `{"api_version":"v1","kind":"Pod","all_namespaces":true}`, namespace: "rook-ceph", names: []string{"mon-a", "mon-b", "osd-0", "web"}},
+		{name: "all namespaces with a selector", data: `{"api_version":"v1","kind":"Pod","all_namespaces":true,"label_selector":"app=rook-ceph-mon"}`, names: []string{"mon-a", "mon-b"}},
+		{name: "all namespaces of a cluster-scoped kind", data: `{"api_version":"v1","kind":"Node","all_namespaces":true}`, names: []string{"node-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,12 +267,37 @@ func TestKubernetesRunErrors(t *testing.T) {
 		require.ErrorContains(t, err, `cannot list resource "pods"`)
 		require.True(t, apierrors.IsForbidden(err), "the API error stays reachable with errors.As")
 	})
+	t.Run("list in all namespaces forbidden", func(t *testing.T) {
+		t.Parallel()
+		f := newKubeFixture(t)
+		var sawNamespace []string
+		f.dyn.PrependReactor("list", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			sawNamespace = append(sawNamespace, a.GetNamespace())
+			return forbidden("list")(a)
+		})
+		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","all_namespaces":true}`).Run(context.Background(), f.env)
+		require.ErrorContains(t, err, `cannot list pods in all namespaces: forbidden:`)
+		require.ErrorContains(t, err, `(grant "list" on "pods" cluster-wide (a ClusterRole and a ClusterRoleBinding)`)
+		assert.Equal(t, []string{""}, sawNamespace, "one list at the cluster scope")
+		var pe *PermissionError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "", pe.Namespace)
+		require.Len(t, pe.Denied, 1)
+		assert.Equal(t, "list pods", pe.Denied[0].String())
+		assert.True(t, pe.Denied[0].Cluster, "a list across namespaces needs the cluster-scope permission")
+		assert.Contains(t, pe.Reasons[0], `cannot list resource "pods"`)
+		assert.True(t, apierrors.IsForbidden(err))
+	})
 	t.Run("get forbidden", func(t *testing.T) {
 		t.Parallel()
 		f := newKubeFixture(t)
 		f.dyn.PrependReactor("get", "pods", forbidden("get"))
 		_, err := prepareKube(t, `{"api_version":"v1","kind":"Pod","namespace":"rook-ceph","name":"x"}`).Run(context.Background(), f.env)
 		require.ErrorContains(t, err, `cannot get pods "x" in namespace "rook-ceph": forbidden:`)
+		var pe *PermissionError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "rook-ceph", pe.Namespace)
+		assert.False(t, pe.Denied[0].Cluster)
 	})
 	t.Run("other API error", func(t *testing.T) {
 		t.Parallel()
@@ -508,4 +547,117 @@ func BenchmarkKubernetesListHTTP(b *testing.B) {
 			b.Fatalf("%d items", got)
 		}
 	}
+}
+
+// secretObj is a Secret as the API serves it, with a last-applied copy of itself.
+func secretObj(ns, name string, data map[string]string) *unstructured.Unstructured {
+	obj := kubeObj("v1", "Secret", ns, name, nil)
+	d := map[string]any{}
+	for k, v := range data {
+		d[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	obj.Object["data"] = d
+	obj.Object["type"] = "Opaque"
+	applied, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": name}, "stringData": data})
+	obj.Object["metadata"].(map[string]any)["annotations"] = map[string]any{
+		lastAppliedAnnotation: string(applied), "team": "db"}
+	return obj
+}
+
+// TestKubernetesSecretsRedacted reads Secrets (get and list) and searches everything the
+// command hands on for the values and their base64 forms: only `output` with the opt-in may
+// hold them.
+func TestKubernetesSecretsRedacted(t *testing.T) {
+	t.Parallel()
+	const password, token = "hunter2-value", "tok-value-42"
+	secrets := []runtime.Object{
+		secretObj("db", "creds", map[string]string{"password": password, "empty": ""}),
+		secretObj("db", "api", map[string]string{"token": token}),
+		kubeObj("v1", "Pod", "db", "web", nil),
+	}
+	forbiddenText := []string{password, token,
+		base64.StdEncoding.EncodeToString([]byte(password)), base64.StdEncoding.EncodeToString([]byte(token))}
+	tests := []struct {
+		name   string
+		data   string
+		optIn  bool
+		values map[string]string // name/key -> wanted length in the redacted shape
+	}{
+		{name: "get", data: `{"api_version":"v1","kind":"Secret","namespace":"db","name":"creds"}`},
+		{name: "list", data: `{"api_version":"v1","kind":"Secret","namespace":"db"}`},
+		{name: "list in all namespaces", data: `{"api_version":"v1","kind":"Secret","all_namespaces":true}`},
+		{name: "get with the opt-in", data: `{"api_version":"v1","kind":"Secret","namespace":"db","name":"creds","include_secret_values":true}`, optIn: true},
+		{name: "list with the opt-in", data: `{"api_version":"v1","kind":"Secret","namespace":"db","include_secret_values":true}`, optIn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newKubeFixture(t, secrets...)
+			res, err := prepareKube(t, tt.data).Run(context.Background(), f.env)
+			require.NoError(t, err)
+			out := res.Outputs[0]
+			assert.Equal(t, tt.optIn, res.SecretValues)
+			for _, v := range forbiddenText {
+				assert.NotContains(t, out.Stdout, v, "stdout holds no value")
+			}
+			assert.Contains(t, out.Stdout, `"password":{"length":13,"redacted":true}`)
+			assert.Contains(t, out.Stdout, `"empty":{"length":0,"redacted":true}`)
+			assert.Contains(t, out.Stdout, `"team":"db"`, "other annotations stay")
+			objJSON, err := json.Marshal(out.Object)
+			require.NoError(t, err)
+			if tt.optIn {
+				assert.Contains(t, string(objJSON), base64.StdEncoding.EncodeToString([]byte(password)), "output holds the values with the opt-in")
+				return
+			}
+			for _, v := range forbiddenText {
+				assert.NotContains(t, string(objJSON), v, "output holds no value")
+			}
+			var creds map[string]any
+			if m := out.Object.(map[string]any); m["items"] != nil {
+				for _, it := range m["items"].([]any) {
+					if it.(map[string]any)["metadata"].(map[string]any)["name"] == "creds" {
+						creds = it.(map[string]any)
+					}
+				}
+			} else {
+				creds = m
+			}
+			require.NotNil(t, creds)
+			assert.Equal(t, map[string]any{"redacted": true, "length": int64(13)}, creds["data"].(map[string]any)["password"])
+			applied := creds["metadata"].(map[string]any)["annotations"].(map[string]any)[lastAppliedAnnotation].(string)
+			assert.Contains(t, applied, `"password":{"length":13,"redacted":true}`)
+		})
+	}
+	t.Run("the fixture holds the values", func(t *testing.T) {
+		// Without redaction the searches above would find them: the test can fail.
+		t.Parallel()
+		b, err := json.Marshal(secrets[0])
+		require.NoError(t, err)
+		assert.Contains(t, string(b), password)
+		assert.Contains(t, string(b), base64.StdEncoding.EncodeToString([]byte(password)))
+	})
+}
+
+func TestRedactSecretShapes(t *testing.T) {
+	t.Parallel()
+	in := map[string]any{
+		"kind":       "Secret",
+		"data":       map[string]any{"ok": "aGk=", "notbase64": "***", "notstring": int64(3)},
+		"stringData": map[string]any{"plain": "abc"},
+		"metadata":   map[string]any{"annotations": map[string]any{lastAppliedAnnotation: "not json"}},
+	}
+	got := redactSecrets(in)
+	assert.Equal(t, map[string]any{
+		"kind": "Secret",
+		"data": map[string]any{
+			"ok":        map[string]any{"redacted": true, "length": int64(2)},
+			"notbase64": map[string]any{"redacted": true},
+			"notstring": map[string]any{"redacted": true},
+		},
+		"stringData": map[string]any{"plain": map[string]any{"redacted": true, "length": int64(3)}},
+		"metadata":   map[string]any{"annotations": map[string]any{lastAppliedAnnotation: "<redacted: holds a copy of the Secret>"}},
+	}, got)
+	assert.Equal(t, "aGk=", in["data"].(map[string]any)["ok"], "the input is not changed")
+	assert.Equal(t, map[string]any{"redacted": true}, redactSecrets(map[string]any{"data": "x"}).(map[string]any)["data"])
 }

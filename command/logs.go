@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ const (
 //   - no pod matches, too many match, a pod whose logs cannot be read, forbidden, no
 //     cluster: an error (never a pass).
 type logsCommand struct{}
+
+// DataType returns the Go type of the command's data (see DataDescriber).
+func (logsCommand) DataType() reflect.Type { return reflect.TypeOf(logsData{}) }
 
 // logsData is the command's data, decoded strictly.
 type logsData struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/preflightkit/preflight/internal/gotype"
 	"github.com/preflightkit/preflight/internal/podrun"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -40,7 +42,43 @@ type schedulerKube struct {
 	Namespace      string            `json:"namespace"`
 	Container      string            `json:"container"`
 	ReadyNodesOnly bool              `json:"ready_nodes_only"`
+	// The rolling step: how many nodes at a time, when to stop, in which order.
+	MaxParallelNodes *int            `json:"max_parallel_nodes"`
+	StopOnFailure    json.RawMessage `json:"stop_on_failure"`
+	NodeOrderLabel   string          `json:"node_order_label"`
 }
+
+// stopRule says which node status stops a fan-out from starting more nodes.
+type stopRule int
+
+const (
+	stopNever   stopRule = iota // stop_on_failure: false (the default)
+	stopOnError                 // stop_on_failure: true
+	stopOnWarn                  // stop_on_failure: warn
+)
+
+// schedulerShape is the shape of the data for DataType: schedulerData with the inline pod's
+// type, so that `K_expr` keys inside data.kubernetes.pod are typed as the Pod's fields.
+type schedulerShape struct {
+	Kubernetes *struct {
+		PodName          string            `json:"pod_name"`
+		Pod              *corev1.Pod       `json:"pod"`
+		Global           bool              `json:"global"`
+		NodeSelector     map[string]string `json:"node_selector"`
+		Namespace        string            `json:"namespace"`
+		Container        string            `json:"container"`
+		ReadyNodesOnly   bool              `json:"ready_nodes_only"`
+		MaxParallelNodes *int              `json:"max_parallel_nodes"`
+		StopOnFailure    json.RawMessage   `json:"stop_on_failure" expr:"bool|string"`
+		NodeOrderLabel   string            `json:"node_order_label"`
+	} `json:"kubernetes"`
+}
+
+// DataType returns the shape of the scheduler's data.
+func (schedulerCommand) DataType() reflect.Type { return reflect.TypeOf(schedulerShape{}) }
+
+// UsesCluster reports that the command runs pods (see DataDescriber).
+func (schedulerCommand) UsesCluster() bool { return true }
 
 // schedulerPrepared is a validated scheduler command.
 type schedulerPrepared struct {
@@ -50,6 +88,9 @@ type schedulerPrepared struct {
 	nodeSelector   map[string]string
 	namespace      string // data.namespace, else the template's
 	readyNodesOnly bool
+	maxParallel    int // 0: every node at once
+	stopOn         stopRule
+	orderLabel     string
 }
 
 // Prepare decodes data.kubernetes strictly, resolves pod_name against the spec's pod
@@ -126,10 +167,49 @@ func (schedulerCommand) Prepare(data json.RawMessage, spec SpecContext) (Prepare
 	if k.ReadyNodesOnly && !p.fanOut {
 		errs = append(errs, invalid(kpath.Child("ready_nodes_only"), "only applies to a fan-out: set global: true or node_selector too"))
 	}
+	errs = append(errs, p.prepareRollout(kpath, &k)...)
 	if len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
 	return p, nil
+}
+
+// prepareRollout checks the rolling step's fields (max_parallel_nodes, stop_on_failure,
+// node_order_label), which apply only to a fan-out.
+func (p *schedulerPrepared) prepareRollout(kpath *field.Path, k *schedulerKube) field.ErrorList {
+	var errs field.ErrorList
+	fanOutOnly := func(name string) {
+		if !p.fanOut {
+			errs = append(errs, invalid(kpath.Child(name), "only applies to a fan-out: set global: true or node_selector too"))
+		}
+	}
+	if k.MaxParallelNodes != nil {
+		fanOutOnly("max_parallel_nodes")
+		if *k.MaxParallelNodes < 1 {
+			errs = append(errs, invalid(kpath.Child("max_parallel_nodes"), "must be at least 1 (how many nodes run at once), not %d; leave it out to run every node at once", *k.MaxParallelNodes))
+		}
+		p.maxParallel = *k.MaxParallelNodes
+	}
+	switch raw := string(bytes.TrimSpace(k.StopOnFailure)); raw {
+	case "", "null", "false":
+	case "true":
+		p.stopOn = stopOnError
+	case `"warn"`:
+		p.stopOn = stopOnWarn
+	default:
+		errs = append(errs, invalid(kpath.Child("stop_on_failure"), `must be true (stop at the first node whose result is error), "warn" (at the first warn or error) or false, not %s`, raw))
+	}
+	if p.stopOn != stopNever {
+		fanOutOnly("stop_on_failure")
+	}
+	if k.NodeOrderLabel != "" {
+		fanOutOnly("node_order_label")
+		if msgs := validation.IsQualifiedName(k.NodeOrderLabel); len(msgs) > 0 {
+			errs = append(errs, invalid(kpath.Child("node_order_label"), "%q is not a valid label key: %s", k.NodeOrderLabel, strings.Join(msgs, "; ")))
+		}
+		p.orderLabel = k.NodeOrderLabel
+	}
+	return errs
 }
 
 // decodePod decodes an inline pod (at path p) strictly, as a kind: Pod document is.
@@ -139,7 +219,7 @@ func decodePod(p *field.Path, raw json.RawMessage) (*corev1.Pod, field.ErrorList
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", describeType(te.Type), te.Value)}
+			return nil, field.ErrorList{invalid(childPath(p, te.Field), "must be %s, not %s", gotype.Describe(te.Type), te.Value)}
 		}
 		return nil, field.ErrorList{invalid(p, "%v", err)}
 	}
@@ -286,46 +366,76 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	res, err := client.Run(ctx, podrun.Job{
-		RequirementID:  env.RequirementID,
-		Namespace:      ns,
-		Pod:            p.pod,
-		Container:      p.container,
-		FanOut:         p.fanOut,
-		NodeSelector:   p.nodeSelector,
-		ReadyNodesOnly: p.readyNodesOnly,
-		Timeout:        env.Timeout,
-		OutputLimit:    env.Limit(),
-	})
+	job := podrun.Job{
+		RequirementID:    env.RequirementID,
+		Namespace:        ns,
+		Pod:              p.pod,
+		Container:        p.container,
+		FanOut:           p.fanOut,
+		NodeSelector:     p.nodeSelector,
+		ReadyNodesOnly:   p.readyNodesOnly,
+		Timeout:          env.Timeout,
+		OutputLimit:      env.Limit(),
+		MaxParallelNodes: p.maxParallel,
+		NodeOrderLabel:   p.orderLabel,
+	}
+	if p.fanOut {
+		job.OnScope = env.OnNodeScope
+		job.OnTarget = p.onTarget(env)
+	}
+	res, err := client.Run(ctx, job)
 	if err != nil {
 		return nil, err
 	}
 	return schedulerResult(res), nil
 }
 
+// onTarget is the fan-out's per-node hook: it reports each node's output through
+// env.OnNodeDone and, under stop_on_failure, returns why the rollout stops after a node whose
+// status is error (or warn, with stop_on_failure: warn).
+func (p *schedulerPrepared) onTarget(env *Env) func(podrun.TargetResult) string {
+	return func(t podrun.TargetResult) string {
+		status := env.nodeDone(targetOutput(t))
+		switch {
+		case p.stopOn == stopNever || status == nodeSuccess:
+			return ""
+		case status == nodeError:
+			return "stopped after " + t.Node + " failed"
+		case p.stopOn == stopOnWarn:
+			return "stopped after " + t.Node + " warned (stop_on_failure: warn)"
+		}
+		return ""
+	}
+}
+
+// targetOutput maps one target's outcome onto an Output.
+func targetOutput(t podrun.TargetResult) Output {
+	o := Output{
+		Node:       t.Node,
+		StatusCode: t.ExitCode,
+		Stdout:     t.Output,
+		Truncated:  t.Truncated,
+		Err:        t.Err,
+		NotRun:     t.NotRun,
+		Duration:   t.Duration,
+	}
+	if t.Err != nil {
+		o.StatusCode = CodeGeneralError
+		if errors.Is(t.Err, context.DeadlineExceeded) {
+			o.StatusCode = CodeTimeout
+		}
+	}
+	return o
+}
+
 // schedulerResult maps podrun's result onto the command contract.
 func schedulerResult(res *podrun.Result) *Result {
 	out := &Result{Notes: res.Notes}
 	for _, t := range res.Targets {
-		o := Output{
-			Node:       t.Node,
-			StatusCode: t.ExitCode,
-			Stdout:     t.Output,
-			Truncated:  t.Truncated,
-			Err:        t.Err,
-			NotRun:     t.NotRun,
-			Duration:   t.Duration,
-		}
-		if t.Err != nil {
-			o.StatusCode = CodeGeneralError
-			if errors.Is(t.Err, context.DeadlineExceeded) {
-				o.StatusCode = CodeTimeout
-			}
-		}
 		if t.Pod != "" && res.Privileged {
 			out.Privileged = true
 		}
-		out.Outputs = append(out.Outputs, o)
+		out.Outputs = append(out.Outputs, targetOutput(t))
 	}
 	for _, e := range res.Excluded {
 		out.Excluded = append(out.Excluded, Excluded{Node: e.Node, Reason: e.Reason})

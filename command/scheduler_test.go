@@ -48,6 +48,21 @@ func TestSchedulerPrepare(t *testing.T) {
 			want: &schedulerPrepared{container: "side", fanOut: true, nodeSelector: map[string]string{"disk": "ssd"}, namespace: "checks", readyNodesOnly: true},
 		},
 		{
+			name: "rolling step",
+			data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "max_parallel_nodes": 1, "stop_on_failure": true, "node_order_label": "example.com/rollout-order"}}`,
+			want: &schedulerPrepared{container: "tester", fanOut: true, maxParallel: 1, stopOn: stopOnError, orderLabel: "example.com/rollout-order"},
+		},
+		{
+			name: "stop on warnings, all at once",
+			data: `{"kubernetes": {"pod_name": "license-checker", "node_selector": {"disk": "ssd"}, "stop_on_failure": "warn"}}`,
+			want: &schedulerPrepared{container: "tester", fanOut: true, nodeSelector: map[string]string{"disk": "ssd"}, stopOn: stopOnWarn},
+		},
+		{
+			name: "explicit defaults, even without a fan-out",
+			data: `{"kubernetes": {"pod_name": "license-checker", "stop_on_failure": false, "max_parallel_nodes": null}}`,
+			want: &schedulerPrepared{container: "tester"},
+		},
+		{
 			name: "inline pod, single",
 			data: `{"kubernetes": {"pod": {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "exit 3"]}]}}}}`,
 			want: &schedulerPrepared{container: "c"},
@@ -60,7 +75,7 @@ func TestSchedulerPrepare(t *testing.T) {
 		{name: "no data", data: ``, wantErr: "data.kubernetes: required: give the pod to run (pod_name or pod) and where (global, node_selector)"},
 		{name: "unknown top-level", data: `{"kubernetes": {"pod_name": "license-checker"}, "kube": 1}`, wantErr: "data.kube: unknown field (known fields: kubernetes; names are case-sensitive)"},
 		{name: "unknown field, case-sensitive", data: `{"kubernetes": {"pod_name": "license-checker", "Global": true}}`,
-			wantErr: "data.kubernetes.Global: unknown field (known fields: container, global, namespace, node_selector, pod, pod_name, ready_nodes_only; names are case-sensitive)"},
+			wantErr: "data.kubernetes.Global: unknown field (known fields: container, global, max_parallel_nodes, namespace, node_order_label, node_selector, pod, pod_name, ready_nodes_only, stop_on_failure; names are case-sensitive)"},
 		{name: "wrong type", data: `{"kubernetes": {"pod_name": "license-checker", "global": "yes"}}`, wantErr: "data.kubernetes.global: must be a boolean (true or false), not string"},
 		{name: "neither", data: `{"kubernetes": {"global": true}}`, wantErr: "data.kubernetes: set pod_name (the metadata.name of a kind: Pod document of the spec) or pod (an inline Pod)"},
 		{name: "both", data: `{"kubernetes": {"pod_name": "license-checker", "pod": {"spec": {}}}}`, wantErr: "data.kubernetes: set exactly one of pod_name and pod, not both"},
@@ -82,6 +97,28 @@ func TestSchedulerPrepare(t *testing.T) {
 			wantErr: `data.kubernetes.namespace: "Not_Valid" is not a valid namespace name`},
 		{name: "bad selector value", data: `{"kubernetes": {"pod_name": "license-checker", "node_selector": {"disk": "has space"}}}`,
 			wantErr: `data.kubernetes.node_selector[disk]: "has space" is not a valid label value`},
+		{name: "max_parallel_nodes zero", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "max_parallel_nodes": 0}}`,
+			wantErr: "data.kubernetes.max_parallel_nodes: must be at least 1 (how many nodes run at once), not 0; leave it out to run every node at once"},
+		{name: "max_parallel_nodes negative", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "max_parallel_nodes": -3}}`,
+			wantErr: "data.kubernetes.max_parallel_nodes: must be at least 1 (how many nodes run at once), not -3"},
+		{name: "max_parallel_nodes fraction", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "max_parallel_nodes": 1.5}}`,
+			wantErr: "data.kubernetes.max_parallel_nodes: must be an integer, not number 1.5"},
+		{name: "max_parallel_nodes string", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "max_parallel_nodes": "3"}}`,
+			wantErr: "data.kubernetes.max_parallel_nodes: must be an integer, not string"},
+		{name: "max_parallel_nodes without fan-out", data: `{"kubernetes": {"pod_name": "license-checker", "max_parallel_nodes": 2}}`,
+			wantErr: "data.kubernetes.max_parallel_nodes: only applies to a fan-out: set global: true or node_selector too"},
+		{name: "stop_on_failure word", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "stop_on_failure": "yes"}}`,
+			wantErr: `data.kubernetes.stop_on_failure: must be true (stop at the first node whose result is error), "warn" (at the first warn or error) or false, not "yes"`},
+		{name: "stop_on_failure case-sensitive", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "stop_on_failure": "Warn"}}`,
+			wantErr: `data.kubernetes.stop_on_failure: must be true (stop at the first node whose result is error), "warn" (at the first warn or error) or false, not "Warn"`},
+		{name: "stop_on_failure number", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "stop_on_failure": 1}}`,
+			wantErr: `data.kubernetes.stop_on_failure: must be true (stop at the first node whose result is error), "warn" (at the first warn or error) or false, not 1`},
+		{name: "stop_on_failure without fan-out", data: `{"kubernetes": {"pod_name": "license-checker", "stop_on_failure": "warn"}}`,
+			wantErr: "data.kubernetes.stop_on_failure: only applies to a fan-out: set global: true or node_selector too"},
+		{name: "node_order_label not a label key", data: `{"kubernetes": {"pod_name": "license-checker", "global": true, "node_order_label": "rollout order"}}`,
+			wantErr: `data.kubernetes.node_order_label: "rollout order" is not a valid label key`},
+		{name: "node_order_label without fan-out", data: `{"kubernetes": {"pod_name": "license-checker", "node_order_label": "order"}}`,
+			wantErr: "data.kubernetes.node_order_label: only applies to a fan-out: set global: true or node_selector too"},
 		{name: "ready_nodes_only without fan-out", data: `{"kubernetes": {"pod_name": "license-checker", "ready_nodes_only": true}}`,
 			wantErr: "data.kubernetes.ready_nodes_only: only applies to a fan-out: set global: true or node_selector too"},
 	}
@@ -154,4 +191,53 @@ func TestSchedulerResult(t *testing.T) {
 
 	got = schedulerResult(&podrun.Result{Privileged: true, Targets: []podrun.TargetResult{{Err: errors.New("refused")}}})
 	assert.False(t, got.Privileged, "no privileged pod ran when none was created")
+}
+
+func TestSchedulerStopRules(t *testing.T) {
+	ran := func(code int) podrun.TargetResult {
+		return podrun.TargetResult{Node: "node-b", Pod: "p", ExitCode: code}
+	}
+	tests := []struct {
+		name   string
+		stopOn stopRule
+		status string // what OnNodeDone says
+		want   string
+	}{
+		{"never stops on error", stopNever, "error", ""},
+		{"never stops on warn", stopNever, "warn", ""},
+		{"true stops on error", stopOnError, "error", "stopped after node-b failed"},
+		{"true goes on after a warning", stopOnError, "warn", ""},
+		{"true goes on after success", stopOnError, "success", ""},
+		{"warn stops on warn", stopOnWarn, "warn", "stopped after node-b warned (stop_on_failure: warn)"},
+		{"warn stops on error", stopOnWarn, "error", "stopped after node-b failed"},
+		{"warn goes on after success", stopOnWarn, "success", ""},
+		{"an unknown status is an error", stopOnError, "pass", "stopped after node-b failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var seen []Output
+			env := &Env{OnNodeDone: func(o Output) string { seen = append(seen, o); return tt.status }}
+			p := &schedulerPrepared{fanOut: true, stopOn: tt.stopOn}
+			assert.Equal(t, tt.want, p.onTarget(env)(ran(3)))
+			assert.Equal(t, []Output{{Node: "node-b", StatusCode: 3}}, seen, "the hook sees the output the result will hold")
+		})
+	}
+}
+
+// Without a runner's OnNodeDone, a node fails when it did not exit 0.
+func TestSchedulerStopWithoutAnalysis(t *testing.T) {
+	p := &schedulerPrepared{fanOut: true, stopOn: stopOnError}
+	tests := []struct {
+		target podrun.TargetResult
+		want   string
+	}{
+		{podrun.TargetResult{Node: "a", Pod: "p"}, ""},
+		{podrun.TargetResult{Node: "a", Pod: "p", ExitCode: 1}, "stopped after a failed"},
+		{podrun.TargetResult{Node: "a", Err: errors.New("refused")}, "stopped after a failed"},
+		{podrun.TargetResult{Node: "a", NotRun: "node NotReady", Err: errors.New("not run")}, "stopped after a failed"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, p.onTarget(&Env{})(tt.target), "%+v", tt.target)
+		assert.Equal(t, tt.want, p.onTarget(nil)(tt.target), "%+v", tt.target)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,7 +34,11 @@ type tcpDialData struct {
 	// Addr is host:port, the host a name or an IP address, the port a number or a service
 	// name (http).
 	Addr string `json:"addr"`
+	classicPlacement
 }
+
+// DataType returns the type of tcp_dial's data.
+func (tcpDialCommand) DataType() reflect.Type { return reflect.TypeOf(tcpDialData{}) }
 
 // tcpDialPrepared is a validated tcp_dial.
 type tcpDialPrepared struct{ addr string }
@@ -42,6 +47,9 @@ type tcpDialPrepared struct{ addr string }
 func (tcpDialCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error) {
 	var d tcpDialData
 	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	if errs := d.check(); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
 	if d.Addr == "" {
@@ -133,12 +141,16 @@ type portAvailableCommand struct{}
 // portAvailableData is the data of port_available.
 type portAvailableData struct {
 	// Port is the port, as an integer or a string holding one.
-	Port json.RawMessage `json:"port"`
+	Port json.RawMessage `json:"port" expr:"int|string"`
 	// Proto is tcp (the default) or udp.
 	Proto string `json:"proto,omitempty"`
 	// IP is the address to bind, 0.0.0.0 (every address) by default.
 	IP string `json:"ip,omitempty"`
+	classicPlacement
 }
+
+// DataType returns the type of port_available's data.
+func (portAvailableCommand) DataType() reflect.Type { return reflect.TypeOf(portAvailableData{}) }
 
 // portAvailablePrepared is a validated port_available.
 type portAvailablePrepared struct {
@@ -152,7 +164,7 @@ func (portAvailableCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepar
 	if errs := decodeStrict(dataRoot, data, &d); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
-	var errs field.ErrorList
+	errs := d.check()
 	port, err := parsePort(d.Port)
 	if err != nil {
 		errs = append(errs, err)

@@ -23,7 +23,7 @@ func TestTCPDialPrepareErrors(t *testing.T) {
 		{"port zero", `{"addr": "db:0"}`, `data.addr: "db:0": 0 is out of range 1-65535`},
 		{"empty port", `{"addr": "db:"}`, `data.addr: "db:": "" is not a port number`},
 		{"not a string", `{"addr": 80}`, `data.addr: must be a string, not number`},
-		{"unknown field", `{"addr": "db:1", "timeout": 3}`, `data.timeout: unknown field (known fields: addr; names are case-sensitive)`},
+		{"unknown field", `{"addr": "db:1", "timeout": 3}`, `data.timeout: unknown field (known fields: addr, cluster, conflicts, tags; names are case-sensitive)`},
 	}
 	checkPrepareErrors(t, "tcp_dial", tests)
 	for _, ok := range []string{`{"addr": "127.0.0.1:80"}`, `{"addr": "[::1]:443"}`, `{"addr": "example.com:https"}`} {
@@ -115,7 +115,7 @@ func TestPortAvailablePrepareErrors(t *testing.T) {
 		{"several", `{"port": 0, "proto": "x", "ip": "y"}`, "data.port: 0 is out of range 1-65535\n" +
 			`data.proto: "x" is not supported: use tcp or udp` + "\n" +
 			`data.ip: "y" is not an IP address (such as 0.0.0.0, 127.0.0.1 or ::)`},
-		{"unknown field", `{"port": 80, "Proto": "tcp"}`, `data.Proto: unknown field (known fields: ip, port, proto; names are case-sensitive)`},
+		{"unknown field", `{"port": 80, "Proto": "tcp"}`, `data.Proto: unknown field (known fields: cluster, conflicts, ip, port, proto, tags; names are case-sensitive)`},
 	}
 	checkPrepareErrors(t, "port_available", tests)
 }

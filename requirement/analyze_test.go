@@ -172,3 +172,82 @@ func mustCompile(t testing.TB, src string, scope analyzer.Scope) *analyzer.Expre
 	require.NoError(t, err, "compile %q", src)
 	return e
 }
+
+// An output cut at its limit cannot pass on what was cut: a success decided by conditions
+// that read the output, none of which reads `truncated`, is an error wrapping
+// ErrTruncatedOutput. Failing is always allowed, and so is a success that does not depend on
+// the output or whose conditions say what a cut output means.
+func TestAnalyzeTruncatedOutput(t *testing.T) {
+	res := func(s requirement.Status, code *int, expr string) requirement.Result {
+		r := requirement.Result{Status: s, Message: requirement.Message{Text: string(s)}}
+		if code != nil || expr != "" {
+			r.Condition = cond(t, code, nil, expr)
+		}
+		return r
+	}
+	success, warn, fail := requirement.StatusSuccess, requirement.StatusWarn, requirement.StatusError
+	const late = "line\n" // "ERROR" came after the cut
+	tests := []struct {
+		name    string
+		results []requirement.Result
+		in      *analyzer.Input
+		matched int // -1: refused
+	}{
+		{"success on !contains", []requirement.Result{res(success, nil, `!stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, -1},
+		{"the same, whole output", []requirement.Result{res(success, nil, `!stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late}, 0},
+		{"catch-all success after an error result that read stdout", []requirement.Result{res(fail, nil, `stdout.contains("ERROR")`), res(success, nil, "")},
+			&analyzer.Input{Stdout: late, Truncated: true}, -1},
+		{"catch-all success after a status code", []requirement.Result{res(fail, ptr(1), ""), res(success, nil, "")},
+			&analyzer.Input{Stdout: late, Truncated: true}, 1},
+		{"stderr counts", []requirement.Result{res(success, ptr(0), `stderr == ""`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, -1},
+		{"output parsed from stdout counts", []requirement.Result{res(success, nil, `output == null`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, -1},
+		{"output the command gave whole does not", []requirement.Result{res(success, nil, `output.ready`)},
+			&analyzer.Input{Stdout: `{"rea`, Object: map[string]any{"ready": true}, Truncated: true}, 0},
+		{"an expression on the status code only", []requirement.Result{res(success, nil, `status_code == 0`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, 0},
+		{"an expression not evaluated (status code differs) does not count", []requirement.Result{res(fail, ptr(3), `stdout.contains("ERROR")`), res(success, nil, "")},
+			&analyzer.Input{Stdout: late, Truncated: true}, 1},
+		{"a warning is fine", []requirement.Result{res(warn, nil, `!stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, 0},
+		{"an error is fine", []requirement.Result{res(fail, nil, `!stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, 0},
+		{"an earlier result handles truncated", []requirement.Result{res(fail, nil, `truncated`), res(success, nil, `!stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, 0},
+		{"the success reads truncated", []requirement.Result{res(success, nil, `!truncated && !stdout.contains("ERROR")`), res(warn, nil, "")},
+			&analyzer.Input{Stdout: late, Truncated: true}, 1},
+		{"the author accepts a cut output", []requirement.Result{res(success, nil, `truncated || !stdout.contains("ERROR")`)},
+			&analyzer.Input{Stdout: late, Truncated: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := (&requirement.Requirement{ID: "logs", Results: tt.results}).Analyze(context.Background(), nil, tt.in)
+			if tt.matched >= 0 {
+				require.NoError(t, got.Err)
+				assert.Equal(t, tt.matched, got.Matched)
+				assert.Equal(t, tt.results[tt.matched].Status, got.Status)
+				return
+			}
+			assert.Equal(t, requirement.StatusError, got.Status)
+			assert.Equal(t, -1, got.Matched)
+			require.ErrorIs(t, got.Err, requirement.ErrTruncatedOutput)
+			assert.Contains(t, got.Err.Error(), "raise the output limit (runner.Options.OutputLimit; preflight run --output-limit)")
+		})
+	}
+}
+
+func TestAnalyzeTruncatedOutputMessage(t *testing.T) {
+	results := []requirement.Result{
+		{Status: requirement.StatusError, Condition: cond(t, nil, nil, `stdout.contains("ERROR")`)},
+		{Status: requirement.StatusWarn, Condition: cond(t, ptr(2), nil, `stderr != ""`)},
+		{Status: requirement.StatusSuccess, Condition: cond(t, ptr(0), nil, "")},
+	}
+	got := (&requirement.Requirement{ID: "logs", Results: results}).Analyze(context.Background(), nil, &analyzer.Input{Stdout: "x", Truncated: true})
+	assert.EqualError(t, got.Err, "the command's output was cut at the output limit, and results[2] (success) matched on conditions that read it "+
+		"(results[0].condition.expr) and not `truncated`: what was cut was not checked; raise the output limit "+
+		"(runner.Options.OutputLimit; preflight run --output-limit) or say what a cut output means, with a result before it such as "+
+		"{status: error, condition: {expr: truncated}}")
+}

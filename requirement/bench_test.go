@@ -111,3 +111,52 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 	}
 }
+
+// benchLoad loads data once per iteration with the default limits; wantErr says whether the
+// load must fail.
+func benchLoad(b *testing.B, data []byte, wantErr bool) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "bench.yaml", Reader: bytes.NewReader(data)})
+		if (err != nil) != wantErr {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad500 loads a large realistic spec: 500 requirements, 1500 distinct expressions.
+func BenchmarkLoad500(b *testing.B) { benchLoad(b, specN(500), false) }
+
+// BenchmarkLoadMaxExpressions loads a spec at Limits.MaxExpressions: 666 requirements, 1998
+// distinct short expressions.
+func BenchmarkLoadMaxExpressions(b *testing.B) { benchLoad(b, specN(666), false) }
+
+// BenchmarkLoadMaxExpressionBytes loads specs at Limits.MaxExpressionBytes (256 KiB) made of
+// the costliest expressions to type-check found: chains of filter and map comprehensions, of
+// 256 bytes to 8 KiB each (the longest the default counts once).
+func BenchmarkLoadMaxExpressionBytes(b *testing.B) {
+	for _, size := range []int{256, 1 << 10, 4 << 10, 8 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			weight := max(size, size*size/256)
+			var spec strings.Builder
+			spec.WriteString("custom_requirements:\n")
+			for i := 0; (i+1)*weight <= 256<<10; i++ {
+				var expr strings.Builder
+				fmt.Fprintf(&expr, "status_code == %d", i)
+				for j := 0; expr.Len() < size-60; j++ {
+					fmt.Fprintf(&expr, " || [1, 2, 3].filter(x, x > %d).map(y, y * 2).size() > 0", j)
+				}
+				expr.WriteString(strings.Repeat(" ", size-expr.Len()))
+				fmt.Fprintf(&spec, "- id: r%d\n  command: {id: exec, data: {cmd: [ls]}}\n  results:\n  - {status: success, condition: {expr: '%s'}}\n", i, expr.String())
+			}
+			benchLoad(b, []byte(spec.String()), false)
+		})
+	}
+}
+
+// BenchmarkLoadHostileExpressions refuses the hostile-input issue's spec: 4 MiB of distinct
+// expressions, past Limits.MaxExpressions.
+func BenchmarkLoadHostileExpressions(b *testing.B) {
+	benchLoad(b, []byte(manyResults(requirement.DefaultMaxBytes, true)), true)
+}

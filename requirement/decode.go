@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -34,17 +35,24 @@ func (l *loader) requirement(d *document, tokens []string, m map[string]any) {
 	r.ID, _ = m["id"].(string)
 	r.Message = l.message(d, with(tokens, "message"), m["message"])
 	r.Details = l.message(d, with(tokens, "details"), m["details"])
-	if src, ok := m["when"].(string); ok {
+	if src, ok := exprSource(m["when"]); ok {
 		r.When = l.expr(d, with(tokens, "when"), src, analyzer.ScopeWhen)
 	}
 	r.Strict, _ = m["strict"].(bool)
+	if tags, _ := m["tags"].([]any); len(tags) > 0 {
+		l.problem(d.loc(with(tokens, "tags"), atValue), "not supported yet: tags choose the nodes that run the check; use a scheduler command with node_selector on the nodes' labels")
+	}
 	if cm, ok := m["command"].(map[string]any); ok {
 		r.Command = l.command(d, with(tokens, "command"), cm)
+	}
+	scope := analyzer.ScopeCondition
+	if r.Command.SecretValues {
+		scope = analyzer.ScopeSecretsCondition
 	}
 	results, _ := m["results"].([]any)
 	for i, v := range results {
 		if rm, ok := v.(map[string]any); ok {
-			r.Results = append(r.Results, l.result(d, with(tokens, "results", itoa(i)), rm))
+			r.Results = append(r.Results, l.result(d, with(tokens, "results", itoa(i)), rm, scope))
 		}
 	}
 	if rm, ok := m["retry"].(map[string]any); ok {
@@ -78,6 +86,12 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 				"is out of range: the longest timeout is %d seconds (292 years); use -1 for no timeout", math.MaxInt64/int64(time.Second)))
 		}
 	}
+	for _, k := range classicImageKeys {
+		if _, ok := m[k]; ok {
+			l.problem(d.loc(with(tokens, k), atKey), fmt.Sprintf(
+				"%s is not supported: classic commands could run in an image of the vendor's (source, image_name, tag, version, content_trust); run the check in that image with a scheduler command and an inline pod (data.kubernetes.pod)", k))
+		}
+	}
 	data, hasData := m["data"]
 	if hasData {
 		raw, err := json.Marshal(data)
@@ -101,6 +115,16 @@ func (l *loader) command(d *document, tokens []string, m map[string]any) Command
 	}
 	if d.isFlagged(with(tokens, "data")) {
 		return c // the schema reported what is wrong with data; Prepare would repeat it
+	}
+	c.SecretValues = readsSecretValues(impl, c.Data)
+	values, static, ok := l.dataValues(d, with(tokens, "data"), data, impl)
+	if !ok {
+		return c
+	}
+	if len(values) > 0 {
+		c.values, c.static, c.impl = values, static, impl
+		l.precheck(d, with(tokens, "data"), &c, static)
+		return c
 	}
 	prepared, err := prepare(impl, c.Data, command.SpecContext{Pods: l.pods})
 	if err != nil {
@@ -157,19 +181,22 @@ func prepare(c command.Command, data json.RawMessage, sc command.SpecContext) (p
 	return p, err
 }
 
-// result loads one result.
-func (l *loader) result(d *document, tokens []string, m map[string]any) Result {
+// result loads one result; scope is the scope of its conditions and message_expr.
+func (l *loader) result(d *document, tokens []string, m map[string]any, scope analyzer.Scope) Result {
 	var r Result
 	s, _ := m["status"].(string)
 	r.Status = Status(s)
 	r.Message = l.message(d, with(tokens, "message"), m["message"])
+	if src, ok := m["message_expr"].(string); ok {
+		r.MessageExpr = l.valueExpr(d, with(tokens, "message_expr"), src, scope, []reflect.Type{reflect.TypeOf("")})
+	}
 	cm, ok := m["condition"].(map[string]any)
 	if !ok {
 		return r
 	}
 	var c Condition
 	set := false
-	if n, ok := cm["status_code"].(json.Number); ok {
+	if n, ok := statusCode(cm["status_code"]); ok {
 		if code, err := n.Int64(); err == nil && code >= math.MinInt32 && code <= math.MaxInt32 {
 			v := int(code)
 			c.StatusCode, set = &v, true
@@ -181,8 +208,8 @@ func (l *loader) result(d *document, tokens []string, m map[string]any) Result {
 		c.Error, set = &b, true
 	}
 	for _, key := range []string{"expr", "bool_expr"} {
-		if src, ok := cm[key].(string); ok {
-			c.Expr, set = l.expr(d, with(tokens, "condition", key), src, analyzer.ScopeCondition), true
+		if src, ok := exprSource(cm[key]); ok {
+			c.Expr, set = l.expr(d, with(tokens, "condition", key), src, scope), true
 		}
 	}
 	if set {
@@ -230,6 +257,35 @@ func (l *loader) retry(d *document, tokens []string, m map[string]any) *Retry {
 	return r
 }
 
+// classicImageKeys are the classic command's keys that chose an image to run it in.
+var classicImageKeys = []string{"source", "image_name", "tag", "version", "content_trust"}
+
+// exprSource returns the text of a bool expression: a string, or the bare YAML bool the
+// classic format accepted (when: true, bool_expr: false).
+func exprSource(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// statusCode returns a condition's status_code: a number, or a string holding an integer as
+// the classic format accepted ("0"); the schema refused anything else.
+func statusCode(v any) (json.Number, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		return x, true
+	case string:
+		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			return json.Number(strings.TrimSpace(x)), true
+		}
+	}
+	return "", false
+}
+
 // expr checks and compiles a CEL expression: legacy templates first, then the compiler (which
 // also bounds its length), whose issues are positioned in the spec's file.
 func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.Scope) *analyzer.Expression {
@@ -240,7 +296,33 @@ func (l *loader) expr(d *document, tokens []string, src string, scope analyzer.S
 		l.problem(d.loc(tokens, atValue), legacyMessage(src, scope, tokens[len(tokens)-1]))
 		return nil
 	}
-	e, err := l.compile(src, scope)
+	return l.compiled(d, tokens, src, scope, nil)
+}
+
+// valueExpr checks and compiles an expression whose value is data of one of types (a K_expr
+// key, a message_expr). A template that is not CEL gets the legacy message; one inside a CEL
+// string literal is the value's own text.
+func (l *loader) valueExpr(d *document, tokens []string, src string, scope analyzer.Scope, types []reflect.Type) *analyzer.Expression {
+	if d.isFlagged(tokens) {
+		return nil
+	}
+	if action.MatchString(src) {
+		if _, err := l.compile(src, scope, types); err != nil {
+			field := tokens[len(tokens)-1]
+			msg := fmt.Sprintf("%s holds a classic template, which is not evaluated; write CEL", field)
+			if cel, ok := translateValue(src); ok {
+				msg += ": " + cel
+			}
+			l.problem(d.loc(tokens, atValue), msg)
+			return nil
+		}
+	}
+	return l.compiled(d, tokens, src, scope, types)
+}
+
+// compiled compiles src and reports its issues, positioned in the spec's file.
+func (l *loader) compiled(d *document, tokens []string, src string, scope analyzer.Scope, types []reflect.Type) *analyzer.Expression {
+	e, err := l.compile(src, scope, types)
 	if err == nil {
 		return e
 	}
@@ -270,20 +352,40 @@ type compiled struct {
 type exprKey struct {
 	src   string
 	scope analyzer.Scope
+	types string // the value types, "" for a bool expression
 }
 
 // compile compiles src once per load: specs repeat expressions (status_code == 0), and a
-// compiled Expression is immutable and safe to share.
-func (l *loader) compile(src string, scope analyzer.Scope) (*analyzer.Expression, error) {
-	k := exprKey{src, scope}
+// compiled Expression is immutable and safe to share. types nil compiles a bool expression.
+func (l *loader) compile(src string, scope analyzer.Scope, types []reflect.Type) (*analyzer.Expression, error) {
+	k := exprKey{src: src, scope: scope}
+	for _, t := range types {
+		k.types += t.String() + "|"
+	}
 	if c, ok := l.exprs[k]; ok {
 		return c.expr, c.err
 	}
-	e, err := analyzer.Compile(src, scope)
+	// expressionsWithinLimits counted the expressions before decoding; this stops compiling
+	// at the limit should an expression reach here that it did not count.
+	if !tooLong(src) && (l.exprCount >= l.limits.MaxExpressions || l.exprBytes+compileWeight(src) > l.limits.MaxExpressionBytes) {
+		return nil, fmt.Errorf("not compiled: the spec's distinct CEL expressions are past the limits (Limits.MaxExpressions %d, Limits.MaxExpressionBytes %d)",
+			l.limits.MaxExpressions, l.limits.MaxExpressionBytes)
+	}
+	var e *analyzer.Expression
+	var err error
+	if types == nil {
+		e, err = analyzer.Compile(src, scope)
+	} else {
+		e, err = analyzer.CompileValue(src, scope, types...)
+	}
 	if l.exprs == nil {
 		l.exprs = map[exprKey]compiled{}
 	}
 	l.exprs[k] = compiled{e, err}
+	if !tooLong(src) {
+		l.exprCount++
+		l.exprBytes += compileWeight(src)
+	}
 	return e, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -26,10 +27,12 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 func fakeRegistry(t testing.TB) *command.Registry {
 	t.Helper()
 	reg := &command.Registry{}
-	for _, id := range command.Builtins().IDs() {
-		require.NoError(t, reg.Register(id, command.Func(func(data json.RawMessage, sc command.SpecContext) (command.Prepared, error) {
+	builtins := command.Builtins()
+	for _, id := range builtins.IDs() {
+		real, _ := builtins.Lookup(id)
+		require.NoError(t, reg.Register(id, fakeCommand{real: real, Func: command.Func(func(data json.RawMessage, sc command.SpecContext) (command.Prepared, error) {
 			return command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) { return &command.Result{}, nil }), nil
-		})))
+		})}))
 	}
 	require.NoError(t, reg.Register("custom", command.Func(func(data json.RawMessage, sc command.SpecContext) (command.Prepared, error) {
 		var m map[string]any
@@ -47,6 +50,20 @@ func fakeRegistry(t testing.TB) *command.Registry {
 	return reg
 }
 
+// fakeCommand accepts any data, and describes it as the built-in real does (its data type and
+// whether it reads Secret values), so that K_expr keys are typed as with the real commands.
+type fakeCommand struct {
+	command.Func
+	real command.Command
+}
+
+func (f fakeCommand) DataType() reflect.Type { return f.real.(command.DataDescriber).DataType() }
+
+func (f fakeCommand) ReadsSecretValues(data json.RawMessage) bool {
+	s, ok := f.real.(interface{ ReadsSecretValues(json.RawMessage) bool })
+	return ok && s.ReadsSecretValues(data)
+}
+
 // dump renders a loaded spec for golden files.
 func dump(spec *requirement.Spec) string {
 	type cond struct {
@@ -55,9 +72,10 @@ func dump(spec *requirement.Spec) string {
 		Expr       string `json:"expr,omitempty"`
 	}
 	type result struct {
-		Status    requirement.Status  `json:"status"`
-		Message   requirement.Message `json:"message"`
-		Condition *cond               `json:"condition,omitempty"`
+		Status      requirement.Status  `json:"status"`
+		Message     requirement.Message `json:"message"`
+		MessageExpr string              `json:"message_expr,omitempty"`
+		Condition   *cond               `json:"condition,omitempty"`
 	}
 	type req struct {
 		ID        string              `json:"id"`
@@ -69,6 +87,8 @@ func dump(spec *requirement.Spec) string {
 		Command   string              `json:"command"`
 		Timeout   string              `json:"timeout"`
 		Data      json.RawMessage     `json:"data,omitempty"`
+		Values    []string            `json:"values,omitempty"`
+		Secrets   bool                `json:"secret_values,omitempty"`
 		Results   []result            `json:"results"`
 		Retry     *requirement.Retry  `json:"retry,omitempty"`
 		DependsOn []string            `json:"depends_on,omitempty"`
@@ -77,19 +97,30 @@ func dump(spec *requirement.Spec) string {
 		Summary      string   `json:"summary"`
 		Pods         []string `json:"pods,omitempty"`
 		Requirements []req    `json:"requirements"`
+		Notes        []string `json:"notes,omitempty"`
 	}{Summary: spec.Summary()}
+	for _, n := range spec.Notes {
+		out.Notes = append(out.Notes, n.String())
+	}
 	for name := range spec.Pods {
 		out.Pods = append(out.Pods, name)
 	}
 	sort.Strings(out.Pods)
 	for _, r := range spec.Requirements {
 		x := req{ID: r.ID, Location: r.Location.String(), Message: r.Message, Details: r.Details, Strict: r.Strict,
-			Command: r.Command.ID, Timeout: r.Command.Timeout.String(), Data: r.Command.Data, Retry: r.Retry, DependsOn: r.DependsOn}
+			Command: r.Command.ID, Timeout: r.Command.Timeout.String(), Data: r.Command.Data, Retry: r.Retry, DependsOn: r.DependsOn,
+			Secrets: r.Command.SecretValues}
+		for _, e := range r.Command.Expressions() {
+			x.Values = append(x.Values, e.Source())
+		}
 		if r.When != nil {
 			x.When = r.When.Source()
 		}
 		for _, res := range r.Results {
 			y := result{Status: res.Status, Message: res.Message}
+			if res.MessageExpr != nil {
+				y.MessageExpr = res.MessageExpr.Source()
+			}
 			if c := res.Condition; c != nil {
 				y.Condition = &cond{StatusCode: c.StatusCode, Error: c.Error}
 				if c.Expr != nil {
@@ -147,6 +178,17 @@ func TestGoldenValid(t *testing.T) {
 func TestGoldenInvalid(t *testing.T) {
 	forEachSpec(t, "testdata/invalid/*.yaml", func(t *testing.T, f string) {
 		spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{Registry: fakeRegistry(t)}, f)
+		require.Nil(t, spec)
+		require.NotEmpty(t, problems(t, err))
+		golden(t, strings.TrimSuffix(f, ".yaml")+".golden", err.Error()+"\n")
+	})
+}
+
+// TestGoldenBuiltins loads each testdata/builtins spec with the built-in commands, whose own
+// checks of the data run too, and compares the error with its golden file.
+func TestGoldenBuiltins(t *testing.T) {
+	forEachSpec(t, "testdata/builtins/*.yaml", func(t *testing.T, f string) {
+		spec, err := requirement.LoadFiles(context.Background(), requirement.LoadOptions{}, f)
 		require.Nil(t, spec)
 		require.NotEmpty(t, problems(t, err))
 		golden(t, strings.TrimSuffix(f, ".yaml")+".golden", err.Error()+"\n")

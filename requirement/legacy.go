@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/preflightkit/preflight/analyzer"
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // Legacy templates: in the classic format, `when` and `condition.bool_expr` were Go templates
@@ -187,7 +188,7 @@ func (p *tparser) operand() (string, bool) {
 			return "", false
 		}
 		return map[string]string{".StatusCode": "status_code", ".Result": "stdout", ".Error": "error"}[t], true
-	case t == "IsUpgrade" || t == "IsInstall":
+	case t == "IsUpgrade" || t == "IsInstall" || t == "Namespace":
 		return templateFuncs[t](nil)
 	}
 	if _, err := strconv.ParseFloat(t, 64); err == nil {
@@ -206,6 +207,7 @@ var templateFuncs = map[string]func(args []string) (string, bool){
 		}
 		return varsRef(a[0])
 	},
+	"Namespace": func(a []string) (string, bool) { return "app.namespace", len(a) == 0 },
 	"IsUpgrade": func(a []string) (string, bool) { return `phase == "upgrade"`, len(a) == 0 },
 	"IsInstall": func(a []string) (string, bool) { return `phase == "install"`, len(a) == 0 },
 	"eq":        compare("=="),
@@ -301,4 +303,110 @@ func enclosed(s string) bool {
 		}
 	}
 	return false
+}
+
+// Templates in command data and pod templates: never evaluated, refused with the K_expr key
+// to write instead.
+
+// generalValueAdvice is the advice for a template in data that has no direct translation.
+const generalValueAdvice = "over vars, app (version, previous_version, namespace), phase, cluster and results, such as %s_expr: 'vars.%s'; to hand the command {{ }} as written (a docker or kubectl format), write the whole value as a CEL string, such as %s_expr: '\"{{.State.Running}}\"'"
+
+// dataTemplateMessage is the message for the template s found at tokens (from the document's
+// root, whose JSON value is root); pod says it is in a kind: Pod document.
+func dataTemplateMessage(root any, tokens []string, s string, pod bool) string {
+	what := "the command would get the text as written"
+	if pod {
+		what = "the pod would run with the text as written"
+	}
+	msg := fmt.Sprintf("holds a classic template, which is not evaluated (%s)", what)
+	key, cel, ok := templateSuggestion(root, tokens, s)
+	write := "write"
+	if pod {
+		write = "a pod template is used as written: to compute a field, put the pod inline in the requirement (data.kubernetes.pod) and write"
+	}
+	if key == "" {
+		return msg + "; give the value as CEL in a key ending in _expr"
+	}
+	if ok {
+		return fmt.Sprintf("%s; %s %s_expr: '%s'", msg, write, key, cel)
+	}
+	return fmt.Sprintf("%s; %s %s_expr, CEL %s", msg, write, key, fmt.Sprintf(generalValueAdvice, key, key, key))
+}
+
+// templateSuggestion returns the key to give as K_expr for the template s at tokens and, when
+// the template translates, its CEL. A template in an element of a list of strings suggests the
+// whole list.
+func templateSuggestion(root any, tokens []string, s string) (key, cel string, ok bool) {
+	if len(tokens) == 0 {
+		return "", "", false
+	}
+	last := tokens[len(tokens)-1]
+	if _, err := strconv.Atoi(last); err != nil {
+		cel, ok := translateValue(s)
+		return last, cel, ok
+	}
+	// An element of a list: the list is the value to compute.
+	if len(tokens) < 2 {
+		return "", "", false
+	}
+	key = tokens[len(tokens)-2]
+	if _, err := strconv.Atoi(key); err == nil {
+		return "", "", false
+	}
+	list, _ := specschema.ValueAt(root, tokens[:len(tokens)-1]).([]any)
+	parts := make([]string, len(list))
+	for i, e := range list {
+		str, isString := e.(string)
+		switch {
+		case !isString:
+			return key, "", false
+		case action.MatchString(str):
+			c, ok := translateValue(str)
+			if !ok {
+				return key, "", false
+			}
+			if !strings.HasPrefix(c, `"`) && !strings.HasPrefix(c, "string(") {
+				c = "string(" + c + ")" // a list literal's elements must have one type
+			}
+			parts[i] = c
+		default:
+			parts[i] = strconv.Quote(str)
+		}
+	}
+	return key, "[" + strings.Join(parts, ", ") + "]", true
+}
+
+// translateValue translates a string holding templates into a CEL value: one action alone
+// becomes its CEL ({{repl ConfigOption "data_dir"}} is vars.data_dir, {{repl Namespace}} is
+// app.namespace), text around actions joins them as strings.
+func translateValue(src string) (string, bool) {
+	locs := action.FindAllStringSubmatchIndex(src, -1)
+	if len(locs) == 0 {
+		return "", false
+	}
+	var parts []string
+	prev := 0
+	for _, m := range locs {
+		if text := src[prev:m[0]]; text != "" {
+			parts = append(parts, strconv.Quote(text))
+		}
+		toks, ok := tokenize(src[m[2]:m[3]])
+		if !ok {
+			return "", false
+		}
+		p := &tparser{toks: toks, scope: analyzer.ScopeWhen}
+		out, ok := p.call(false)
+		if !ok || p.pos != len(p.toks) {
+			return "", false
+		}
+		if len(locs) > 1 || m[0] > 0 || m[1] < len(src) {
+			out = "string(" + out + ")"
+		}
+		parts = append(parts, out)
+		prev = m[1]
+	}
+	if text := src[prev:]; text != "" {
+		parts = append(parts, strconv.Quote(text))
+	}
+	return strings.Join(parts, " + "), true
 }

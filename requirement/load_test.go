@@ -104,9 +104,9 @@ func TestProblemLocations(t *testing.T) {
 		},
 		{
 			name: "not a spec",
-			src:  "apiVersion: apps/v1\nkind: Deployment\n",
+			src:  "apiVersion: apps/v1\nkind: Pod\n",
 			want: requirement.Problem{Location: requirement.Location{File: "spec.yaml", Line: 1, Column: 1},
-				Message: "document 1 is apiVersion: apps/v1, kind: Deployment; expected a requirements document (a map with custom_requirements) or a pod template (apiVersion: v1, kind: Pod)"},
+				Message: "document 1 is apiVersion: apps/v1, kind: Pod; expected a requirements document (a map with custom_requirements) or a pod template (apiVersion: v1, kind: Pod)"},
 		},
 	}
 	for _, tc := range tests {

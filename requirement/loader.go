@@ -29,6 +29,11 @@ type loader struct {
 	podLocs map[string]Location
 	reqs    []*entry // every requirement, in spec order
 	exprs   map[exprKey]compiled
+	// exprCount and exprBytes are what the expressions compiled so far count against
+	// Limits.MaxExpressions and Limits.MaxExpressionBytes (compileWeight); those the
+	// compiler refuses as too long count nothing.
+	exprCount, exprBytes int
+	notes                []Problem
 	// incomplete is set when part of the spec could not be read (a YAML syntax error, a
 	// limit): ids it may hold are unknown, so depends_on is not checked against them.
 	incomplete bool
@@ -139,6 +144,9 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 			l.podDocument(d)
 		}
 	}
+	if !l.expressionsWithinLimits(reqDocs) {
+		return nil, l.err() // before compiling any: that is the work the limits bound
+	}
 	for _, d := range reqDocs {
 		if err := l.requirementsDocument(d); err != nil {
 			return nil, err
@@ -151,7 +159,7 @@ func (l *loader) run(srcs []*source) (*Spec, error) {
 	if err := l.err(); err != nil {
 		return nil, err
 	}
-	spec := &Spec{Requirements: make([]*Requirement, len(l.reqs)), Pods: l.pods}
+	spec := &Spec{Requirements: make([]*Requirement, len(l.reqs)), Pods: l.pods, Notes: l.sortNotes()}
 	for i, e := range l.reqs {
 		spec.Requirements[i] = e.req
 	}
@@ -222,9 +230,20 @@ func (l *loader) document(src *source, index int, n *yaml.Node) (*document, bool
 	return &document{src: src, index: index, root: root, value: v}, true
 }
 
-// podDocument decodes a document that is not a requirements document: it must be a Pod.
+// podDocument decodes a document that is not a requirements document: it must be a Pod, or
+// what a classic replicated.yml holds besides (the rest of its main document without
+// custom_requirements, the application's own Kubernetes objects), which is noted as unused.
 func (l *loader) podDocument(d *document) {
 	m, ok := d.value.(map[string]any)
+	if ok && onlyClassicKeys(m) {
+		l.classicNotes(d, m)
+		return
+	}
+	if what, other := otherObject(m); ok && other {
+		l.note(d.loc(nil, atValue), fmt.Sprintf(
+			"document %d (%s) is not used by preflight: only requirements documents and pod templates (apiVersion: v1, kind: Pod) are", d.index+1, what))
+		return
+	}
 	kind, _ := m["kind"].(string)
 	apiVersion, _ := m["apiVersion"].(string)
 	if !ok || kind != "Pod" || apiVersion != "v1" {
@@ -273,6 +292,7 @@ func (l *loader) podDocument(d *document) {
 			"duplicate Pod name %q; first defined at %s", name, first.String()))
 		return
 	}
+	l.podTemplates(d)
 	l.podLocs[name] = d.loc([]string{"metadata", "name"}, atValue)
 	l.pods[name] = pod
 }
@@ -381,6 +401,7 @@ func (l *loader) requirementsDocument(d *document) error {
 		}
 		l.problem(d.loc(tokens, anchor(v.At)), msg)
 	}
+	l.classicNotes(d, d.value.(map[string]any))
 	list, _ := d.value.(map[string]any)["custom_requirements"].([]any)
 	for i, item := range list {
 		if err := l.ctx.Err(); err != nil {

@@ -31,6 +31,10 @@ type Spec struct {
 	Requirements []*Requirement
 	// Pods are the spec's pod templates by metadata.name.
 	Pods map[string]*corev1.Pod
+	// Notes are remarks about the spec that are not problems, each with its location: the
+	// classic format's fields that preflight accepts and does not use (host_requirements,
+	// components, a document of the application's own Kubernetes objects, ...).
+	Notes []Problem
 }
 
 // Requirement is one requirement of a spec.
@@ -59,10 +63,20 @@ type Command struct {
 	// Timeout is the command's timeout; 0 means none (the spec's -1). When the spec gives
 	// none, it is DefaultTimeout.
 	Timeout time.Duration
-	// Data is the command's data as JSON, as the spec gives it.
+	// Data is the command's data as JSON, as the spec gives it (K_expr keys included).
 	Data json.RawMessage
-	// Prepared is what the command's implementation made of Data; the runner runs it.
+	// Prepared is what the command's implementation made of Data; the runner runs it. It is
+	// nil when Data has K_expr keys: the command is then prepared when the requirement runs,
+	// with their values (see Resolve and Expressions).
 	Prepared command.Prepared
+	// SecretValues is set when the command's output holds the values of Secrets (the
+	// kubernetes command with include_secret_values: true): the requirement's conditions and
+	// message_expr then also have base64.decode and base64.encode.
+	SecretValues bool
+
+	values []dataValue     // the K_expr keys of Data
+	static any             // Data without its K_expr keys
+	impl   command.Command // the implementation, to prepare with the values
 }
 
 // Retry re-runs a requirement's command and re-analyses it until its status is Until or
@@ -102,8 +116,9 @@ func plural(n int, word string) string {
 }
 
 // NeedsCluster reports whether running the spec needs a cluster: a requirement's command
-// talks to the API server (its Prepared value has a UsesCluster method that returns true), or
-// one of its expressions reads `cluster`.
+// talks to the API server (its Prepared value, or its implementation when the data is only
+// complete at run time, has a UsesCluster method that returns true), or one of its
+// expressions reads `cluster`.
 func (s *Spec) NeedsCluster() bool {
 	for _, r := range s.Requirements {
 		if r == nil {
@@ -112,11 +127,22 @@ func (s *Spec) NeedsCluster() bool {
 		if c, ok := r.Command.Prepared.(interface{ UsesCluster() bool }); ok && c.UsesCluster() {
 			return true
 		}
+		if c, ok := r.Command.impl.(interface{ UsesCluster() bool }); ok && r.Command.Prepared == nil && c.UsesCluster() {
+			return true
+		}
 		if r.When != nil && r.When.UsesCluster() {
 			return true
 		}
+		for _, e := range r.Command.Expressions() {
+			if e.UsesCluster() {
+				return true
+			}
+		}
 		for _, res := range r.Results {
 			if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
+				return true
+			}
+			if res.MessageExpr != nil && res.MessageExpr.UsesCluster() {
 				return true
 			}
 		}

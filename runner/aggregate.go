@@ -24,6 +24,7 @@ type outcome struct {
 	message string
 	err     error // the command's error (or why the node did not run)
 	condErr error // the error evaluating the result conditions
+	msgErr  error // the error evaluating the matched result's message_expr
 }
 
 // aggregate is the analysis of one command result: one output, or one per node.
@@ -34,7 +35,9 @@ type aggregate struct {
 	nodes   []NodeResult
 	err     error // set when no output decided (nothing in scope)
 	cmdErr  bool  // some output could not be produced
-	notes   []string
+	// truncated is set when an output was cut at the output limit.
+	truncated bool
+	notes     []string
 }
 
 func (g *aggregate) fill(r *RequirementResult) {
@@ -49,6 +52,7 @@ func (g *aggregate) fill(r *RequirementResult) {
 		r.Stdout, r.Stderr = d.out.Stdout, d.out.Stderr
 		r.setErrors(d.err, d.condErr)
 	}
+	r.Truncated = g.truncated
 }
 
 // statusOf maps an analyzer status to the decision's.
@@ -76,16 +80,29 @@ func rank(s Status) int {
 }
 
 // analyse matches every output of res against the requirement's results and aggregates them.
-func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration) aggregate {
+// Outputs already analysed as their node finished (nodes) are not analysed again.
+func (s *state) analyse(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, res *command.Result, took time.Duration, nodes *nodeProgress) aggregate {
 	var g aggregate
 	outs := make([]outcome, len(res.Outputs))
-	truncated := false
+	msgErrs := map[string]bool{}
 	for i, o := range res.Outputs {
-		outs[i] = analyseOutput(ctx, req, actx, o, took)
+		if oc, ok := nodes.reuse(o); ok {
+			outs[i] = oc
+		} else {
+			outs[i] = analyseOutput(ctx, req, actx, o, took)
+		}
 		g.cmdErr = g.cmdErr || o.Err != nil || o.NotRun != ""
-		truncated = truncated || o.Truncated
+		g.truncated = g.truncated || o.Truncated
+		if e := outs[i].msgErr; e != nil && !msgErrs[e.Error()] {
+			// The status stands; the message falls back to the requirement's, and says why.
+			msgErrs[e.Error()] = true
+			g.notes = append(g.notes, "message not shown: "+e.Error())
+		}
 	}
-	if truncated {
+	switch {
+	case g.truncated && s.replay:
+		g.notes = append(g.notes, "the recorded output is incomplete: it was truncated or trimmed when it was recorded")
+	case g.truncated:
 		g.notes = append(g.notes, fmt.Sprintf("output truncated to %d bytes", s.opts.OutputLimit))
 	}
 	if len(outs) == 1 && outs[0].out.Node == "" && len(res.Excluded) == 0 {
@@ -122,9 +139,10 @@ func analyseOutput(ctx context.Context, req *requirement.Requirement, actx *anal
 		Object:     o.Object,
 		Node:       o.Node,
 		Duration:   d,
+		Truncated:  o.Truncated,
 	}
 	res := req.Analyze(ctx, actx, in)
-	oc.status, oc.message = statusOf(res.Status), res.Message
+	oc.status, oc.message, oc.msgErr = statusOf(res.Status), res.Message, res.MessageErr
 	if res.Err != nil {
 		oc.status = StatusFail
 		oc.condErr = res.Err
@@ -146,21 +164,7 @@ func (g *aggregate) aggregateNodes(outs []outcome, excluded []command.Excluded) 
 	slices.SortStableFunc(outs, func(a, b outcome) int { return strings.Compare(a.out.Node, b.out.Node) })
 	for i := range outs {
 		o := &outs[i]
-		code := o.out.StatusCode
-		nr := NodeResult{
-			Node:     o.out.Node,
-			Status:   o.status,
-			Message:  o.message,
-			Stdout:   o.out.Stdout,
-			Stderr:   o.out.Stderr,
-			NotRun:   o.out.NotRun,
-			Duration: Duration(o.out.Duration),
-		}
-		nr.setErrors(o.err, o.condErr)
-		if o.out.NotRun == "" {
-			nr.StatusCode = &code
-		}
-		g.nodes = append(g.nodes, nr)
+		g.nodes = append(g.nodes, nodeResult(o))
 		if g.decider == nil || rank(o.status) < rank(g.decider.status) {
 			g.decider = o
 		}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os/exec"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/requirement"
 )
@@ -141,4 +143,58 @@ func BenchmarkExecCommand1000True(b *testing.B) {
 		_, err := p.Run(ctx, env)
 		return err
 	})
+}
+
+// benchFanOut is one requirement whose command reports 1000 nodes at once, each matched by a
+// CEL condition: what a 1000-node check costs the runner, with or without node events.
+func benchFanOut(b *testing.B, onEvent func(Event)) {
+	expr, err := analyzer.Compile(`stdout.startsWith("ok") && status_code == 0`, analyzer.ScopeCondition)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := spec(newReq("nodes", nil, results(
+		requirement.Result{Status: requirement.StatusSuccess, Condition: &requirement.Condition{Expr: expr}},
+		requirement.Result{Status: requirement.StatusError},
+	)))
+	s.Requirements[0].Command.Prepared = command.RunFunc(func(ctx context.Context, env *command.Env) (*command.Result, error) {
+		if env.OnNodeScope != nil {
+			env.OnNodeScope(1000)
+		}
+		outs := make([]command.Output, 1000)
+		for i := range outs {
+			outs[i] = command.Output{Node: fmt.Sprintf("node-%04d", i), Stdout: "ok", Duration: time.Millisecond}
+			if env.OnNodeDone != nil {
+				env.OnNodeDone(outs[i])
+			}
+		}
+		return &command.Result{Outputs: outs}, nil
+	})
+	r, err := New(Options{OnEvent: onEvent})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := r.Run(context.Background(), s)
+		if err != nil || d.Gate != GatePass {
+			b.Fatalf("gate %s, err %v", d.Gate, err)
+		}
+	}
+}
+
+// BenchmarkFanOut1000 is a 1000-node requirement without events: the baseline.
+func BenchmarkFanOut1000(b *testing.B) { benchFanOut(b, nil) }
+
+// BenchmarkFanOut1000NodeEvents is the same with OnEvent set: 1000 node events, each node
+// analysed as it is reported and the analysis reused for the decision.
+func BenchmarkFanOut1000NodeEvents(b *testing.B) {
+	var n int
+	benchFanOut(b, func(e Event) {
+		if e.Type == EventNode {
+			n++
+		}
+	})
+	if n == 0 {
+		b.Fatal("no node event")
+	}
 }

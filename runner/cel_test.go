@@ -229,3 +229,71 @@ func TestConditionCostLimitIsTyped(t *testing.T) {
 	assert.ErrorIs(t, r.Err, analyzer.ErrCostLimit)
 	assert.Contains(t, r.ConditionError, "cost limit")
 }
+
+// A command output cut at the output limit is marked in the decision, and a success judged on
+// it by conditions that read the output fails: "ERROR" came after the cut, so "no ERROR line"
+// must not pass. Evaluate reads the mark back from a recording and judges the same.
+func TestTruncatedOutputCannotPass(t *testing.T) {
+	noError := results(
+		requirement.Result{Status: requirement.StatusError, Message: requirement.Message{Text: "ERROR in the log"},
+			Condition: &requirement.Condition{Expr: compile(t, `stdout.contains("ERROR")`, analyzer.ScopeCondition)}},
+		requirement.Result{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "no ERROR"}},
+	)
+	exitZero := results(requirement.Result{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "exit 0"},
+		Condition: &requirement.Condition{StatusCode: new(int)}})
+	cut := func(outs ...command.Output) command.RunFunc {
+		return func(context.Context, *command.Env) (*command.Result, error) {
+			return &command.Result{Outputs: outs}, nil
+		}
+	}
+	d := mustRun(t, Options{}, spec(
+		newReq("log", cut(command.Output{Stdout: "all fine\n", Truncated: true}), noError),
+		newReq("log-whole", cut(command.Output{Stdout: "all fine\n"}), noError),
+		newReq("exit-code", cut(command.Output{Stdout: "all fine\n", Truncated: true}), exitZero),
+		newReq("nodes", cut(command.Output{Node: "a", Stdout: "fine\n"}, command.Output{Node: "b", Stdout: "fine\n", Truncated: true}), noError),
+	))
+
+	r := byID(d, "log")
+	assert.Equal(t, StatusFail, r.Status)
+	assert.True(t, r.Truncated)
+	assert.ErrorIs(t, r.Err, requirement.ErrTruncatedOutput)
+	assert.Contains(t, r.ConditionError, "cut at the output limit")
+	assert.Contains(t, r.Notes, "output truncated to 1048576 bytes")
+
+	assert.Equal(t, StatusPass, byID(d, "log-whole").Status)
+	assert.False(t, byID(d, "log-whole").Truncated)
+	assert.Equal(t, StatusPass, byID(d, "exit-code").Status, "a condition on the status code alone is unaffected")
+	assert.True(t, byID(d, "exit-code").Truncated)
+
+	n := byID(d, "nodes")
+	assert.Equal(t, StatusFail, n.Status)
+	assert.True(t, n.Truncated, "some node's output was cut")
+	require.Len(t, n.Nodes, 2)
+	assert.False(t, n.Nodes[0].Truncated)
+	assert.Equal(t, StatusPass, n.Nodes[0].Status)
+	assert.True(t, n.Nodes[1].Truncated)
+	assert.ErrorIs(t, n.Nodes[1].Err, requirement.ErrTruncatedOutput)
+
+	// The JSON form carries the mark, and Evaluate judges the recording the same way.
+	raw, err := json.Marshal(d)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"truncated":true`)
+	var recorded Decision
+	require.NoError(t, json.Unmarshal(raw, &recorded))
+	replay := spec(newReq("log", nil, noError), newReq("log-whole", nil, noError), newReq("exit-code", nil, exitZero), newReq("nodes", nil, noError))
+	r2, err := New(Options{})
+	require.NoError(t, err)
+	e, err := r2.Evaluate(context.Background(), replay, &recorded)
+	require.NoError(t, err)
+	for _, id := range []string{"log", "log-whole", "exit-code", "nodes"} {
+		assert.Equal(t, byID(d, id).Status, byID(e, id).Status, id)
+		assert.Equal(t, byID(d, id).Truncated, byID(e, id).Truncated, id)
+	}
+	assert.ErrorIs(t, byID(e, "log").Err, requirement.ErrTruncatedOutput)
+
+	// Recorded without the mark, the same output passes: the mark is what fails it.
+	byID(&recorded, "log").Truncated = false
+	e, err = r2.Evaluate(context.Background(), replay, &recorded)
+	require.NoError(t, err)
+	assert.Equal(t, StatusPass, byID(e, "log").Status)
+}

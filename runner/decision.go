@@ -66,8 +66,10 @@ type RequirementResult struct {
 	Message string `json:"message,omitempty"`
 	Details string `json:"details,omitempty"`
 	Strict  bool   `json:"strict,omitempty"`
-	// Acknowledged is set when the requirement failed or warned and the caller acknowledged it.
-	Acknowledged bool `json:"acknowledged,omitempty"`
+	// Acknowledged is set when the requirement failed, warned or did not run and the caller
+	// acknowledged it; Acknowledgment then says who and when.
+	Acknowledged   bool            `json:"acknowledged,omitempty"`
+	Acknowledgment *Acknowledgment `json:"acknowledgment,omitempty"`
 	// Command is the command id that ran.
 	Command  string   `json:"command,omitempty"`
 	Duration Duration `json:"duration"`
@@ -76,6 +78,16 @@ type RequirementResult struct {
 	StatusCode *int   `json:"status_code,omitempty"`
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
+	// Truncated is set when a command output was cut at the output limit (Options.OutputLimit;
+	// for a per-node command, any node's: each node's own is in Nodes). Its stdout and stderr
+	// are then incomplete; see requirement.ErrTruncatedOutput for what it means for the status.
+	// Evaluate reads it back from a recording.
+	Truncated bool `json:"truncated,omitempty"`
+	// OutputTrimmed is set when the run's output budget (Options.OutputBudget) was used up
+	// before this requirement finished, so that Stdout and Stderr (or those of some of its
+	// nodes) hold only the start of what the command printed, or nothing; a note says how
+	// much was kept. The conditions saw the whole output: the status does not depend on it.
+	OutputTrimmed bool `json:"output_trimmed,omitempty"`
 	// Error is why the requirement could not be evaluated or its command could not produce a
 	// result (a `when` that errored, a timeout, a refused pod).
 	Error string `json:"error,omitempty"`
@@ -94,9 +106,26 @@ type RequirementResult struct {
 	// Privileged is set when the requirement ran a privileged pod (or one with host
 	// namespaces or hostPath volumes).
 	Privileged bool `json:"privileged,omitempty"`
+	// SecretValues is set when the requirement's conditions saw the values of Secrets (the
+	// kubernetes command with include_secret_values: true). Stdout never holds them.
+	SecretValues bool `json:"secret_values,omitempty"`
 	// Attempts is how many times the command ran (more than 1 with retry).
 	Attempts int      `json:"attempts,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+}
+
+// Acknowledgment records who accepted a requirement's status, and when.
+type Acknowledgment struct {
+	// By names who acknowledged (the by of Decision.Acknowledge); empty when the
+	// acknowledgment came with the run's Options.
+	By string `json:"by,omitempty"`
+	// At is when the acknowledgment was recorded: when the requirement finished, for those
+	// that came with the run's Options.
+	At time.Time `json:"at"`
+	// Warning is set when it was given as a warning's acknowledgment
+	// (Options.AcknowledgeWarnings, or the warnings of Decision.Acknowledge), which accepts
+	// warnings only.
+	Warning bool `json:"warning,omitempty"`
 }
 
 // NodeResult is one node's part in a per-node requirement.
@@ -107,6 +136,8 @@ type NodeResult struct {
 	StatusCode *int   `json:"status_code,omitempty"`
 	Stdout     string `json:"stdout,omitempty"`
 	Stderr     string `json:"stderr,omitempty"`
+	// OutputTrimmed is as in RequirementResult, for this node's Stdout and Stderr.
+	OutputTrimmed bool `json:"output_trimmed,omitempty"`
 	// Error, ConditionError and Err are as in RequirementResult, for this node.
 	Error          string   `json:"error,omitempty"`
 	ConditionError string   `json:"condition_error,omitempty"`
@@ -114,6 +145,8 @@ type NodeResult struct {
 	NotRun         string   `json:"not_run,omitempty"`
 	Excluded       string   `json:"excluded,omitempty"`
 	Duration       Duration `json:"duration"`
+	// Truncated is set when this node's output was cut at the output limit.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // EventType says what happened.
@@ -124,6 +157,13 @@ const (
 	// EventStarted: the requirement's dependencies are done and it begins (its `when` is
 	// evaluated next).
 	EventStarted EventType = "started"
+	// EventNode: one node of a command that runs on several nodes is done; Node holds that
+	// node's result, analysed as the decision will show it, Nodes how many nodes the command
+	// reports on, and Attempt the attempt it belongs to (a retry starts the nodes over). It
+	// comes before its attempt's EventAttempt and the requirement's EventFinished. Node
+	// results come only from a run (not from Evaluate), and only from commands that report
+	// them (the scheduler with global or node_selector).
+	EventNode EventType = "node"
 	// EventAttempt: one attempt of a requirement with retry finished; Attempt numbers it
 	// from 1 and Result holds that attempt's outcome.
 	EventAttempt EventType = "attempt"
@@ -132,14 +172,22 @@ const (
 	EventFinished EventType = "finished"
 )
 
-// Event reports progress of a run.
+// Event reports progress of a run. Its JSON form (snake_case, empty fields left out) is
+// what consoles stream.
 type Event struct {
-	Type          EventType
-	RequirementID string
-	// Attempt is the attempt number on EventAttempt (1, 2, ...), 0 otherwise.
-	Attempt int
+	Type          EventType `json:"type"`
+	RequirementID string    `json:"requirement_id"`
+	// At is when the event happened.
+	At time.Time `json:"at"`
+	// Attempt is the attempt number on EventAttempt and EventNode (1, 2, ...), 0 otherwise.
+	Attempt int `json:"attempt,omitempty"`
 	// Result is set on EventAttempt and EventFinished. It is the receiver's copy.
-	Result *RequirementResult
+	Result *RequirementResult `json:"result,omitempty"`
+	// Node is set on EventNode: the node's result. It is the receiver's copy.
+	Node *NodeResult `json:"node,omitempty"`
+	// Nodes is set on EventNode: how many nodes the attempt reports on in all (those in
+	// scope, including those that cannot run it); 0 when the command did not say.
+	Nodes int `json:"nodes,omitempty"`
 }
 
 // Duration is a time.Duration that marshals to JSON as seconds (a number), so the JSON

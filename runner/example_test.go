@@ -281,3 +281,48 @@ custom_requirements:
 	// Output:
 	// slow: fail after 1s
 }
+
+// Bound the command output a run keeps with Options.OutputBudget: here 1000 bytes, for three
+// local processes that each print 600. The conditions see every byte (all three pass); the
+// decision keeps what the budget allows, in the order the requirements finish (spec order
+// with Parallel 1), and marks the ones it trimmed.
+func ExampleOptions_outputBudget() {
+	const spec = `
+custom_requirements:
+- id: first
+  command: {id: exec, data: {shell: 'printf "%0600d" 0'}}
+  results:
+  - {status: success, message: 600 bytes., condition: {expr: 'stdout.size() == 600'}}
+  - {status: error, message: Short output.}
+- id: second
+  command: {id: exec, data: {shell: 'printf "%0600d" 0'}}
+  results:
+  - {status: success, message: 600 bytes., condition: {expr: 'stdout.size() == 600'}}
+  - {status: error, message: Short output.}
+- id: third
+  command: {id: exec, data: {shell: 'printf "%0600d" 0'}}
+  results:
+  - {status: success, message: 600 bytes., condition: {expr: 'stdout.size() == 600'}}
+  - {status: error, message: Short output.}
+`
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := runner.New(runner.Options{Parallel: 1, OutputBudget: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	d, err := r.Run(ctx, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, req := range d.Requirements {
+		fmt.Printf("%s: %s, kept %d bytes, trimmed %v\n", req.ID, req.Status, len(req.Stdout), req.OutputTrimmed)
+	}
+	// Output:
+	// first: pass, kept 600 bytes, trimmed false
+	// second: pass, kept 400 bytes, trimmed true
+	// third: pass, kept 0 bytes, trimmed true
+}

@@ -16,7 +16,7 @@ var errNoRecording = errors.New("no recorded output")
 
 // recordedSource returns a source that replays the outputs of d, by requirement id. A
 // recording that lists an id twice is refused: which output would count is not knowable.
-func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement, *command.Env) (*command.Result, error), error) {
+func recordedSource(d *Decision) (source, error) {
 	byID := make(map[string]*RequirementResult, len(d.Requirements))
 	first := make(map[string]int, len(d.Requirements))
 	for i := range d.Requirements {
@@ -27,7 +27,7 @@ func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement
 		first[id] = i
 		byID[id] = &d.Requirements[i]
 	}
-	return func(_ context.Context, req *requirement.Requirement, _ *command.Env) (*command.Result, error) {
+	return func(_ context.Context, req *requirement.Requirement, _ command.Prepared, _ *command.Env) (*command.Result, error) {
 		r, ok := byID[req.ID]
 		if !ok {
 			return nil, errNoRecording
@@ -43,7 +43,8 @@ func recordedSource(d *Decision) (func(context.Context, *requirement.Requirement
 // from, or nil when it holds none (it was skipped, not run, or failed before its command).
 // A requirement recorded as skipped or not run has no output, whatever else it holds, and
 // so has a node recorded so without saying why (excluded or not run): such a node is not
-// run, never analysed as if it had run.
+// run, never analysed as if it had run. An output the recording marks output_trimmed holds
+// only the start of what the command printed: it is replayed as truncated.
 func recordedResult(r *RequirementResult) *command.Result {
 	if r.Status == StatusSkipped || r.Status == StatusNotRun {
 		return nil
@@ -66,7 +67,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 		case n.StatusCode != nil:
 			res.Outputs = append(res.Outputs, command.Output{
 				Node: n.Node, StatusCode: *n.StatusCode, Stdout: n.Stdout, Stderr: n.Stderr,
-				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration),
+				Err: errorOrNil(n.Error), Duration: durationOf(n.Duration), Truncated: n.Truncated || n.OutputTrimmed,
 			})
 		}
 	}
@@ -81,7 +82,7 @@ func recordedResult(r *RequirementResult) *command.Result {
 	}
 	res.Outputs = []command.Output{{
 		StatusCode: *r.StatusCode, Stdout: r.Stdout, Stderr: r.Stderr,
-		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration),
+		Err: errorOrNil(r.Error), Duration: durationOf(r.Duration), Truncated: r.Truncated || r.OutputTrimmed,
 	}}
 	return res
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/preflightkit/preflight/analyzer"
 	"github.com/preflightkit/preflight/command"
@@ -72,34 +75,42 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 			return r
 		}
 	}
-	if actx.Cluster == nil && conditionsUseCluster(req) {
+	if actx.Cluster == nil && (conditionsUseCluster(req) || (!s.replay && valuesUseCluster(req))) {
 		facts, err := s.clusterFacts()
 		if err != nil {
 			return fail(fmt.Errorf("cluster facts: %w", err))
 		}
 		actx.Cluster = facts
 	}
-	if req.Command.Prepared == nil && !s.replay {
-		return fail(fmt.Errorf("command %q was not prepared (load the spec with requirement.Load)", req.Command.ID))
+	var prepared command.Prepared
+	if !s.replay {
+		// The data's K_expr keys are evaluated once per run of the requirement (retries reuse
+		// the command): a value that fails or does not fit fails the requirement.
+		p, err := req.Command.Resolve(ctx, &actx, command.SpecContext{Pods: s.spec.Pods})
+		if err != nil {
+			return fail(err)
+		}
+		prepared = p
 	}
 
 	if req.Retry == nil || s.replay {
-		a := s.attempt(ctx, req, &actx, slot)
+		a := s.attempt(ctx, req, prepared, &actx, slot, 1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) || errors.Is(a.runErr, errNoRecording) {
 			return fail(a.runErr)
 		}
 		r := a.result(base)
+		s.outputs.keep(&r)
 		if !s.replay {
 			r.Attempts = 1
 		}
 		return r
 	}
-	return s.retry(ctx, req, &actx, base, slot)
+	return s.retry(ctx, req, prepared, &actx, base, slot)
 }
 
 // retry runs attempts until the status reaches Retry.Until, the retry timeout passes, the
 // failure limit is hit or ctx ends; the last attempt's result stands.
-func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
+func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, base RequirementResult, slot *slot) RequirementResult {
 	rt := *req.Retry
 	if rt.Interval <= 0 {
 		rt.Interval = defaultRetryInterval
@@ -114,40 +125,43 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("retry timeout of %s passed", rt.Timeout))
 	defer cancel()
 
-	var last *attempt
+	// last is the latest attempt that counts, as kept (charged to the output budget); the
+	// attempt itself, which holds the whole output, is dropped once analysed.
+	var last *keptAttempt
 	var note string
 	consecutive := 0
 	n := 0
-	// stopped says why the loop ends early: the run ended, or the retry timeout passed.
+	// stopped says why the attempts end early: the run ended, or the retry timeout passed.
 	stopped := func(when string) string {
 		if ctx.Err() != nil {
 			return fmt.Sprintf("stopped after %d attempts: %v%s: last status %s", n, context.Cause(ctx), when, last.status)
 		}
 		return fmt.Sprintf("gave up after %d attempts over %s (retry timeout): last status %s, waiting for %s", n, rt.Timeout, last.status, rt.Until)
 	}
-	for {
-		a := s.attempt(rctx, req, actx, slot)
+	// One attempt per call, rt.Interval after the previous one ended, until it returns true
+	// or rctx ends (the run, or the retry timeout).
+	every := wait.Backoff{Duration: rt.Interval, Factor: 1, Steps: math.MaxInt32}
+	err := wait.ExponentialBackoffWithContext(rctx, every, func(context.Context) (bool, error) {
+		a := s.attempt(rctx, req, prepared, actx, slot, n+1)
 		if errors.Is(a.runErr, errCanceledBeforeRun) {
-			if last == nil {
-				r := base
-				r.Status, r.Message = StatusFail, req.Message.Render(nil)
-				r.setErrors(a.runErr, nil)
-				return r
-			}
-			note = stopped(" while waiting to retry")
-			break
+			return false, a.runErr
 		}
 		// An attempt cut short by the retry deadline says less than the one before it.
 		if last != nil && ctx.Err() == nil && rctx.Err() != nil && a.cmdErr {
 			n++
 			note = fmt.Sprintf("gave up after %d attempts over %s (retry timeout): the last attempt was cut short; showing the one before: status %s", n, rt.Timeout, last.status)
-			break
+			return true, nil
 		}
 		n++
-		last = &a
-		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: withAttempts(a.result(base), n)})
+		if last != nil {
+			s.outputs.give(last.charged)
+		}
+		last = &keptAttempt{status: a.status, result: a.result(base)}
+		last.charged = s.outputs.keep(&last.result)
+		slot.release() // a retry does not hold a slot while it waits
+		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))})
 		if reached(&a, rt.Until) {
-			break
+			return true, nil
 		}
 		if a.cmdErr {
 			consecutive++
@@ -155,25 +169,27 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, actx *a
 			consecutive = 0
 		}
 		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
-			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, a.status)
-			break
+			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, last.status)
+			return true, nil
 		}
+		// Do not wait for an attempt that could not start before the retry timeout.
 		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
 			note = stopped("")
-			break
+			return true, nil
 		}
-		t := time.NewTimer(rt.Interval)
-		select {
-		case <-t.C:
-		case <-rctx.Done():
-			t.Stop()
-		}
-		if rctx.Err() != nil {
-			note = stopped(" while waiting to retry")
-			break
-		}
+		return false, nil
+	})
+	switch {
+	case last == nil:
+		// The run ended before the first attempt could start.
+		r := base
+		r.Status, r.Message = StatusFail, req.Message.Render(nil)
+		r.setErrors(errCanceledBeforeRun, nil)
+		return r
+	case err != nil && note == "":
+		note = stopped(" while waiting to retry")
 	}
-	r := withAttempts(last.result(base), n)
+	r := withAttempts(last.result, n)
 	if note != "" {
 		r.Notes = append(r.Notes, note)
 	}
@@ -204,8 +220,29 @@ func conditionsUseCluster(req *requirement.Requirement) bool {
 		if res.Condition != nil && res.Condition.Expr != nil && res.Condition.Expr.UsesCluster() {
 			return true
 		}
+		if res.MessageExpr != nil && res.MessageExpr.UsesCluster() {
+			return true
+		}
 	}
 	return false
+}
+
+// valuesUseCluster reports whether a K_expr key of the command's data reads `cluster`.
+func valuesUseCluster(req *requirement.Requirement) bool {
+	for _, e := range req.Command.Expressions() {
+		if e.UsesCluster() {
+			return true
+		}
+	}
+	return false
+}
+
+// keptAttempt is what a retry keeps of its latest attempt: the result, charged to the run's
+// output budget, and its status.
+type keptAttempt struct {
+	status  Status
+	result  RequirementResult
+	charged int // the bytes the output budget charged for result
 }
 
 // attempt is one run of a requirement's command and its analysis.
@@ -222,14 +259,16 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 	a.agg.fill(&r)
 	if a.res != nil {
 		r.Privileged = a.res.Privileged
+		r.SecretValues = a.res.SecretValues
 		r.Notes = append(r.Notes, a.res.Notes...)
 	}
 	return r
 }
 
 // slot is a requirement's claim on one of the run's Parallel slots. The scheduler hands a
-// requirement one when it starts; it is given back after each command run (so that a retry
-// waiting between attempts does not hold it) and taken again for the next attempt.
+// requirement one when it starts; it is given back once an attempt's output is analysed and
+// its result kept (so that a retry waiting between attempts does not hold it) and taken
+// again for the next attempt.
 type slot struct {
 	s    *state
 	held bool
@@ -255,8 +294,9 @@ func (sl *slot) release() {
 	}
 }
 
-// attempt runs the command once, within one slot, and analyses what it produced.
-func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx *analyzer.Context, slot *slot) attempt {
+// attempt runs the command once (prepared for this run), within one slot, and analyses what
+// it produced; number counts the attempts from 1.
+func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepared command.Prepared, actx *analyzer.Context, slot *slot, number int) attempt {
 	if !slot.acquire(ctx) {
 		return attempt{runErr: errCanceledBeforeRun, status: StatusFail}
 	}
@@ -279,13 +319,21 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 			MaxConcurrentPods: s.opts.MaxConcurrentPods,
 		},
 	}
+	var nodes *nodeProgress
+	if !s.replay { // a rolling step stops on the nodes' statuses, events or not
+		nodes = s.watchNodes(ctx, req, actx, number)
+		env.OnNodeScope, env.OnNodeDone = nodes.scope, nodes.done
+	}
 	start := time.Now()
-	res, err := s.source(cctx, req, env)
+	res, err := s.source(cctx, req, prepared, env)
 	took := time.Since(start)
+	nodes.close()
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
-	slot.release()
-
+	// The slot is held through the analysis, and until the caller has charged the result to
+	// the output budget (and released it), so that at most Parallel whole outputs are held at
+	// once however many requirements there are, and with Parallel 1 the budget is charged in
+	// spec order.
 	a := attempt{res: res}
 	switch {
 	case errors.Is(err, errNoRecording):
@@ -297,7 +345,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, actx 
 		a.runErr = errors.New("the command returned no result")
 		res = &command.Result{Outputs: []command.Output{{StatusCode: command.CodeGeneralError, Err: a.runErr, Duration: took}}}
 	}
-	a.agg = s.analyse(ctx, req, actx, res, took)
+	a.agg = s.analyse(ctx, req, actx, res, took, nodes)
 	a.status = a.agg.status
 	a.cmdErr = a.runErr != nil || a.agg.cmdErr
 	return a
@@ -324,14 +372,14 @@ func runErrorOutput(err, ctxErr, cause error, took time.Duration) command.Output
 	return out
 }
 
-// runCommand is the source of Run: the requirement's prepared command. A command that
-// panics (a bug in a caller-registered command) fails its requirement like any command that
-// could not produce a result, rather than crashing the caller from a runner goroutine.
-func runCommand(ctx context.Context, req *requirement.Requirement, env *command.Env) (res *command.Result, err error) {
+// runCommand is the source of Run: the requirement's command, prepared for this run. A command
+// that panics (a bug in a caller-registered command) fails its requirement like any command
+// that could not produce a result, rather than crashing the caller from a runner goroutine.
+func runCommand(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (res *command.Result, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("command %s panicked: %v", req.Command.ID, p)
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("command %s panicked: %v", req.Command.ID, r)
 		}
 	}()
-	return req.Command.Prepared.Run(ctx, env)
+	return p.Run(ctx, env)
 }

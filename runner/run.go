@@ -37,6 +37,9 @@ func newRunner(opts Options) (*Runner, error) {
 	if opts.OutputLimit < 0 {
 		bad("OutputLimit", opts.OutputLimit, fmt.Sprintf("must be 0 (default %d bytes) or more", command.DefaultOutputLimit))
 	}
+	if opts.OutputBudget < 0 {
+		bad("OutputBudget", opts.OutputBudget, fmt.Sprintf("must be 0 (default %d bytes) or more", defaultOutputBudget))
+	}
 	if opts.MaxConcurrentPods < 0 {
 		bad("MaxConcurrentPods", opts.MaxConcurrentPods, "must be 0 (default) or more")
 	}
@@ -63,6 +66,9 @@ func newRunner(opts Options) (*Runner, error) {
 	}
 	if opts.OutputLimit == 0 {
 		opts.OutputLimit = command.DefaultOutputLimit
+	}
+	if opts.OutputBudget == 0 {
+		opts.OutputBudget = defaultOutputBudget
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -120,16 +126,16 @@ type state struct {
 	deps   [][]int // deps[i]: indexes of the requirements i depends on
 	logger *slog.Logger
 	// source produces a requirement's command result: runs it, or replays a recording.
-	source func(ctx context.Context, req *requirement.Requirement, env *command.Env) (*command.Result, error)
+	source source
 	replay bool
 	runID  string
 	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
 	runCtx  context.Context
 	session *command.Session
 	budget  *analyzer.Budget
+	outputs *outputBudget // the output the run keeps (Options.OutputBudget)
 	slots   chan struct{}
-	acks    map[string]bool
-	ackWarn map[string]bool
+	acks    acknowledgments
 
 	eventMu sync.Mutex
 
@@ -145,14 +151,12 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		return nil, errors.New("runner: spec is nil")
 	}
 	s := &state{
-		r:       r,
-		opts:    &r.opts,
-		spec:    spec,
-		reqs:    spec.Requirements,
-		index:   make(map[string]int, len(spec.Requirements)),
-		logger:  r.opts.Logger,
-		acks:    map[string]bool{},
-		ackWarn: map[string]bool{},
+		r:      r,
+		opts:   &r.opts,
+		spec:   spec,
+		reqs:   spec.Requirements,
+		index:  make(map[string]int, len(spec.Requirements)),
+		logger: r.opts.Logger,
 	}
 	if err := spec.Check(); err != nil {
 		return nil, fmt.Errorf("runner: invalid spec: %w", err)
@@ -169,25 +173,10 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		}
 	}
 	var errs []error
-	for _, id := range r.opts.Acknowledge {
+	s.acks, errs = checkAcks(r.opts.Acknowledge, r.opts.AcknowledgeWarnings, "the spec", func(id string) (bool, bool) {
 		i, ok := s.index[id]
-		switch {
-		case !ok:
-			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id, Reason: "the spec has no requirement with that id"})
-		case s.reqs[i].Strict:
-			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id,
-				Reason: "the requirement is strict: its failures cannot be acknowledged, only its warnings"})
-		default:
-			s.acks[id] = true
-		}
-	}
-	for _, id := range r.opts.AcknowledgeWarnings {
-		if _, ok := s.index[id]; !ok {
-			errs = append(errs, &OptionError{Option: "AcknowledgeWarnings", Value: id, Reason: "the spec has no requirement with that id"})
-			continue
-		}
-		s.ackWarn[id] = true
-	}
+		return ok && s.reqs[i].Strict, ok
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -208,6 +197,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	s.runCtx = runCtx
 	s.session = &command.Session{}
 	s.budget = analyzer.NewBudget(s.opts.CostBudget)
+	s.outputs = &outputBudget{limit: s.opts.OutputBudget}
 	s.slots = make(chan struct{}, s.opts.Parallel)
 	defer func() {
 		// Cleanup outlives a cancelled ctx, so that pods are deleted even then.
@@ -388,11 +378,9 @@ func (s *state) canceled(i int, ctx context.Context) RequirementResult {
 
 // acknowledge marks r acknowledged when the caller accepted its status.
 func (s *state) acknowledge(r *RequirementResult) {
-	switch {
-	case r.Status == StatusWarn && (s.acks[r.ID] || s.ackWarn[r.ID]):
+	if ok, warning := s.acks.accepts(r); ok {
 		r.Acknowledged = true
-	case (r.Status == StatusFail || r.Status == StatusNotRun) && s.acks[r.ID] && !r.Strict:
-		r.Acknowledged = true
+		r.Acknowledgment = &Acknowledgment{At: time.Now(), Warning: warning}
 	}
 }
 
@@ -403,6 +391,7 @@ func (s *state) emit(e Event) {
 	}
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
+	e.At = time.Now()
 	s.opts.OnEvent(e)
 }
 
@@ -413,6 +402,10 @@ func copyResult(r *RequirementResult) *RequirementResult {
 	if r.StatusCode != nil {
 		v := *r.StatusCode
 		c.StatusCode = &v
+	}
+	if r.Acknowledgment != nil {
+		a := *r.Acknowledgment
+		c.Acknowledgment = &a
 	}
 	return &c
 }
@@ -435,11 +428,15 @@ func (s *state) clusterFacts() (map[string]any, error) {
 	return s.cluster, s.clusterErr
 }
 
+// source produces a requirement's command result from the command prepared for this run (p):
+// runs it, or replays a recording.
+type source func(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (*command.Result, error)
+
 // baseContext is the analyzer context every requirement starts from.
 func (s *state) baseContext() analyzer.Context {
 	return analyzer.Context{
 		Vars:   s.opts.Vars,
-		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion},
+		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion, Namespace: s.opts.Namespace},
 		Phase:  string(s.opts.Phase),
 		Budget: s.budget,
 	}

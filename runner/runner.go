@@ -66,7 +66,8 @@ type Options struct {
 	// Config reaches the cluster; nil runs without one (cluster commands then fail).
 	// It is never mutated.
 	Config *rest.Config
-	// Namespace for cluster commands that name none; "default" when empty.
+	// Namespace for cluster commands that name none; "default" when empty. CEL sees it as
+	// app.namespace.
 	Namespace string
 	// Vars is what CEL sees as `vars`. Runs read it concurrently; do not change it while a
 	// Run uses it.
@@ -77,7 +78,8 @@ type Options struct {
 	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`.
 	AppVersion      string
 	PreviousVersion string
-	// Parallel bounds how many commands run at once; 0 means DefaultParallel.
+	// Parallel bounds how many commands run (and have their output analysed) at once; 0
+	// means DefaultParallel.
 	Parallel int
 	// Timeout is the deadline of the whole run; 0 means none.
 	Timeout time.Duration
@@ -91,7 +93,20 @@ type Options struct {
 	// so a strict requirement that warns asks for an acknowledgment like any other warning.
 	AcknowledgeWarnings []string
 	// OutputLimit caps each command's stdout and stderr; 0 means command.DefaultOutputLimit.
+	// Output past it is dropped and the result marked Truncated; a success judged on the cut
+	// output by conditions that read it fails with requirement.ErrTruncatedOutput, which
+	// names this option as the one to raise.
 	OutputLimit int
+	// OutputBudget bounds the command output the whole run keeps: the bytes of stdout and
+	// stderr held in its results (RequirementResult.Stdout and Stderr, and those of each
+	// NodeResult; the latest attempt's while a requirement retries); 0 means 64 MiB.
+	// Conditions always see a command's whole output (up to OutputLimit): only what the
+	// decision keeps after the analysis is trimmed. A requirement that finishes once the
+	// budget is used keeps what is left of it and is marked OutputTrimmed, with a note.
+	// With Parallel and OutputLimit it bounds the output a run holds whatever the number of
+	// requirements: about OutputBudget + 2 x Parallel x OutputLimit (a per-node command also
+	// holds each node's output until the analysis).
+	OutputBudget int
 	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
 	QPS   float32
 	Burst int
@@ -101,8 +116,9 @@ type Options struct {
 	// evaluation also has its own per-call limit); 0 means 10,000,000. An expression
 	// evaluated after the budget is spent fails, and so does its requirement.
 	CostBudget uint64
-	// OnEvent, when set, receives an event as each requirement starts, finishes each retry
-	// attempt and finishes. It is called from the runner's goroutines, one call at a time,
+	// OnEvent, when set, receives an event as each requirement starts, as each node of a
+	// per-node command finishes (EventNode), as each retry attempt finishes and as the
+	// requirement finishes. It is called from the runner's goroutines, one call at a time,
 	// and should return quickly: scheduling waits for it.
 	OnEvent func(Event)
 	// Logger receives diagnostics; nil discards them.
@@ -128,6 +144,15 @@ func New(opts Options) (*Runner, error) { return newRunner(opts) }
 // run created are deleted before Run returns, in both cases.
 func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
 	return r.run(ctx, spec)
+}
+
+// Check reports what Run would refuse before running anything (an invalid spec,
+// acknowledgments the spec cannot take: *OptionError values, joined), without running
+// anything; nil means Run will start. Servers that start runs in the background use it to
+// answer bad input at once.
+func (r *Runner) Check(spec *requirement.Spec) error {
+	_, err := r.newState(spec)
+	return err
 }
 
 // InterruptedError is the error of Run and Evaluate when their context was cancelled or
@@ -165,7 +190,13 @@ type OptionError struct {
 	Value string
 	// Reason says what is wrong and what would be right.
 	Reason string
+	// strict is set for an acknowledgment of a strict requirement's failure.
+	strict bool
 }
+
+// Is reports whether target is ErrStrictFailure and e asks to acknowledge a strict
+// requirement's failure.
+func (e *OptionError) Is(target error) bool { return target == ErrStrictFailure && e.strict }
 
 // Error returns `runner options: Acknowledge "db": the spec has no requirement with that id`.
 func (e *OptionError) Error() string {

@@ -5,6 +5,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/preflightkit/preflight/command"
@@ -153,11 +155,7 @@ custom_requirements:
 // requirement that depends on it never starts, the host check that was done stands, and the
 // pod is gone when Run returns.
 func TestRunDeadlineOnRealCluster(t *testing.T) {
-	cfg, err := cluster.RestConfig()
-	require.NoError(t, err)
-	cs, err := cluster.Client()
-	require.NoError(t, err)
-	ns := cluster.Namespace(t, nil)
+	cfg, cs, ns := clusterAccess(t)
 	const spec = `
 custom_requirements:
 - id: host-check
@@ -207,6 +205,137 @@ spec:
 	assert.Equal(t, command.CodeTimeout, *sleeper.StatusCode)
 	assert.Equal(t, runner.StatusFail, after.Status)
 	assert.Equal(t, "not started: run timed out after 15s", after.Error)
+
+	assertPodsDeleted(t, cs, ns, d.RunID)
+}
+
+// clusterAccess returns the test cluster's config and client, and a namespace of the test's.
+func clusterAccess(t *testing.T) (*rest.Config, kubernetes.Interface, string) {
+	t.Helper()
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	return cfg, cs, cluster.Namespace(t, nil)
+}
+
+// assertPodsDeleted fails when a pod of the run is left without being deleted.
+func assertPodsDeleted(t *testing.T, cs kubernetes.Interface, ns, runID string) {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + runID})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotNil(t, p.DeletionTimestamp, "pod %s is left without being deleted", p.Name)
+	}
+}
+
+// TestTruncatedPodLogsOnRealCluster: a pod's log cut at the output limit on the real node is
+// marked truncated, and a "no ERROR line" check whose ERROR came after the cut fails instead
+// of passing; a check on the exit code alone passes; with the limit raised the ERROR is seen.
+// The pods are gone when Run returns. (The pod sleeps after writing: this node's containerd
+// 1.6 may still be copying the last 64 KiB a container wrote when the pod is reported
+// finished, or lose its last few hundred bytes; the logs API then returns less than was
+// written, unmarked. The test is about the output limit, so it lets the copy finish.)
+func TestTruncatedPodLogsOnRealCluster(t *testing.T) {
+	cfg, cs, ns := clusterAccess(t)
+	const spec = `
+custom_requirements:
+- id: no-errors
+  command: {id: scheduler, timeout: 120, data: {kubernetes: {pod_name: logger}}}
+  results:
+  - {status: error, message: ERROR in the log, condition: {expr: 'stdout.contains("ERROR")'}}
+  - {status: success, message: no ERROR line}
+- id: exit-code
+  command: {id: scheduler, timeout: 120, data: {kubernetes: {pod_name: logger}}}
+  results:
+  - {status: success, message: exit 0, condition: {status_code: 0}}
+  - {status: error, message: failed}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: logger}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "yes line | head -c 70000; echo ERROR; yes line | head -c 100000; sleep 2"]}]
+`
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "truncated.yaml", Reader: strings.NewReader(spec)})
+	require.NoError(t, err)
+	run := func(limit int) *runner.Decision {
+		r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, OutputLimit: limit})
+		require.NoError(t, err)
+		d, err := r.Run(ctx, s)
+		require.NoError(t, err)
+		assertPodsDeleted(t, cs, ns, d.RunID)
+		return d
+	}
+
+	d := run(64 << 10)
+	noErrors, exitCode := d.Requirements[0], d.Requirements[1]
+	t.Logf("no-errors: %s, %d bytes of log, truncated %v; exit-code: %d bytes, truncated %v", noErrors.Status, len(noErrors.Stdout), noErrors.Truncated, len(exitCode.Stdout), exitCode.Truncated)
+	assert.Equal(t, runner.StatusFail, noErrors.Status, "%+v", noErrors)
+	assert.True(t, noErrors.Truncated)
+	assert.Equal(t, 64<<10, len(noErrors.Stdout), "bytes of log kept")
+	assert.ErrorIs(t, noErrors.Err, requirement.ErrTruncatedOutput)
+	assert.Contains(t, noErrors.ConditionError, "raise the output limit")
+	assert.Equal(t, runner.StatusPass, exitCode.Status, "%+v", exitCode)
+	assert.True(t, exitCode.Truncated)
+
+	d = run(0) // the default, 1 MiB
+	assert.Equal(t, runner.StatusFail, d.Requirements[0].Status)
+	assert.Equal(t, "ERROR in the log", d.Requirements[0].Message)
+	assert.False(t, d.Requirements[0].Truncated)
+	assert.Empty(t, d.Requirements[0].ConditionError)
+}
+
+// TestOutputBudgetOnRealCluster: two pods on the real node each print 300 KiB (their logs,
+// read through the API) under a run-wide output budget of 400 KiB. Both conditions see the
+// whole output and pass; the decision keeps the first output whole and 100 KiB of the second,
+// marked trimmed; the pods are gone when Run returns.
+func TestOutputBudgetOnRealCluster(t *testing.T) {
+	cfg, err := cluster.RestConfig()
+	require.NoError(t, err)
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ns := cluster.Namespace(t, nil)
+	const size = 300 << 10
+	var spec strings.Builder
+	spec.WriteString("custom_requirements:\n")
+	for _, id := range []string{"first", "second"} {
+		fmt.Fprintf(&spec, `- id: %s
+  command: {id: scheduler, data: {kubernetes: {pod_name: printer}}}
+  results:
+  - {status: success, message: saw it all, condition: {status_code: 0, expr: 'stdout.size() == %d'}}
+  - {status: error, message: saw a part}
+`, id, size)
+	}
+	fmt.Fprintf(&spec, `---
+apiVersion: v1
+kind: Pod
+metadata: {name: printer}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "head -c %d /dev/zero | tr '\\0' x"]}]
+`, size)
+	ctx := context.Background()
+	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "budget.yaml", Reader: strings.NewReader(spec.String())})
+	require.NoError(t, err)
+	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, Parallel: 1, OutputBudget: 400 << 10})
+	require.NoError(t, err)
+	d, err := r.Run(ctx, s)
+	require.NoError(t, err)
+	for _, rr := range d.Requirements {
+		t.Logf("%s: %s %q error=%q kept %d bytes, trimmed %v, notes=%q", rr.ID, rr.Status, rr.Message, rr.Error, len(rr.Stdout), rr.OutputTrimmed, rr.Notes)
+	}
+	first, second := d.Requirements[0], d.Requirements[1]
+	assert.Equal(t, runner.StatusPass, first.Status)
+	assert.Equal(t, runner.StatusPass, second.Status, "the condition saw the whole output")
+	assert.Equal(t, strings.Repeat("x", size), first.Stdout)
+	assert.False(t, first.OutputTrimmed)
+	assert.Equal(t, strings.Repeat("x", 100<<10), second.Stdout)
+	assert.True(t, second.OutputTrimmed)
+	assert.Contains(t, strings.Join(second.Notes, "\n"), "so the decision keeps 102400 of its 307200 bytes of output")
+	assert.Equal(t, runner.GatePass, d.Gate)
 
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "preflight.dev/run-id=" + d.RunID})
 	require.NoError(t, err)

@@ -30,6 +30,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{name: "negative parallel", opts: Options{Parallel: -1}, want: "Parallel"},
 		{name: "negative timeout", opts: Options{Timeout: -time.Second}, want: "Timeout"},
 		{name: "negative output limit", opts: Options{OutputLimit: -5}, want: "OutputLimit"},
+		{name: "negative output budget", opts: Options{OutputBudget: -1}, want: "OutputBudget"},
 		{name: "negative QPS", opts: Options{QPS: -1}, want: "QPS"},
 		{name: "unknown phase", opts: Options{Phase: "deploy"}, want: "Phase"},
 		{name: "upgrade", opts: Options{Phase: Upgrade}},
@@ -80,10 +81,13 @@ func TestRunRejectsBadInputBeforeRunning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := New(tt.opts)
 			require.NoError(t, err)
+			checked := r.Check(tt.spec)
+			require.Error(t, checked, "Check refuses what Run refuses")
 			d, err := r.Run(context.Background(), tt.spec)
 			require.Error(t, err)
 			assert.Nil(t, d)
 			assert.Contains(t, err.Error(), tt.want)
+			assert.Equal(t, err.Error(), checked.Error())
 			assert.Zero(t, ran.Load(), "nothing runs when the input is bad")
 		})
 	}
@@ -168,6 +172,19 @@ func TestStatusesAndAcknowledgments(t *testing.T) {
 		{"strict-pass", StatusPass, "ok", "", false},
 		{"strict-warn", StatusWarn, "meh", "", true},
 	}, summary(d)))
+	for _, r := range d.Requirements {
+		if !r.Acknowledged {
+			assert.Nil(t, r.Acknowledgment, r.ID)
+			continue
+		}
+		require.NotNil(t, r.Acknowledgment, "%s: an acknowledgment is recorded", r.ID)
+		assert.Empty(t, r.Acknowledgment.By, "given with the options: nobody named")
+		assert.WithinDuration(t, time.Now(), r.Acknowledgment.At, time.Minute)
+		assert.Equal(t, r.ID == "strict-warn", r.Acknowledgment.Warning, "%s: accepted as a warning only", r.ID)
+	}
+	plain, err := New(Options{})
+	require.NoError(t, err)
+	require.NoError(t, plain.Check(s), "a good spec passes Check")
 
 	// AcknowledgeWarnings does not accept failures.
 	d = mustRun(t, Options{AcknowledgeWarnings: []string{"fail", "warn", "cmd-error", "strict-warn"}}, s)

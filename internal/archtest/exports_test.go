@@ -15,7 +15,7 @@ import (
 )
 
 // publicPackages are the packages whose exported names make the library's API.
-var publicPackages = []string{"requirement", "schema", "command", "analyzer", "runner"}
+var publicPackages = []string{"requirement", "schema", "command", "analyzer", "runner", "runner/gatehttp"}
 
 // unusedAllowed lists exported names that no other package, example or test outside their
 // package uses, and why they stay. Keep it short: an exported name nobody outside needs is

@@ -27,13 +27,15 @@ var allowed = map[string][]string{
 	"schema":               {},
 	"internal/celenv":      {},
 	"internal/clusterinfo": {},
-	"analyzer":             {"internal/celenv"},
-	"command":              {"internal/podrun", "internal/clusterinfo"},
+	"internal/gotype":      {},
+	"analyzer":             {"internal/celenv", "internal/gotype"},
+	"command":              {"internal/podrun", "internal/clusterinfo", "internal/gotype"},
 	"internal/podrun":      {},
-	"requirement":          {"internal/specschema", "internal/readctx", "command", "analyzer", "internal/celenv"},
+	"requirement":          {"internal/specschema", "internal/readctx", "command", "analyzer", "internal/celenv", "internal/gotype"},
 	"internal/readctx":     {},
 	"internal/specschema":  {"schema"},
 	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun"},
+	"runner/gatehttp":      {"requirement", "runner"},
 	"examples/preflight":   {"internal/cli"},
 }
 

@@ -12,6 +12,10 @@
 // Kubernetes object's schema), so a misspelt field is a compile error with its position.
 //
 // Programs are planned in a third environment holding the same functions without the base
-// environment's program options (see newRuntimeEnv), so that an expression whose cost is
-// bounded can run without cost tracking.
+// environment's program options (see newRuntime), so that an expression whose cost is
+// bounded can run without cost tracking. Kubernetes' cost model is extended to price string
+// functions, regular expressions and list builders by what they do (cost.go), and every call
+// of those functions, in every program, is priced from its arguments and refused before it
+// runs when it would pass the per-call limit; it also checks the evaluation's context, so a
+// time limit or a cancelled run stops an evaluation between two calls (guard.go).
 package celenv

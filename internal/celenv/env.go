@@ -8,16 +8,12 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
-	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/decls"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 	"k8s.io/apimachinery/pkg/util/version"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apiserver/pkg/cel/environment"
-	"k8s.io/apiserver/pkg/cel/library"
 )
 
 // Limits, the numbers Kubernetes uses (k8s.io/apiserver/pkg/apis/cel/config.go and the DRA
@@ -61,12 +57,26 @@ const (
 	VarOutput     = "output"
 	VarNode       = "node"
 	VarDuration   = "duration"
+	VarTruncated  = "truncated"
 )
+
+// IsVariable reports whether name is one of the variables above.
+func IsVariable(name string) bool {
+	switch name {
+	case VarVars, VarApp, VarPhase, VarCluster, VarResults, VarStatusCode, VarStdout, VarStderr,
+		VarError, VarOutput, VarNode, VarDuration, VarTruncated:
+		return true
+	}
+	return false
+}
 
 // Fields of the `app` object.
 const (
 	AppVersion         = "version"
 	AppPreviousVersion = "previous_version"
+	// AppNamespace is the run's namespace (the namespace the app is installed in). `namespace`
+	// itself is a reserved word of CEL.
+	AppNamespace = "namespace"
 )
 
 // compatibilityVersion is the Kubernetes version whose base CEL environment specs are compiled
@@ -85,6 +95,7 @@ var (
 	appType = object("preflight.App", map[string]*apiservercel.DeclType{
 		AppVersion:         apiservercel.StringType,
 		AppPreviousVersion: apiservercel.StringType,
+		AppNamespace:       apiservercel.StringType,
 	})
 	taintType = object("preflight.Taint", map[string]*apiservercel.DeclType{
 		"key":    apiservercel.StringType,
@@ -184,7 +195,16 @@ func conditionVariables() []cel.EnvOption {
 		cel.Variable(VarOutput, cel.DynType),
 		cel.Variable(VarNode, cel.StringType),
 		cel.Variable(VarDuration, cel.DurationType),
+		cel.Variable(VarTruncated, cel.BoolType),
 	}
+}
+
+// secretsOptions are what the conditions of a requirement that reads Secret values see on
+// top of the condition environment: CEL's encoders extension, base64.decode(string) -> bytes
+// and base64.encode(bytes) -> string, to inspect the values the kubernetes command otherwise
+// redacts.
+func secretsOptions() []cel.EnvOption {
+	return []cel.EnvOption{ext.Encoders(ext.EncodersVersion(0))}
 }
 
 // newEnv extends Kubernetes' base environment, the way Kubernetes declares the variables of
@@ -206,15 +226,24 @@ func newEnv(scope string, vars ...[]cel.EnvOption) (*cel.Env, error) {
 	return set.NewExpressionsEnv(), nil
 }
 
-// newRuntimeEnv returns the environment programs are planned in: every function of env (the
+// programEnv is the environment programs are planned in and the options they are built with.
+type programEnv struct {
+	env *cel.Env
+	// tracked are the options of cost-tracked programs, untracked those of the others.
+	tracked, untracked []cel.ProgramOption
+}
+
+// newRuntime returns the environment programs are planned in: every function of env (the
 // same declarations and implementations, so the Kubernetes libraries at the same versions),
 // and the optional types library, whose `or` and `orValue` are implemented by a program
 // decorator rather than a function. It leaves out the program options of Kubernetes' base
 // environment: those turn cost tracking on for every program and register the lists and sets
 // extensions' per-overload cost trackers, which cel-go v0.26 copies into a new map at every
-// evaluation; that costs more than evaluating a typical condition. programOptions puts back
-// the cost limit and model, and runtimeCost charges those extensions' functions by name.
-func newRuntimeEnv(env *cel.Env) (*cel.Env, error) {
+// evaluation; that costs more than evaluating a typical condition. The tracked options put
+// back the cost limit and model (runtimeCost, which also charges those extensions' functions
+// by name); both kinds of program check the price of the calls costModel prices before they
+// run (guards).
+func newRuntime(env *cel.Env) (*programEnv, error) {
 	fns := make([]*decls.FunctionDecl, 0, len(env.Functions()))
 	for _, fn := range env.Functions() {
 		fns = append(fns, fn)
@@ -223,7 +252,27 @@ func newRuntimeEnv(env *cel.Env) (*cel.Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL program environment: %w", err)
 	}
-	return rt, nil
+	g, err := guards(rt.Functions())
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL program environment: %w", err)
+	}
+	return &programEnv{
+		env: rt,
+		// Kubernetes' per-call cost limit and cost model (the base environment's program
+		// options, with runtimeCost for its estimator), optimisation, interrupt checks so
+		// that ContextEval can stop a long comprehension, and the guards.
+		tracked: append([]cel.ProgramOption{
+			cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
+			cel.CostLimit(PerCallCostLimit),
+			cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
+			cel.CostTracking(runtimeCost),
+			cel.InterruptCheckFrequency(InterruptCheckFrequency),
+		}, g...),
+		untracked: append([]cel.ProgramOption{
+			cel.EvalOptions(cel.OptOptimize),
+			cel.InterruptCheckFrequency(InterruptCheckFrequency),
+		}, g...),
+	}, nil
 }
 
 var (
@@ -233,12 +282,17 @@ var (
 	conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 		return newEnv("conditions", whenVariables(), conditionVariables())
 	})
-	runtimeEnv = sync.OnceValues(func() (*cel.Env, error) {
-		env, err := conditionEnv()
+	secretsConditionEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv("conditions reading Secret values", whenVariables(), conditionVariables(), secretsOptions())
+	})
+	// runtimeEnv holds every function of every checking environment (the secrets one is a
+	// superset): an AST checked in an environment without base64 cannot call it.
+	runtimeEnv = sync.OnceValues(func() (*programEnv, error) {
+		env, err := secretsConditionEnv()
 		if err != nil {
 			return nil, err
 		}
-		return newRuntimeEnv(env)
+		return newRuntime(env)
 	})
 )
 
@@ -249,14 +303,19 @@ func When() (*cel.Env, error) { return whenEnv() }
 // Condition returns the environment of result conditions: When's plus the output variables.
 func Condition() (*cel.Env, error) { return conditionEnv() }
 
+// SecretsCondition returns the environment of the result conditions (and message_expr) of a
+// requirement that opted in to read Secret values: Condition's plus base64.decode and
+// base64.encode.
+func SecretsCondition() (*cel.Env, error) { return secretsConditionEnv() }
+
 // Program builds the cost-tracked program of ast, checked in When() or Condition(), with
 // ProgramOptions.
 func Program(ast *cel.Ast) (cel.Program, error) {
-	env, err := runtimeEnv()
+	rt, err := runtimeEnv()
 	if err != nil {
 		return nil, err
 	}
-	return env.Program(ast, programOptions...)
+	return rt.env.Program(ast, rt.tracked...)
 }
 
 // UntrackedProgram builds the program of ast without cost tracking, for an expression whose
@@ -264,16 +323,16 @@ func Program(ast *cel.Ast) (cel.Program, error) {
 // the bounded inputs are within OutputSizeBound, and tracking would cost more than the
 // evaluation itself.
 func UntrackedProgram(ast *cel.Ast) (cel.Program, error) {
-	env, err := runtimeEnv()
+	rt, err := runtimeEnv()
 	if err != nil {
 		return nil, err
 	}
-	return env.Program(ast, untrackedOptions...)
+	return rt.env.Program(ast, rt.untracked...)
 }
 
 // Bound is an upper bound of the cost of an expression whose cost depends only on the sizes
-// of the bounded inputs (stdout, stderr, error, node, phase, app.version and
-// app.previous_version): Base + Slope·n when none of them is longer than n bytes, for n up to
+// of the bounded inputs (stdout, stderr, error, node, phase, app.version,
+// app.previous_version and app.namespace): Base + Slope·n when none of them is longer than n bytes, for n up to
 // OutputSizeBound.
 type Bound struct {
 	Base, Slope float64
@@ -289,15 +348,17 @@ const boundMargin = 2
 
 // BoundCost reports whether the cost of ast depends only on the bounded inputs and, with
 // boundMargin, stays within PerCallCostLimit when they are at most OutputSizeBound long; if
-// so it returns the Bound. Costs of expressions over strings without loops over data are
-// linear in the strings' sizes, so the line through the estimates at sizes 0 and
-// OutputSizeBound bounds them in between.
+// so it returns the Bound. The estimate (costModel, the same prices the runtime tracker
+// charges) of an expression over the bounded strings is a sum of products of their sizes
+// with non-negative coefficients: linear for most functions, quadratic for replace, a
+// product for a search of one by another. Such a function is convex, so the line through the
+// estimates at sizes 0 and OutputSizeBound bounds it in between.
 func BoundCost(env *cel.Env, ast *cel.Ast) (Bound, bool) {
-	hi, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: boundedSizes{size: OutputSizeBound}})
+	hi, err := env.EstimateCost(ast, newCostModel(boundedSizes{size: OutputSizeBound}))
 	if err != nil || hi.Max > PerCallCostLimit/boundMargin {
 		return Bound{}, false
 	}
-	lo, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: boundedSizes{size: 0}})
+	lo, err := env.EstimateCost(ast, newCostModel(boundedSizes{size: 0}))
 	if err != nil || lo.Max > hi.Max {
 		return Bound{}, false
 	}
@@ -333,101 +394,19 @@ func IsBoundedPath(p []string) bool {
 			return true
 		}
 	case 2:
-		return p[0] == VarApp && (p[1] == AppVersion || p[1] == AppPreviousVersion)
+		return p[0] == VarApp && (p[1] == AppVersion || p[1] == AppPreviousVersion || p[1] == AppNamespace)
 	}
 	return false
 }
 
-// programOptions are the options of every program: Kubernetes' per-call cost limit and cost
-// model (the base environment's program options, with runtimeCost for its estimator),
-// optimisation, the regex library's precompilation of constant patterns, and interrupt checks
-// so that ContextEval can stop a long comprehension.
-var programOptions = []cel.ProgramOption{
-	cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
-	cel.CostLimit(PerCallCostLimit),
-	cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
-	cel.CostTracking(runtimeCost{}),
-	cel.OptimizeRegex(library.FindRegexOptimization, library.FindAllRegexOptimization),
-	cel.InterruptCheckFrequency(InterruptCheckFrequency),
-}
-
-// untrackedOptions are programOptions without cost tracking.
-var untrackedOptions = []cel.ProgramOption{
-	cel.EvalOptions(cel.OptOptimize),
-	cel.OptimizeRegex(library.FindRegexOptimization, library.FindAllRegexOptimization),
-	cel.InterruptCheckFrequency(InterruptCheckFrequency),
-}
-
-// ProgramOptions returns the options every program is built with. The slice is shared: do not
-// modify it.
-func ProgramOptions() []cel.ProgramOption { return programOptions }
-
-// runtimeCost is the runtime cost estimator: Kubernetes' library estimator, plus the costs of
-// the lists and sets extensions' functions, which those extensions charge through
-// per-overload trackers that the program environment leaves out (see newRuntimeEnv). Being
-// charged by function name, they also apply to calls on dyn values (a list from vars or
-// output), which cel-go v0.26's trackers miss: `output.items.sort()` would otherwise cost 1
-// whatever the size of the list. The formulas are the extensions' own.
-type runtimeCost struct{ library.CostEstimator }
-
-// CallCost implements interpreter.ActualCostEstimator.
-func (r runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
-	switch function {
-	case "sort", "distinct":
-		if len(args) >= 1 {
-			return selfCompareCost(args[0])
-		}
-	case "@sortByAssociatedKeys":
-		if len(args) >= 2 {
-			return selfCompareCost(args[1])
-		}
-	case "flatten":
-		if len(args) >= 1 {
-			depth := uint64(1)
-			if len(args) == 2 {
-				if d, ok := args[1].(types.Int); ok && d > 1 {
-					depth = uint64(d)
-				}
-			}
-			return listCallCost(sizeOf(args[0]) * depth)
-		}
-	case "slice", "reverse", "lists.range":
-		return listCallCost(sizeOf(result))
-	case "sets.contains", "sets.intersects", "sets.equivalent":
-		if len(args) == 2 {
-			c := 1 + sizeOf(args[0])*sizeOf(args[1])
-			return &c
-		}
+// ProgramOptions returns the options every cost-tracked program is built with. The slice is
+// shared: do not modify it.
+func ProgramOptions() ([]cel.ProgramOption, error) {
+	rt, err := runtimeEnv()
+	if err != nil {
+		return nil, err
 	}
-	return r.CostEstimator.CallCost(function, overloadID, args, result)
-}
-
-// selfCompareCost is the lists extension's cost of sort and distinct: 2·n² (n² comparisons),
-// plus a traversal factor for strings.
-func selfCompareCost(v ref.Val) *uint64 {
-	n := sizeOf(v)
-	factor := 2.0
-	if l, ok := v.(traits.Lister); ok && n > 0 {
-		if t := l.Get(types.IntZero).Type(); t == types.StringType || t == types.BytesType {
-			factor += common.StringTraversalCostFactor
-		}
-	}
-	return listCallCost(uint64(float64(n*n) * factor))
-}
-
-func listCallCost(size uint64) *uint64 {
-	c := size + 1 + common.ListCreateBaseCost
-	return &c
-}
-
-func sizeOf(v ref.Val) uint64 {
-	if s, ok := v.(traits.Sizer); ok {
-		if n, ok := s.Size().(types.Int); ok && n > 0 {
-			return uint64(n)
-		}
-		return 0
-	}
-	return 1
+	return rt.tracked, nil
 }
 
 // EstimateCost estimates the worst-case cost of a checked expression with Kubernetes' cost
@@ -443,7 +422,7 @@ func EstimateCost(env *cel.Env, ast *cel.Ast) (checker.CostEstimate, error) {
 	return env.EstimateCost(ast, estimator)
 }
 
-var estimator = &library.CostEstimator{SizeEstimator: sizeEstimator{}}
+var estimator = newCostModel(sizeEstimator{})
 
 // sizeEstimator sizes what the library estimator cannot: stdout and stderr at the output
 // limit, anything else of unknown size as empty (see EstimateCost).

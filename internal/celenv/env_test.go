@@ -77,7 +77,9 @@ func TestProgramsSameResultAndCostAsKubernetes(t *testing.T) {
 			require.NoError(t, iss.Err())
 			ours, err := Program(ast)
 			require.NoError(t, err)
-			k8s, err := env.Program(ast, ProgramOptions()...)
+			opts, err := ProgramOptions()
+			require.NoError(t, err)
+			k8s, err := env.Program(ast, opts...)
 			require.NoError(t, err)
 			v1, d1, err := ours.Eval(act)
 			require.NoError(t, err)
@@ -124,7 +126,15 @@ func TestBoundCost(t *testing.T) {
 		{`vars.tier == "prod"`, true}, // equality costs 1 in the cost model
 		{`semver(app.version).isLessThan(semver("2.0.0")) && phase == "upgrade"`, true},
 		{`[1, 2, 3].exists(x, x == status_code)`, true},
-		{`size(stdout.split("\n")) > 2`, true},
+		{`size(stdout.split("\n", 3)) > 2`, true},
+		{`size(stdout.split("\n")) > 2`, false}, // a million strings from 1 MiB of newlines
+		{`stdout.replace("ab", "c") != ""`, true},
+		{`stdout.replace("", "x") != ""`, true}, // 2 MiB written at 1 MiB: 419,431
+		{`stdout.replace("a", stdout) != ""`, false},
+		{`"%s: %d".format([stdout, status_code]) != ""`, false}, // 2 MiB read and written
+		{`"%d-%d".format([status_code, status_code]) != ""`, true},
+		{`"%s".format([vars.x]) != ""`, false},                          // vars: unknown size
+		{`stdout.matches(vars.re)`, false},                              // a pattern only the run knows
 		{`vars.tier.contains("prod")`, false},                           // vars: unknown size
 		{`output.items.exists(i, i.name == "x")`, false},                // unknown size
 		{`stdout.split("\n").exists(l, l.contains("x"))`, false},        // 1 MiB lines × 1 MiB each
@@ -150,9 +160,14 @@ func TestBoundCoversActualCost(t *testing.T) {
 		`error == "" && stderr.startsWith("warn") || node == stdout`,
 		`stdout.matches("^v[0-9]+") || stdout.lowerAscii().endsWith("x")`,
 		`stdout.find("[a-z]+") == "zz" || stderr.matches("^[0-9]+$")`,
-		`size(stdout.split("\n")) > 2 && stderr.trim() != ""`,
+		`size(stdout.split("\n", 3)) > 2 && stderr.trim() != ""`,
+		`stdout.replace("a\n", "c") != "" || stderr == "x"`,
+		`"%d-%d".format([status_code, status_code]) != "" && strings.quote(node) != ""`,
+		`stdout.charAt(0) == "a" || stdout.matches("a\\n(a|b)$")`,
+		`stdout.findAll("b+", 4).size() > 2 || matches(stderr, "^(a\\n)*$")`,
 		`semver(app.version, true).isLessThan(semver("2.0.0")) || phase == "upgrade"`,
-		`stdout.indexOf("needle") > 0 || stdout.lastIndexOf("x") == 3 || stdout.substring(1) == ""`,
+		`stdout.indexOf("needle") > 0 || stdout.substring(1) == ""`,
+		`stdout.lastIndexOf("x") == 3 || stderr.indexOf("a\nb", 2) == 0`,
 	} {
 		ast, iss := env.Compile(src)
 		require.NoError(t, iss.Err(), src)
@@ -166,7 +181,7 @@ func TestBoundCoversActualCost(t *testing.T) {
 				VarPhase: text, VarApp: map[string]string{AppVersion: "1.2.3", AppPreviousVersion: ""}}
 			_, det, _ := prg.Eval(act)
 			require.NotNil(t, det)
-			assert.LessOrEqual(t, *det.ActualCost(), bound.Cost(n), "%s at %d bytes", src, n)
+			assert.LessOrEqual(t, *det.ActualCost(), bound.Cost(n), "%s at %d bytes (bound %+v)", src, n, bound)
 		}
 	}
 }

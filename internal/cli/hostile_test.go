@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,6 +78,43 @@ func TestHostile(t *testing.T) {
 			stderr: []string{`escape-kind.yaml:2:1: document 1 is apiVersion: v1, kind: \x1b[2K\x0dPod;`}},
 		{name: "escapes in a path", args: []string{"run", hostile + "\x1b[2K\x1b[1Anope.yaml"}, code: ExitUsage,
 			stderr: []string{`Error: invalid spec: reading spec: open testdata/hostile/\x1b[2K\x1b[1Anope.yaml: no such file or directory`}},
+
+		// CEL calls that escaped every cost limit: refused at load when the estimate can
+		// see them (stdout is at most 1 MiB); refused before they run otherwise, failing their
+		// requirement with the cost limit while the run goes on.
+		{name: "CEL replace building from the output, refused at load", args: []string{"run", hostile + "cel-replace-output.yaml"}, code: ExitUsage,
+			stderr: []string{"cel-replace-output.yaml:16:13: custom_requirements[0].results[0].condition.expr: too complex: estimated cost 109951582211 exceeds limit 10000000",
+				"replace or join building strings from the output"}},
+		{name: "CEL counted repeats on the output, refused at load", args: []string{"run", hostile + "cel-regex-output.yaml"}, code: ExitUsage,
+			stderr: []string{"cel-regex-output.yaml:15:13: custom_requirements[0].results[0].condition.expr: too complex: estimated cost 78748359 exceeds limit 10000000",
+				"counted repetitions such as .{1000} count as 1000 steps"}},
+		{name: "CEL costly calls at run time fail with the cost limit, the run goes on", args: []string{"run", hostile + "cel-costly-at-run.yaml", "--timeout", "5s", "-q"}, code: ExitFail,
+			stdout: []string{
+				"FAIL  blowup  Output blow-up",
+				"condition error: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): replace would build a string of 1600080000 bytes from 40000 (cost 160016000); the call was refused before it ran",
+				"FAIL  regex   Counted repeats",
+				"condition error: results[0].condition.expr: CEL cost limit per evaluation exceeded (1000000): matches would run a pattern of 3002 instructions over 1000000 bytes (cost 75100751); the call was refused before it ran",
+				"PASS  after   The run goes on"},
+			gate: "Gate: needs acknowledgment (1 passed, 2 failed): re-run with --ack blowup,regex to accept"},
+
+		// An output cut at the limit is never judged as if it were whole.
+		{name: "ERROR after the output limit: no pass", args: []string{"run", hostile + "truncated-late-error.yaml", "-q"}, code: ExitFail,
+			stdout: []string{
+				"FAIL  no-errors        No ERROR line in the log",
+				"condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr) and not `truncated`",
+				"raise the output limit (runner.Options.OutputLimit; preflight run --output-limit)",
+				"PASS  exit-code        exit 0",
+				"WARN  knows-truncated  the log was too long to check",
+				"note: output truncated to 1048576 bytes"},
+			gate: "Gate: needs acknowledgment (1 passed, 1 failed, 1 warning): re-run with --ack no-errors,knows-truncated to accept"},
+		{name: "ERROR after the output limit, JSON", args: []string{"run", hostile + "truncated-late-error.yaml", "-q", "-o", "json"}, code: ExitFail,
+			stdout: []string{`"truncated": true`, `"condition_error": "the command's output was cut at the output limit, and results[1] (success)`}},
+		{name: "ERROR within a raised output limit", args: []string{"run", hostile + "truncated-late-error.yaml", "-q", "--output-limit", "2Mi"}, code: ExitFail,
+			stdout:    []string{"FAIL  no-errors        ERROR in the log", "PASS  exit-code        exit 0", "FAIL  knows-truncated  ERROR in the log"},
+			notStdout: []string{"output truncated", "cut at the output limit"},
+			gate:      "Gate: needs acknowledgment (1 passed, 2 failed): re-run with --ack no-errors,knows-truncated to accept"},
+		{name: "--output-limit not a size", args: []string{"run", hostile + "truncated-late-error.yaml", "--output-limit", "2X"}, code: ExitUsage,
+			stderr: []string{`invalid argument "2X" for "--output-limit" flag: want a size in bytes, such as 4194304 or 4Mi`}},
 
 		// Smaller ones.
 		{name: "timeout too large for an int64", args: []string{"validate", hostile + "timeout-overflow.yaml"}, code: ExitUsage,
@@ -182,11 +222,16 @@ func TestHostileRendering(t *testing.T) {
 		var b strings.Builder
 		p := newProgress(&b, 1, live)
 		p.event(runner.Event{Type: runner.EventStarted, RequirementID: "a\x1b[2K\x1b[1A"})
+		p.event(runner.Event{Type: runner.EventNode, RequirementID: "a\x1b[2K\x1b[1A", Attempt: 1, Nodes: 1,
+			Node: &runner.NodeResult{Node: "node\x1b[2K-a", Status: runner.StatusFail, Message: "no file\x1b[1A\nsecond line"}})
 		p.event(runner.Event{Type: runner.EventFinished, RequirementID: "a\x1b[2K\x1b[1A", Result: &runner.RequirementResult{Status: runner.Status("pass\x1b[1A")}})
 		p.done()
 		got := strings.ReplaceAll(b.String(), "\r\x1b[K", "")
 		assertNoControls(t, got, fmt.Sprintf("progress (live %v)", live))
 		assert.Contains(t, got, `a\x1b[2K\x1b[1A`)
+		if !live {
+			assert.Contains(t, got, `node node\x1b[2K-a fail: no file\x1b[1A`)
+		}
 	}
 }
 
@@ -286,6 +331,28 @@ func TestHostileStdinLimit(t *testing.T) {
 	}
 }
 
+// TestHostileExpressionCount validates a 4 MiB spec of distinct CEL expressions (the
+// hostile-input issue's took 61 s and 4.8 GB): it is refused as an invalid spec, before any
+// is compiled, naming the limit.
+func TestHostileExpressionCount(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("custom_requirements:\n- id: many\n  command: {id: exec, data: {cmd: [ls]}}\n  results:\n")
+	for i := 0; ; i++ {
+		line := fmt.Sprintf("  - {status: warn, condition: {expr: 'status_code == %d'}}\n", i)
+		if b.Len()+len(line) > requirement.DefaultMaxBytes {
+			break
+		}
+		b.WriteString(line)
+	}
+	spec := filepath.Join(t.TempDir(), "exprs.yaml")
+	require.NoError(t, os.WriteFile(spec, []byte(b.String()), 0o644))
+	inv := run(t, context.Background(), "", "validate", spec)
+	require.Equal(t, ExitUsage, inv.code, inv.stderr)
+	assert.Contains(t, inv.stderr, spec+":2005:38: custom_requirements[0].results[2000].condition.expr: the spec has 67827 distinct CEL expressions, more than 2000 (the limit, Limits.MaxExpressions)")
+	assert.Empty(t, inv.stdout)
+}
+
 // TestHostileProblemCount checks that the count of problems is exact and that the problems
 // shown are the first by position: 250 problems, half of them found late (CEL is compiled
 // after the schema has run) but written first.
@@ -358,4 +425,71 @@ func TestHostilePanic(t *testing.T) {
 		assert.Equal(t, ExitError, code)
 		assert.Contains(t, stderr.String(), "Error: internal error: writer exploded\ngoroutine ")
 	})
+}
+
+// TestHostileCELBounded runs the costly CEL calls of cel-costly-at-run.yaml alone (not in
+// parallel, so that the allocation figure is the run's): each requirement fails with the
+// cost limit, and the whole run allocates about what its outputs take (before the fix: 1.6
+// GB and 4.7 s for the replace, 65 s for the match).
+func TestHostileCELBounded(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	inv := run(t, context.Background(), "", "run", hostile+"cel-costly-at-run.yaml", "-q", "-o", "json")
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	require.Equal(t, ExitFail, inv.code, inv.stderr)
+	var d runner.Decision
+	require.NoError(t, json.Unmarshal([]byte(inv.stdout), &d))
+	byID := map[string]runner.RequirementResult{}
+	for _, r := range d.Requirements {
+		byID[r.ID] = r
+	}
+	for _, id := range []string{"blowup", "regex"} {
+		assert.Equal(t, runner.StatusFail, byID[id].Status, id)
+		assert.Contains(t, byID[id].ConditionError, "CEL cost limit per evaluation exceeded", id)
+	}
+	assert.Equal(t, runner.StatusPass, byID["after"].Status)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	assert.Less(t, alloc, uint64(64<<20), "bytes allocated by the run")
+	t.Logf("run took %v and allocated %d KiB", took, alloc>>10)
+}
+
+// TestHostileTruncatedHTTPBody: an HTTP body whose ERROR line comes after the output limit
+// cannot pass either, and is caught once the limit is raised.
+func TestHostileTruncatedHTTPBody(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("line\n", 1<<18)) // 1.25 MiB
+		_, _ = io.WriteString(w, "ERROR\n")
+	}))
+	defer srv.Close()
+	spec := filepath.Join(t.TempDir(), "http.yaml")
+	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(`custom_requirements:
+- id: upgradeable
+  message: The app says it can be upgraded
+  command:
+    id: http
+    data:
+      url: %s/upgradeable
+  results:
+  - status: error
+    message: ERROR in the body
+    condition:
+      expr: stdout.contains("ERROR")
+  - status: success
+    message: no ERROR
+    condition:
+      status_code: 200
+`, srv.URL)), 0o644))
+
+	inv := run(t, context.Background(), "", "run", spec, "-q")
+	assert.Equal(t, ExitFail, inv.code, inv.stderr)
+	assert.Contains(t, inv.stdout, "FAIL  upgradeable  The app says it can be upgraded")
+	assert.Contains(t, inv.stdout, "condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr)")
+
+	inv = run(t, context.Background(), "", "run", spec, "-q", "--output-limit", "2Mi")
+	assert.Equal(t, ExitFail, inv.code, inv.stderr)
+	assert.Contains(t, inv.stdout, "FAIL  upgradeable  ERROR in the body")
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // progress writes the runner's events to stderr: on a terminal one live line that is
-// rewritten in place ("[3/12] running: a, b"), otherwise one plain line per event
-// ("started disk-space", then "[1/12] pass disk-space (3ms)" where 1 counts the finished
-// requirements), so that logs of CI jobs show what ran. stdout stays clean for the result.
+// rewritten in place ("[3/12] running: a (412/1000 nodes), b"), otherwise one plain line per
+// event ("started disk-space", then "[1/12] pass disk-space (3ms)" where 1 counts the
+// finished requirements), so that logs of CI jobs show what ran. Per-node commands add, in
+// plain mode, a line for each node that does not pass and a count of the nodes done at every
+// tenth of them. stdout stays clean for the result.
 type progress struct {
 	mu       sync.Mutex
 	w        io.Writer
@@ -22,6 +24,7 @@ type progress struct {
 	started  int
 	finished int
 	running  []string
+	nodes    map[string]*nodeCount // by requirement id, for per-node commands
 	// panic is the first panic of event (a stderr that panics): it is called from the
 	// runner's goroutines, where a panic would crash the process.
 	panic *panicError
@@ -51,8 +54,28 @@ func (p *progress) event(e runner.Event) {
 		if !p.live {
 			fmt.Fprintf(p.w, "started %s\n", id)
 		}
+	case runner.EventNode:
+		if e.Node == nil {
+			return
+		}
+		n := p.nodeCount(id, e)
+		if p.live {
+			break
+		}
+		if e.Node.Status != runner.StatusPass {
+			msg := ""
+			if e.Node.Message != "" {
+				msg = ": " + oneLine(safeText(e.Node.Message, false))
+			}
+			fmt.Fprintf(p.w, "%s: node %s %s%s\n", id, safeText(e.Node.Node, false), safeText(string(e.Node.Status), false), msg)
+		}
+		if n.milestone() {
+			fmt.Fprintf(p.w, "%s: %s\n", id, n)
+		}
+		return
 	case runner.EventFinished:
 		p.finished++
+		delete(p.nodes, id)
 		for i, r := range p.running {
 			if r == id {
 				p.running = append(p.running[:i], p.running[i+1:]...)
@@ -71,12 +94,72 @@ func (p *progress) event(e runner.Event) {
 		return
 	}
 	if p.live {
-		line := fmt.Sprintf("[%d/%d] running: %s", p.finished, p.total, strings.Join(p.running, ", "))
+		running := make([]string, len(p.running))
+		for i, id := range p.running {
+			running[i] = id
+			if n := p.nodes[id]; n != nil && n.total > 0 {
+				running[i] += fmt.Sprintf(" (%d/%d nodes)", n.done, n.total)
+			} else if n != nil {
+				running[i] += fmt.Sprintf(" (%d nodes done)", n.done)
+			}
+		}
+		line := fmt.Sprintf("[%d/%d] running: %s", p.finished, p.total, strings.Join(running, ", "))
 		if r := []rune(line); len(r) > maxLiveLine {
 			line = string(r[:maxLiveLine-3]) + "..."
 		}
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	}
+}
+
+// nodeCount counts the nodes of one attempt of a per-node requirement.
+type nodeCount struct {
+	attempt, done, total, failing int
+}
+
+// nodeCount records e's node for requirement id; a new attempt starts the count over.
+func (p *progress) nodeCount(id string, e runner.Event) *nodeCount {
+	if p.nodes == nil {
+		p.nodes = map[string]*nodeCount{}
+	}
+	n := p.nodes[id]
+	if n == nil || n.attempt != e.Attempt {
+		n = &nodeCount{attempt: e.Attempt}
+		p.nodes[id] = n
+	}
+	n.done++
+	n.total = e.Nodes
+	if e.Node.Status != runner.StatusPass {
+		n.failing++
+	}
+	return n
+}
+
+// unknownTotalStep is how often the plain count is written when the total is not known.
+const unknownTotalStep = 100
+
+// milestone reports whether the plain count is due: at every tenth of the nodes, and at the
+// last one.
+func (n *nodeCount) milestone() bool {
+	if n.total <= 0 {
+		return n.done%unknownTotalStep == 0
+	}
+	step := max(1, n.total/10)
+	return n.done%step == 0 || n.done == n.total
+}
+
+// String reads "412 of 1000 nodes done (3 not passing)", the attempt first when retried.
+func (n *nodeCount) String() string {
+	s := fmt.Sprintf("%d of %d nodes done", n.done, n.total)
+	if n.total <= 0 {
+		s = fmt.Sprintf("%d nodes done", n.done)
+	}
+	if n.failing > 0 {
+		s += fmt.Sprintf(" (%d not passing)", n.failing)
+	}
+	if n.attempt > 1 {
+		s = fmt.Sprintf("attempt %d: %s", n.attempt, s)
+	}
+	return s
 }
 
 // maxLiveLine caps the live line so that it does not wrap on an ordinary terminal.

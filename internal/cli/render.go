@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,8 +73,8 @@ func paint(s, colour string, on bool) string {
 	return colour + s + ansiReset
 }
 
-// writeJSON writes d as indented JSON: the runner.Decision's JSON shape, unchanged (C1
-// controls in strings are written as \u escapes, which decode to the same text).
+// writeJSON writes v as indented JSON (C1 controls in strings are written as \u escapes,
+// which decode to the same text).
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -80,6 +82,56 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(escapeJSONControls(b), '\n'))
 	return err
+}
+
+// requirementsField is how json.MarshalIndent writes a Decision's requirements field when
+// it is nil, at the top level. Inside a JSON string a newline is escaped, and the fields of
+// nested objects are indented further, so it occurs once: where the list goes.
+const requirementsField = "\n  \"requirements\": null"
+
+// writeDecisionJSON writes d as writeJSON does, byte for byte, but encodes its requirements
+// one at a time straight to w: the JSON of the whole decision is never held in memory, only
+// that of one requirement (whose kept output the run's output budget bounds).
+func writeDecisionJSON(w io.Writer, d *runner.Decision) error {
+	head := *d
+	head.Requirements = nil
+	b, err := json.MarshalIndent(&head, "", "  ")
+	if err != nil {
+		return err
+	}
+	at := bytes.Index(b, []byte(requirementsField))
+	if at < 0 || bytes.Count(b, []byte(requirementsField)) != 1 {
+		return fmt.Errorf("encoding the decision: no single requirements field in %.200q", b)
+	}
+	before, after := b[:at+len(requirementsField)-len("null")], b[at+len(requirementsField):]
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(escapeJSONControls(before))
+	switch {
+	case d.Requirements == nil:
+		bw.WriteString("null")
+	case len(d.Requirements) == 0:
+		bw.WriteString("[]")
+	default:
+		bw.WriteString("[\n")
+		for i := range d.Requirements {
+			r, err := json.MarshalIndent(&d.Requirements[i], "    ", "  ")
+			if err != nil {
+				return err
+			}
+			bw.WriteString("    ")
+			bw.Write(escapeJSONControls(r))
+			if i < len(d.Requirements)-1 {
+				bw.WriteByte(',')
+			}
+			if err := bw.WriteByte('\n'); err != nil {
+				return err // the writer failed (a closed pipe): encoding the rest is no use
+			}
+		}
+		bw.WriteString("  ]")
+	}
+	bw.Write(escapeJSONControls(after))
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 // writeText writes one line per requirement in spec order (status, id, message, duration),
@@ -162,6 +214,9 @@ func detailLines(r *runner.RequirementResult, colour bool) []string {
 	}
 	if r.Privileged {
 		out = append(out, "note: ran a privileged pod (or one with host namespaces or hostPath volumes)")
+	}
+	if r.SecretValues {
+		out = append(out, "note: its conditions saw the values of Secrets (include_secret_values); they are not printed")
 	}
 	if r.Status != runner.StatusSkipped { // a SKIP says enough; its note only repeats the when
 		for _, n := range r.Notes {

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/preflightkit/preflight/command"
 
 	"github.com/preflightkit/preflight/internal/readctx"
 	"github.com/preflightkit/preflight/requirement"
@@ -43,6 +47,35 @@ func (v phaseValue) Set(s string) error {
 }
 
 func (v phaseValue) Type() string { return "phase" }
+
+// byteSize is the value of --output-limit: a size in bytes, as an integer or a Kubernetes
+// quantity (4Mi, 10M), bound to an int.
+type byteSize struct{ n *int }
+
+var _ pflag.Value = byteSize{}
+
+func (v byteSize) String() string {
+	if v.n == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.n)
+}
+
+// Set accepts a non-negative integer or quantity of bytes that fits an int.
+func (v byteSize) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("want a size in bytes, such as 4194304 or 4Mi: %q", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n < 0 || int64(int(n)) != n {
+		return fmt.Errorf("want a whole number of bytes from 0 up, such as 4194304 or 4Mi: %q", s)
+	}
+	*v.n = int(n)
+	return nil
+}
+
+func (v byteSize) Type() string { return "size" }
 
 // runFlags are the flags of run and evaluate, bound directly to runner.Options.
 type runFlags struct {
@@ -104,7 +137,7 @@ func (a *app) options(rf *runFlags, spec *requirement.Spec) (runner.Options, err
 // optionFlags names the flag that sets each runner option.
 var optionFlags = map[string]string{
 	"Parallel": "--parallel", "Timeout": "--timeout", "QPS": "--qps", "Burst": "--burst",
-	"MaxConcurrentPods": "--max-pods", "Phase": "--phase",
+	"MaxConcurrentPods": "--max-pods", "Phase": "--phase", "OutputLimit": "--output-limit",
 	"Acknowledge": "--ack", "AcknowledgeWarnings": "--ack-warning",
 }
 
@@ -156,6 +189,7 @@ blocked gate, 4 only warnings remain. Acknowledged requirements no longer count.
 		Args: minArgs(1, "SPEC (a spec file, or - for stdin)"),
 	}
 	rf.bind(cmd.Flags())
+	cmd.Flags().Var(byteSize{&rf.opts.OutputLimit}, "output-limit", fmt.Sprintf("bytes of stdout and of stderr kept of each command, such as 4Mi (0 means %d); output past it is cut and a success judged on the output is refused", command.DefaultOutputLimit))
 	cmd.RunE = a.wrap(func(cmd *cobra.Command, args []string) error {
 		return a.runSpec(rf, args, func(spec *requirement.Spec) (decideFunc, error) {
 			return func(ctx context.Context, r *runner.Runner) (*runner.Decision, error) {
@@ -349,7 +383,7 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 // print writes d to stdout in format.
 func (a *app) print(format outputFormat, d *runner.Decision) error {
 	if format == outputJSON {
-		return writeJSON(a.stdout, d)
+		return writeDecisionJSON(a.stdout, d)
 	}
 	return writeText(a.stdout, d, colorEnabled(a.stdout))
 }
@@ -410,6 +444,10 @@ func (a *app) loadSpec(paths []string) (*requirement.Spec, error) {
 		default:
 			return nil, withCode(ExitUsage, fmt.Errorf("%w: %w", errInvalidSpec, err))
 		}
+	}
+	for _, n := range spec.Notes {
+		// The classic fields the spec holds and preflight does not use: said, never hidden.
+		fmt.Fprintf(a.stderr, "note: %s\n", safeText(n.String(), true))
 	}
 	return spec, nil
 }

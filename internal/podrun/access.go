@@ -88,7 +88,10 @@ func (e *PermissionError) Error() string {
 		parts = append(parts, s)
 	}
 	msg := ""
-	if len(parts) > 0 {
+	switch {
+	case len(parts) > 0 && e.Namespace == "": // cluster-wide checks only
+		msg = "insufficient permissions: " + strings.Join(parts, "; ")
+	case len(parts) > 0:
 		msg = fmt.Sprintf("insufficient permissions in namespace %q: %s", e.Namespace, strings.Join(parts, "; "))
 	}
 	var unk []string

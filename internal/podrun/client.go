@@ -59,13 +59,16 @@ type Options struct {
 // Client runs the check pods of one run. It is safe for concurrent use. Close it when the run
 // ends, with a context that outlives the run's (the pods it deletes are the run's).
 type Client struct {
-	cs     kubernetes.Interface
-	opts   Options
-	log    *slog.Logger
-	sem    *semaphore.Weighted // the run's pods in flight, over all its requirements
-	now    func() time.Time
-	ctx    context.Context // lifetime of watches
-	cancel context.CancelFunc
+	cs   kubernetes.Interface
+	opts Options
+	log  *slog.Logger
+	sem  *semaphore.Weighted // the run's pods in flight, over all its requirements
+	now  func() time.Time
+	// goneTimeout bounds how long a rolling fan-out waits for a deleted pod to be gone
+	// before it stops (cleanupTimeout; tests shorten it).
+	goneTimeout time.Duration
+	ctx         context.Context // lifetime of watches
+	cancel      context.CancelFunc
 
 	mu      sync.Mutex
 	closed  bool
@@ -137,7 +140,7 @@ func newClient(mk func() (kubernetes.Interface, error), opts Options) (*Client, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cs: cs, opts: opts, log: log, now: time.Now,
+		cs: cs, opts: opts, log: log, now: time.Now, goneTimeout: cleanupTimeout,
 		sem: semaphore.NewWeighted(int64(opts.MaxConcurrentPods)),
 		ctx: ctx, cancel: cancel,
 		spaces: map[string]*space{}, perms: map[permKey]*permEntry{},
@@ -319,6 +322,7 @@ func (s *space) deleted(o any) {
 		// Names of deleted pods are reused by generateName: only the pod with the target's
 		// UID is the target's.
 		if t := s.lookup(pod.Name); t != nil && t.uid == pod.UID {
+			t.markGone()
 			t.vanished()
 		} else {
 			// Deleted before its creator registered it (or after it unregistered): remember
@@ -347,13 +351,14 @@ func (s *space) event(e *corev1.Event) {
 
 // register starts tracking a created pod and feeds it what the informer already saw.
 func (s *space) register(pod *corev1.Pod, container string) *target {
-	t := &target{name: pod.Name, uid: pod.UID, container: container, done: make(chan struct{})}
+	t := &target{name: pod.Name, uid: pod.UID, container: container, done: make(chan struct{}), gone: make(chan struct{})}
 	s.mu.Lock()
 	s.targets[pod.Name] = t
 	_, gone := s.deletedUIDs[pod.UID]
 	delete(s.deletedUIDs, pod.UID)
 	s.mu.Unlock()
 	if gone {
+		t.markGone()
 		t.vanished()
 		return t
 	}
@@ -375,12 +380,24 @@ type target struct {
 	uid       types.UID
 	container string
 	done      chan struct{}
+	gone      chan struct{} // closed once the watch saw the pod deleted
 
 	mu          sync.Mutex
 	st          state
 	lastWarning string
 	deleting    bool
 	finished    bool
+	isGone      bool
+}
+
+// markGone records that the pod is gone from the API server.
+func (t *target) markGone() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.isGone {
+		t.isGone = true
+		close(t.gone)
+	}
 }
 
 func (t *target) finish(st state) {

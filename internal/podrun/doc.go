@@ -1,7 +1,8 @@
 // Package podrun is the pod machinery behind the scheduler command: it turns a pod template
 // into check pods (one, or one per node as a DaemonSet would place them), checks up front
 // that the caller may create, watch, read and delete them, creates them with bounded
-// concurrency, waits for them with one watch per namespace and run, fails fast with the
+// concurrency (a fan-out may roll: a few nodes at a time, in a stable order, stopping when
+// Job.OnTarget says so), waits for them with one watch per namespace and run, fails fast with the
 // cluster's own words (unschedulable, image pull errors, sandbox failures, admission
 // denials), reads their exit code and output, and deletes them, always.
 //

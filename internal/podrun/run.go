@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,6 +39,28 @@ type Job struct {
 	// OutputLimit caps the bytes of output kept per pod (the scheduler command passes
 	// command.Env.Limit()); 0 keeps none.
 	OutputLimit int
+	// MaxParallelNodes bounds how many nodes of a fan-out run at once; 0 (or a value not
+	// below the number of nodes in scope) starts them all at once, within
+	// Options.MaxConcurrentPods. Below that number the fan-out rolls: nodes start in their
+	// order (see NodeOrderLabel) and a node's place passes to the next one only once its pod
+	// is gone from the API server, so that at most MaxParallelNodes pods of the job exist at
+	// any moment.
+	MaxParallelNodes int
+	// NodeOrderLabel orders the nodes of a fan-out by the value of this node label: integer
+	// values first, in numeric order, then other values in string order, then nodes without
+	// the label; ties by node name. "" orders by node name.
+	NodeOrderLabel string
+	// OnScope, when set, is called once a fan-out knows its nodes, before any OnTarget, with
+	// how many targets Run will return (nodes in scope, including those that cannot run it).
+	OnScope func(targets int)
+	// OnTarget, when set, is called once for every node of a fan-out as soon as its result is
+	// final: a node that ran (or failed to), one in scope that could not run, one never
+	// started. It is called before Run returns, from the job's goroutines (several may call
+	// it at once), and before the node's place passes to the next node. A non-empty return
+	// stops the rollout: no node starts after it, nodes already running finish, and the nodes
+	// not started are reported not run with the returned text as the reason (what OnTarget
+	// returns for those is ignored).
+	OnTarget func(TargetResult) (stop string)
 }
 
 // Result is what a Job produced.
@@ -142,7 +163,7 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 		return nil, fmt.Errorf("watch pods in namespace %s: %w", job.Namespace, err)
 	}
 	res := &Result{Privileged: Privileged(&job.Pod.Spec)}
-	nodes := []string{""}
+	order := []orderedNode{{}} // one pod, wherever the scheduler puts it
 	if job.FanOut {
 		list, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{
 			LabelSelector: labels.SelectorFromSet(job.NodeSelector).String(),
@@ -152,12 +173,10 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 		}
 		sc := nodeScope(job.Pod, list.Items, job.ReadyNodesOnly)
 		res.Excluded = sc.excluded
-		for _, n := range sc.notRun {
-			res.Targets = append(res.Targets, TargetResult{Node: n.Node, NotRun: n.Reason,
-				Err: fmt.Errorf("node %s not run: %s", n.Node, n.Reason)})
+		if job.OnScope != nil && len(sc.run)+len(sc.notRun) > 0 {
+			job.OnScope(len(sc.run) + len(sc.notRun))
 		}
-		nodes = sc.run
-		if len(nodes) == 0 && len(sc.notRun) == 0 {
+		if len(sc.run) == 0 && len(sc.notRun) == 0 {
 			what := "no node matches"
 			if len(job.NodeSelector) > 0 {
 				what = "no node matches node_selector " + labels.SelectorFromSet(job.NodeSelector).String()
@@ -170,24 +189,17 @@ func (c *Client) Run(ctx context.Context, job Job) (*Result, error) {
 			res.Targets = append(res.Targets, TargetResult{Err: &Failure{Reason: "NoNodes", Message: what}})
 			return res, nil
 		}
+		order = rolloutOrder(sc, list.Items, job.NodeOrderLabel)
 	}
-	// One goroutine per pod the run may have in flight; runOne waits for the run-wide limit
-	// and, once ctx ends, returns at once for the nodes not started.
-	ran := make([]TargetResult, len(nodes))
-	var g errgroup.Group
-	g.SetLimit(c.opts.MaxConcurrentPods)
-	for i := range nodes {
-		g.Go(func() error {
-			ran[i] = c.runOne(ctx, s, &job, container, nodes[i])
-			return nil
-		})
-	}
-	_ = g.Wait()
-	res.Targets = append(res.Targets, ran...)
+	var note string
+	res.Targets, note = c.runTargets(ctx, s, &job, container, order)
 	if job.FanOut {
 		sort.SliceStable(res.Targets, func(i, j int) bool { return res.Targets[i].Node < res.Targets[j].Node })
 	}
 	res.Notes = logNotes(res.Targets, job.FanOut)
+	if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	return res, nil
 }
 
@@ -223,16 +235,12 @@ func logNotes(ts []TargetResult, fanOut bool) []string {
 }
 
 // runOne creates one pod (pinned to node when node is not empty), waits for it, reads its
-// output and deletes it.
-func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node string) (r TargetResult) {
-	start := time.Now()
+// output and deletes it. start is when the node's turn began (its duration counts from
+// there). When a pod was created its target is returned still registered: the caller
+// unregisters it, after waiting for the pod to be gone if it needs to.
+func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node string, start time.Time) (r TargetResult, t *target) {
 	r.Node = node
 	defer func() { r.Duration = time.Since(start) }()
-	if err := c.sem.Acquire(ctx, 1); err != nil {
-		r.Err = &TimeoutError{After: time.Since(start), Progress: "no pod created yet: the run's pods in flight were at their limit", Cause: err}
-		return r
-	}
-	defer c.sem.Release(1)
 	pod := buildPod(job.Pod, podParams{
 		runID: c.opts.RunID, requirementID: job.RequirementID, namespace: job.Namespace,
 		node: node, timeout: job.Timeout, now: c.now(),
@@ -240,11 +248,10 @@ func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node
 	created, err := c.cs.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		r.Err = createError(ctx, err, start)
-		return r
+		return r, nil
 	}
 	r.Pod = created.Name
-	t := s.register(created, container)
-	defer s.unregister(created.Name)
+	t = s.register(created, container)
 	select {
 	case <-t.done:
 	case <-ctx.Done():
@@ -267,7 +274,7 @@ func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node
 	if r.Err != nil && node != "" {
 		r.NotRun = c.nodeGone(ctx, node)
 	}
-	return r
+	return r, t
 }
 
 // createError turns a failed create into the run's error, keeping the API's own text (a Pod

@@ -146,9 +146,28 @@ func TestRunFanOut(t *testing.T) {
 	fc.kubelet(t, ctx)
 	c := newTestClient(t, fc)
 
-	res, err := c.Run(ctx, Job{RequirementID: "license", Namespace: "ns", Pod: template(), FanOut: true, Timeout: 10 * time.Second, OutputLimit: 1 << 20})
+	var mu sync.Mutex
+	var progress []string
+	reported := map[string]TargetResult{}
+	res, err := c.Run(ctx, Job{RequirementID: "license", Namespace: "ns", Pod: template(), FanOut: true, Timeout: 10 * time.Second, OutputLimit: 1 << 20,
+		OnScope: func(n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			progress = append(progress, fmt.Sprintf("scope %d", n))
+		},
+		OnTarget: func(tr TargetResult) string {
+			mu.Lock()
+			defer mu.Unlock()
+			progress = append(progress, "node")
+			reported[tr.Node] = tr
+			return ""
+		}})
 	require.NoError(t, err)
 	require.Len(t, res.Targets, 3, "every node in scope is accounted for")
+	assert.Equal(t, []string{"scope 3", "node", "node", "node"}, progress, "the scope first, then each node in scope, not-run ones included")
+	for _, tr := range res.Targets {
+		assert.Equal(t, tr, reported[tr.Node], "node %s: reported as returned", tr.Node)
+	}
 	a, b, down := res.Targets[0], res.Targets[1], res.Targets[2]
 	assert.Equal(t, "a", a.Node)
 	assert.NoError(t, a.Err)

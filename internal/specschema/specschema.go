@@ -172,7 +172,12 @@ func (c *compiled) translate(doc any, ve *jsonschema.ValidationError, out *[]Vio
 	sch, _ := lookup(c.raw, parent).(map[string]any)
 	if xe, ok := sch["x-errors"].(map[string]any); ok {
 		if msg, ok := xe[keyword].(string); ok {
-			*out = append(*out, Violation{Pointer: ve.InstanceLocation, Keyword: keyword, Message: msg})
+			v := Violation{Pointer: ve.InstanceLocation, Keyword: keyword, Message: msg}
+			// A dependentSchemas entry is about the key that triggers it (K_expr given with K).
+			if rest, key, ok := cutLast(parent); ok && strings.HasSuffix(rest, "/dependentSchemas") {
+				v.Pointer, v.At = ve.InstanceLocation+JoinPointer(key), AtKey
+			}
+			*out = append(*out, v)
 			return
 		}
 	}
@@ -188,11 +193,21 @@ func (c *compiled) translate(doc any, ve *jsonschema.ValidationError, out *[]Vio
 	case "additionalProperties":
 		obj, _ := value.(map[string]any)
 		props, _ := sch["properties"].(map[string]any)
-		known := make([]string, 0, len(props))
-		for k := range props {
+		// K_expr keys are named among the known fields only for an unknown key that is one.
+		known, exprs, classic := make([]string, 0, len(props)), make([]string, 0, len(props)), []string(nil)
+		for k, p := range props {
+			if base, ok := strings.CutSuffix(k, "_expr"); ok && props[base] != nil {
+				exprs = append(exprs, k)
+				continue
+			}
+			if pm, _ := p.(map[string]any); pm["deprecated"] == true {
+				classic = append(classic, k) // accepted, not used: suggested, never listed
+				continue
+			}
 			known = append(known, k)
 		}
 		sort.Strings(known)
+		sort.Strings(exprs)
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
 			if _, ok := props[k]; !ok {
@@ -201,9 +216,19 @@ func (c *compiled) translate(doc any, ve *jsonschema.ValidationError, out *[]Vio
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			names := known
+			if strings.HasSuffix(k, "_expr") && len(exprs) > 0 {
+				names = exprs
+			}
+			msg := UnknownField(k, names)
+			if Suggest(k, names) == "" {
+				if m := Suggest(k, classic); m != "" {
+					msg = fmt.Sprintf("unknown field %q; did you mean %q?", k, m)
+				}
+			}
 			*out = append(*out, Violation{
 				Pointer: ve.InstanceLocation + JoinPointer(k), At: AtKey, Keyword: keyword,
-				Message: UnknownField(k, known),
+				Message: msg,
 			})
 		}
 		return
@@ -290,9 +315,24 @@ func splitKeyword(loc string) (keyword, parent string) {
 	return frag[i+1:], "#" + frag[:i]
 }
 
+// cutLast splits "#/a/b/c" into "#/a/b" and "c".
+func cutLast(ptr string) (rest, last string, ok bool) {
+	i := strings.LastIndexByte(ptr, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return ptr[:i], ptr[i+1:], true
+}
+
 // lookup resolves a "#/a/b" pointer in a decoded JSON value; nil when absent.
 func lookup(v any, ptr string) any {
-	for _, tok := range SplitPointer(strings.TrimPrefix(ptr, "#")) {
+	return ValueAt(v, SplitPointer(strings.TrimPrefix(ptr, "#")))
+}
+
+// ValueAt returns the value at tokens (map keys and list indexes) in a decoded JSON value;
+// nil when absent.
+func ValueAt(v any, tokens []string) any {
+	for _, tok := range tokens {
 		switch x := v.(type) {
 		case map[string]any:
 			v = x[tok]

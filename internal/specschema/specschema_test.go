@@ -124,7 +124,7 @@ func TestViolations(t *testing.T) {
 			doc: "custom_requirements:\n- id: a\n  command: {id: exec, data: {cmd: [ls], shell: ls}}\n" +
 				"  results: [{status: success, condition: {expr: 'true', bool_expr: 'true'}}]\n",
 			want: []specschema.Violation{
-				{Pointer: "/custom_requirements/0/command/data", Keyword: "oneOf", Message: "set exactly one of cmd and shell"},
+				{Pointer: "/custom_requirements/0/command/data", Keyword: "oneOf", Message: "set exactly one of cmd and shell (or cmd_expr, shell_expr)"},
 				{Pointer: "/custom_requirements/0/results/0/condition", Keyword: "not", Message: "set only one of expr and bool_expr (they are synonyms)"},
 			},
 		},
@@ -146,7 +146,7 @@ func TestViolations(t *testing.T) {
 			name: "not a requirements document",
 			doc:  "requirements: []\n",
 			want: []specschema.Violation{
-				{Pointer: "/custom_requirements", At: specschema.AtParent, Keyword: "required", Message: `missing required field "custom_requirements"`},
+				{Pointer: "", At: specschema.AtValue, Keyword: "anyOf", Message: `missing required field "custom_requirements"`},
 				{Pointer: "/requirements", At: specschema.AtKey, Keyword: "additionalProperties", Message: `unknown field "requirements"; expected one of custom_requirements`},
 			},
 		},

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // paths lays out the state directory.
@@ -118,16 +120,10 @@ func terminate(ctx context.Context, pid int, grace time.Duration) {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for alive(pid) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if alive(pid) {
+	gone := func(context.Context) (bool, error) { return !alive(pid), nil }
+	if wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, grace, true, gone) != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		deadline = time.Now().Add(5 * time.Second)
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		_ = wait.PollUntilContextTimeout(context.WithoutCancel(ctx), 20*time.Millisecond, 5*time.Second, true, gone)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // stop ends everything the cluster runs and removes its state except the logs: components
@@ -90,7 +92,8 @@ func kubepodsDirs() []string {
 // processes) and returns how many it found.
 func killCgroupProcs() int {
 	seen := map[int]bool{}
-	for round := 0; round < 20; round++ {
+	// Rounds 100 ms apart, at most 2 s: until a round finds no process left.
+	_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 2*time.Second, true, func(context.Context) (bool, error) {
 		found := 0
 		for _, root := range kubepodsDirs() {
 			_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -113,11 +116,8 @@ func killCgroupProcs() int {
 				return nil
 			})
 		}
-		if found == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return found == 0, nil
+	})
 	return len(seen)
 }
 

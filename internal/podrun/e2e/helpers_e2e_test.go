@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	cluster = testcluster.ForTestMain(testcluster.Options{KwokNodes: 2})
+	cluster = testcluster.ForTestMain(testcluster.Options{KwokNodes: 5})
 	os.Exit(m.Run())
 }
 

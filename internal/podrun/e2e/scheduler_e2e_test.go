@@ -221,7 +221,7 @@ func TestFanOutAccountsForEveryNode(t *testing.T) {
 	assert.Contains(t, nr.Excluded, "(ready_nodes_only)")
 }
 
-func labelNode(t *testing.T, cs kubernetes.Interface, node, key, val string) {
+func labelNode(t testing.TB, cs kubernetes.Interface, node, key, val string) {
 	t.Helper()
 	patch := func(v string) []byte {
 		if v == "" {
