@@ -62,6 +62,9 @@ type dryRunCommand struct{}
 // DataType returns the Go type of the command's data (see DataDescriber).
 func (dryRunCommand) DataType() reflect.Type { return reflect.TypeOf(dryRunData{}) }
 
+// UsesCluster reports that the command talks to the API server (see DataDescriber).
+func (dryRunCommand) UsesCluster() bool { return true }
+
 // dryRunData is the command's data, decoded strictly.
 type dryRunData struct {
 	Manifests      string   `json:"manifests,omitempty"`
@@ -93,7 +96,7 @@ func (dryRunCommand) Prepare(raw json.RawMessage, _ SpecContext) (Prepared, erro
 	p := &dryRunPrepared{namespace: d.Namespace, fieldManager: dryRunDefaultFieldManager, force: true}
 	switch {
 	case d.Manifests == "" && len(d.Files) == 0:
-		errs = append(errs, invalid(dataRoot.Child("manifests"), "required: the objects to dry-run, as a YAML stream; or give data.files, paths of manifest files on this host"))
+		errs = append(errs, invalid(dataRoot, "required: manifests (the objects to dry-run, a YAML stream) or files (paths of manifest files on this host)"))
 	case d.Manifests != "" && len(d.Files) > 0:
 		errs = append(errs, invalid(dataRoot.Child("files"), "cannot be combined with data.manifests; give one of them"))
 	case d.Manifests != "":

@@ -61,7 +61,7 @@ func TestDryRunPrepare(t *testing.T) {
 		{name: "a List is flattened", data: map[string]any{"manifests": "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: b}\n"},
 			objects: []string{"ConfigMap//a", "Secret//b"}},
 		{name: "files", data: map[string]any{"files": []string{"/etc/rok/v2.yaml"}}},
-		{name: "neither", data: map[string]any{}, wantErr: []string{"data.manifests: Required value: the objects to dry-run"}},
+		{name: "neither", data: map[string]any{}, wantErr: []string{"data: Required value: manifests (the objects to dry-run, a YAML stream) or files"}},
 		{name: "both", data: map[string]any{"manifests": cmYAML, "files": []string{"a.yaml"}}, wantErr: []string{"data.files: Invalid value: cannot be combined with data.manifests"}},
 		{name: "empty stream", data: map[string]any{"manifests": "---\n# nothing\n"}, wantErr: []string{"data.manifests:", "the manifests hold no object"}},
 		{name: "bad YAML", data: map[string]any{"manifests": "apiVersion: v1\nkind: [\n"}, wantErr: []string{"data.manifests:", "document 1:"}},

@@ -58,6 +58,9 @@ type logsCommand struct{}
 // DataType returns the Go type of the command's data (see DataDescriber).
 func (logsCommand) DataType() reflect.Type { return reflect.TypeOf(logsData{}) }
 
+// UsesCluster reports that the command reads the cluster (see DataDescriber).
+func (logsCommand) UsesCluster() bool { return true }
+
 // logsData is the command's data, decoded strictly.
 type logsData struct {
 	Namespace     string `json:"namespace,omitempty"`

@@ -55,6 +55,8 @@ func TestSpecNeedsCluster(t *testing.T) {
 		{"kubernetes command", "custom_requirements:\n- id: a\n  command: {id: kubernetes, data: {api_version: v1, kind: Node}}\n  results: [{status: success}]\n", true},
 		{"logs command", "custom_requirements:\n- id: a\n  command: {id: logs, data: {label_selector: app=x}}\n  results: [{status: success}]\n", true},
 		{"dry_run command", "custom_requirements:\n- id: a\n  command: {id: dry_run, data: {files: [a.yaml]}}\n  results: [{status: success}]\n", true},
+		{"logs command with data from vars", "custom_requirements:\n- id: a\n  command: {id: logs, data: {label_selector_expr: 'vars.selector'}}\n  results: [{status: success}]\n", true},
+		{"dry_run command with data from vars", "custom_requirements:\n- id: a\n  command: {id: dry_run, data: {files_expr: '[vars.manifests]'}}\n  results: [{status: success}]\n", true},
 		{"when reads cluster", "custom_requirements:\n- id: a\n  when: size(cluster.nodes) > 1\n  command: {id: exec, data: {cmd: [\"true\"]}}\n  results: [{status: success}]\n", true},
 		{"condition reads cluster", "custom_requirements:\n- id: a\n  command: {id: exec, data: {cmd: [\"true\"]}}\n  results: [{status: success, condition: {expr: 'cluster.version != \"\"'}}]\n", true},
 	}
