@@ -96,6 +96,31 @@ data:
 `, serviceName, command)
 }
 
+// installRokV1 creates what Rok 1.x runs in ns: the operator StatefulSet with
+// operatorReplicas pods, the rok-tools StatefulSet (no pod), and a CSI node plugin pod that
+// runs script (deleted when the test ends). It returns the plugin's pod.
+func installRokV1(t *testing.T, cs kubernetes.Interface, ns string, operatorReplicas int32, script string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	_, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-operator", "rok-operator", operatorReplicas), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-tools", "rok-tools", 0), metav1.CreateOptions{})
+	require.NoError(t, err)
+	csi := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "rok-csi-node-0", Labels: map[string]string{"app": "rok-csi-node"}},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers:                    []corev1.Container{{Name: "csi", Image: testcluster.BusyboxImage, Command: []string{"sh", "-c", script}}},
+		},
+	}
+	onRealNode(&csi.Spec)
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, csi, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { deletePod(t, ns, csi.Name) })
+	return csi
+}
+
 // guide loads examples/upgrade-guide.yaml for namespace ns, custom resource group group and
 // manifests file manifests.
 func guide(t *testing.T, ns, group, manifests string) *requirement.Spec {
@@ -134,23 +159,8 @@ func TestUpgradeGuideGate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 
-	_, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-operator", "rok-operator", 1), metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-tools", "rok-tools", 0), metav1.CreateOptions{})
-	require.NoError(t, err)
-	csi := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "rok-csi-node-0", Labels: map[string]string{"app": "rok-csi-node"}},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			TerminationGracePeriodSeconds: ptr.To[int64](0),
-			Containers: []corev1.Container{{Name: "csi", Image: testcluster.BusyboxImage, Command: []string{"sh", "-c",
-				`for i in 1 2 3 4 5 6 7 8; do echo "volume operation $i drained"; sleep 1; done; echo "all operations drained"; exec sleep 3600`}}},
-		},
-	}
-	onRealNode(&csi.Spec)
-	_, err = cs.CoreV1().Pods(ns).Create(ctx, csi, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { deletePod(t, ns, csi.Name) })
+	csi := installRokV1(t, cs, ns, 1,
+		`for i in 1 2 3 4 5 6 7 8; do echo "volume operation $i drained"; sleep 1; done; echo "all operations drained"; exec sleep 3600`)
 	// The operator's pod runs before the gate starts, so that the gate has something to
 	// wait for.
 	require.NoError(t, waitFor(ctx, func() (bool, error) {
@@ -259,22 +269,7 @@ func TestUpgradeGuideRestrictedIdentity(t *testing.T) {
 	cs := client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
-	_, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-operator", "rok-operator", 0), metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet("rok-tools", "rok-tools", 0), metav1.CreateOptions{})
-	require.NoError(t, err)
-	csi := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "rok-csi-node-0", Labels: map[string]string{"app": "rok-csi-node"}},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			TerminationGracePeriodSeconds: ptr.To[int64](0),
-			Containers:                    []corev1.Container{{Name: "csi", Image: testcluster.BusyboxImage, Command: []string{"sleep", "3600"}}},
-		},
-	}
-	onRealNode(&csi.Spec)
-	_, err = cs.CoreV1().Pods(ns).Create(ctx, csi, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { deletePod(t, ns, csi.Name) })
+	installRokV1(t, cs, ns, 0, "exec sleep 3600")
 	manifests := filepath.Join(t.TempDir(), "rok.yaml")
 	require.NoError(t, os.WriteFile(manifests, []byte(rokV2Manifests("rok-tools", "sleep, \"3600\"")), 0o600))
 
