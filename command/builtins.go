@@ -14,5 +14,6 @@ func builtins() map[string]Command {
 		"raw":                  rawCommand{},
 		"logs":                 logsCommand{},
 		"dry_run":              dryRunCommand{},
+		"cluster_info":         clusterInfoCommand{},
 	}
 }

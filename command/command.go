@@ -131,6 +131,10 @@ type Env struct {
 	Session *Session
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
+	// ClusterFacts, when set, returns the run's cluster facts (CEL's `cluster`), read once per
+	// run and shared by every caller: the cluster_info command's output. nil makes
+	// cluster_info fail.
+	ClusterFacts func(ctx context.Context) (map[string]any, error)
 	// OnNodeScope and OnNodeDone, when set, receive the progress of a command that runs on
 	// several nodes (the scheduler with global or node_selector), so that a caller can show
 	// "412 of 1000 nodes" while it runs. OnNodeScope is called at most once, when the command

@@ -297,3 +297,61 @@ func TestTruncatedOutputCannotPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StatusPass, byID(e, "log").Status)
 }
+
+// The cluster_info command's output is the cluster facts, read by the one fetch the run shares
+// with the expressions that read `cluster`.
+func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
+	c, ok := command.Builtins().Lookup("cluster_info")
+	require.True(t, ok)
+	prepared, err := c.Prepare(nil, command.SpecContext{})
+	require.NoError(t, err)
+	clusterInfo := func(r *requirement.Requirement) { r.Command.ID = "cluster_info"; r.Command.Prepared = prepared }
+	facts := map[string]any{"version": "1.36.3", "nodes": []any{map[string]any{"name": "a", "ready": true}}}
+	reads := results(
+		requirement.Result{Status: requirement.StatusSuccess, Message: requirement.Message{Text: "one ready node"},
+			Condition: &requirement.Condition{StatusCode: intp(0), Expr: compile(t, `output.nodes.filter(n, n.ready).size() == 1 && output.version == "1.36.3"`, analyzer.ScopeCondition)}},
+		requirement.Result{Status: requirement.StatusError, Message: requirement.Message{Text: "no"}},
+	)
+
+	t.Run("one fetch for the command and cluster", func(t *testing.T) {
+		var fetches atomic.Int32
+		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
+		require.NoError(t, err)
+		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
+			fetches.Add(1)
+			return facts, nil
+		}
+		d, err := r.Run(context.Background(), spec(
+			newReq("info", nil, clusterInfo, reads),
+			newReq("info2", nil, clusterInfo, reads),
+			newReq("w", exit(0), when(t, `cluster.version.startsWith("1.")`)),
+		))
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), fetches.Load(), "one fetch per run, shared")
+		assert.Equal(t, GatePass, d.Gate, "%+v", d.Requirements)
+		info := byID(d, "info")
+		assert.Equal(t, "one ready node", info.Message)
+		require.NotNil(t, info.StatusCode)
+		assert.Equal(t, 0, *info.StatusCode)
+		assert.JSONEq(t, `{"version":"1.36.3","nodes":[{"name":"a","ready":true}]}`, info.Stdout)
+		assert.Equal(t, facts, d.Cluster)
+	})
+
+	t.Run("facts that cannot be read fail it", func(t *testing.T) {
+		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
+		require.NoError(t, err)
+		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
+			return nil, errors.New("connection refused")
+		}
+		d, err := r.Run(context.Background(), spec(newReq("info", nil, clusterInfo, reads)))
+		require.NoError(t, err)
+		assert.Equal(t, StatusFail, d.Requirements[0].Status)
+		assert.Equal(t, "cluster facts: connection refused", d.Requirements[0].Error)
+	})
+
+	t.Run("no cluster", func(t *testing.T) {
+		d := mustRun(t, Options{}, spec(newReq("info", nil, clusterInfo, reads)))
+		assert.Equal(t, StatusFail, d.Requirements[0].Status)
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts need a cluster")
+	})
+}

@@ -428,6 +428,30 @@ func (s *state) clusterFacts() (map[string]any, error) {
 	return s.cluster, s.clusterErr
 }
 
+// clusterFactsCtx is clusterFacts for a command (cluster_info): the same one fetch per run,
+// which a caller stops waiting for when ctx ends (the fetch itself runs under the run's
+// context, for the other requirements that wait for it).
+func (s *state) clusterFactsCtx(ctx context.Context) (map[string]any, error) {
+	type answer struct {
+		facts map[string]any
+		err   error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		f, err := s.clusterFacts()
+		ch <- answer{f, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return nil, fmt.Errorf("cluster facts: %w", a.err)
+		}
+		return a.facts, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster facts: %w", context.Cause(ctx))
+	}
+}
+
 // source produces a requirement's command result from the command prepared for this run (p):
 // runs it, or replays a recording.
 type source func(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (*command.Result, error)

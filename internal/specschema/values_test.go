@@ -106,7 +106,7 @@ func TestSchemaMatchesTheCommandsData(t *testing.T) {
 		"exec": "execData", "tcp_dial": "tcpDialData", "port_available": "portAvailableData",
 		"disk_space_available": "diskSpaceData", "disk_space_total": "diskSpaceData", "http": "httpData",
 		"scheduler": "schedulerData", "kubernetes": "kubernetesData", "raw": "rawData",
-		"logs": "logsData", "dry_run": "dryRunData",
+		"logs": "logsData", "dry_run": "dryRunData", "cluster_info": "clusterInfoData",
 	}
 	reg := command.Builtins()
 	require.ElementsMatch(t, reg.IDs(), keys(defOf), "a schema definition for every built-in")

@@ -148,8 +148,8 @@ func node(name string, ready bool, mem string, taints ...map[string]any) map[str
 
 func TestClusterCapacityOffline(t *testing.T) {
 	spec := example(t, "cluster-capacity.yaml")
-	ns := rec{stdout: `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-system"}}`}
-	outputs := map[string]rec{"kubernetes-version": ns, "worker-capacity": ns}
+	info := rec{stdout: `{}`} // cluster_info's output; the conditions read the recorded cluster
+	outputs := map[string]rec{"kubernetes-version": info, "worker-capacity": info}
 	noSchedule := map[string]any{"key": "dedicated", "value": "db", "effect": "NoSchedule"}
 	preferNo := map[string]any{"key": "spot", "value": "", "effect": "PreferNoSchedule"}
 	three := []any{node("a", true, "8Gi"), node("b", true, "15Gi"), node("c", true, "8589934592")}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -529,6 +530,11 @@ func TestClusterCapacity(t *testing.T) {
 			assert.Equal(t, want, got["worker-capacity"].Status, got["worker-capacity"].Error)
 			require.NotNil(t, d.Cluster, "the decision records the facts it used")
 			assert.Len(t, d.Cluster["nodes"], len(nodes.Items))
+			// cluster_info's output is the same facts, from the same fetch.
+			var out map[string]any
+			require.NoError(t, json.Unmarshal([]byte(got["kubernetes-version"].Stdout), &out))
+			assert.Equal(t, d.Cluster["version"], out["version"])
+			assert.Len(t, out["nodes"], len(nodes.Items))
 			if cluster.Local() {
 				assert.Equal(t, strings.TrimPrefix(testcluster.KubernetesVersion, "v"), d.Cluster["version"])
 			}
