@@ -124,6 +124,11 @@ func (m *costModel) EstimateCallCost(function, overloadID string, target *checke
 				Add(searchEstimate(m.size(*target), m.size(args[0]).MultiplyByCostFactor(regexFactor)))
 			return &checker.CallEstimate{CostEstimate: est}
 		}
+	case FuncKStatus:
+		// The static counterpart of kstatusPrice: a traversal of the object.
+		if len(args) == 1 {
+			return &checker.CallEstimate{CostEstimate: m.size(args[0]).MultiplyByCostFactor(traversalFactor).Add(checker.CostEstimate{Min: 1, Max: 1})}
+		}
 	case "charAt":
 		if target != nil {
 			return &checker.CallEstimate{CostEstimate: m.size(*target).MultiplyByCostFactor(traversalFactor)}
@@ -342,6 +347,7 @@ var pricedCalls = map[string]pricedCall{
 	"sets.contains":         {before: setsPrice(1)},
 	"sets.intersects":       {before: setsPrice(1)},
 	"sets.equivalent":       {before: setsPrice(2)},
+	FuncKStatus:             {before: kstatusPrice},
 }
 
 // bytesCost is the traversal cost of n bytes: ceil(0.1·n), saturating.

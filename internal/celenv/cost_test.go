@@ -72,7 +72,8 @@ func TestGuardRefusesCostlyCalls(t *testing.T) {
 		nested[i] = ints // one list of 20,000, 100 times: 2 million once flattened
 	}
 	vars := map[string]any{
-		"s16k": xs(1 << 14), "s40k": xs(40000), "s1m": xs(1 << 20), "s4m": xs(4 << 20),
+		"bigObject": map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": map[string]any{"x": xs(12 << 20)}},
+		"s16k":      xs(1 << 14), "s40k": xs(40000), "s1m": xs(1 << 20), "s4m": xs(4 << 20),
 		"needle": xs(2000) + "y", "p": issuePattern, "refs": refs, "ints": ints, "nested": nested,
 		"ten": []any{xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20), xs(1 << 20)},
 	}
@@ -96,6 +97,7 @@ func TestGuardRefusesCostlyCalls(t *testing.T) {
 		{`sets.contains(vars.ints, vars.ints)`, "comparing lists of 20000 and 20000 elements"},
 		{`vars.ints.sort().size() > 0`, "sorting or deduplicating 20000 elements"},
 		{`vars.ints.distinct().size() > 0`, "sorting or deduplicating 20000 elements"},
+		{`kstatus(vars.bigObject).status == "Current"`, "kstatus would read an object of 12582974 bytes"},
 	}
 	for _, tt := range tests {
 		ast := compileWhen(t, tt.src)
@@ -289,4 +291,35 @@ func TestStaticEstimates(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tt.refused, est.Max > StaticCostLimit, "%s: %d", tt.src, est.Max)
 	}
+}
+
+// kstatus over many objects adds up: each call is priced by its object's size, and the
+// evaluation stops at the limit (the guard refuses the call that would pass it; the tracked
+// program's tracker, which also charges the comprehension, may stop it first).
+func TestKStatusPricedBySize(t *testing.T) {
+	objects := make([]any, 10000)
+	for i := range objects {
+		objects[i] = map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": map[string]any{"x": strings.Repeat("x", 1<<14)}}
+	}
+	vars := map[string]any{"objects": objects, "small": objects[:10]}
+	ast := compileWhen(t, `vars.objects.all(o, kstatus(o).status == "Current")`)
+	small := compileWhen(t, `vars.small.all(o, kstatus(o).status == "Current")`)
+	for name, build := range map[string]func(*cel.Ast) (cel.Program, error){"tracked": Program, "untracked": UntrackedProgram} {
+		t.Run(name, func(t *testing.T) {
+			prg, err := build(ast)
+			require.NoError(t, err)
+			_, _, err = prg.Eval(activation(vars, &EvalState{}))
+			var cancelled interpreter.EvalCancelledError
+			require.ErrorAs(t, err, &cancelled)
+			assert.Equal(t, interpreter.CostLimitExceeded, cancelled.Cause)
+
+			prg, err = build(small)
+			require.NoError(t, err)
+			out, _, err := prg.Eval(activation(vars, &EvalState{}))
+			require.NoError(t, err)
+			assert.Equal(t, types.True, out)
+		})
+	}
+	assert.Less(t, cost(t, `kstatus({"apiVersion": "v1", "kind": "ConfigMap"}).status == "Current"`, nil), uint64(100),
+		"a small object costs little")
 }

@@ -169,9 +169,9 @@ func ObjectTypes() map[string]ObjectType {
 }
 
 // projectOptions are what the project adds to Kubernetes' base environment: its own limit on
-// the expression's size, backing up the byte limit Compile checks first.
+// the expression's size, backing up the byte limit Compile checks first, and kstatus.
 func projectOptions() []cel.EnvOption {
-	return []cel.EnvOption{cel.ParserExpressionSizeLimit(MaxExpressionBytes)}
+	return append([]cel.EnvOption{cel.ParserExpressionSizeLimit(MaxExpressionBytes)}, kstatusOptions()...)
 }
 
 // whenVariables are the variables every expression sees.
@@ -218,7 +218,7 @@ func newEnv(scope string, vars ...[]cel.EnvOption) (*cel.Env, error) {
 	set, err := environment.MustBaseEnvSet(compatibilityVersion).Extend(environment.VersionedOptions{
 		IntroducedVersion: compatibilityVersion,
 		EnvOptions:        opts,
-		DeclTypes:         []*apiservercel.DeclType{appType, clusterType},
+		DeclTypes:         []*apiservercel.DeclType{appType, clusterType, kstatusType},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment for %s: %w", scope, err)

@@ -20,7 +20,7 @@ func TestUpgradeGuideOffline(t *testing.T) {
 		return rec{stdout: `{"kind":"RokCluster","metadata":{"name":"rok"},"status":{"version":"` + version + `","phase":"` + phase + `"}}`}
 	}
 	operator := func(replicas int) rec {
-		return rec{stdout: mustJSON(t, map[string]any{"kind": "StatefulSet",
+		return rec{stdout: mustJSON(t, map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet",
 			"metadata": map[string]any{"name": "rok-operator", "generation": 3},
 			"spec":     map[string]any{"replicas": replicas},
 			"status":   map[string]any{"replicas": replicas, "observedGeneration": 3}})}
