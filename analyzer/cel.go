@@ -363,9 +363,40 @@ func positioned(src string, line, col int, msg string) Issue {
 // variable that takes a variable's name counts as reading it.
 func variables(ast *cel.Ast) []string {
 	var names []string
-	for _, ref := range ast.NativeRep().ReferenceMap() {
+	refs := ast.NativeRep().ReferenceMap()
+	for _, ref := range refs {
 		if ref != nil && celenv.IsVariable(ref.Name) && !slices.Contains(names, ref.Name) {
 			names = append(names, ref.Name)
+		}
+	}
+	// The fields of app read: "app.previous_version" for app.previous_version; every field
+	// when app is used whole (passed to a function, compared), since then any may be read.
+	if slices.Contains(names, celenv.VarApp) {
+		uses, selects := 0, 0
+		var fields []string
+		celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+			switch e.Kind() {
+			case celast.IdentKind:
+				if ref := refs[e.ID()]; ref != nil && ref.Name == celenv.VarApp {
+					uses++
+				}
+			case celast.SelectKind:
+				sel := e.AsSelect()
+				if op := sel.Operand(); op.Kind() == celast.IdentKind {
+					if ref := refs[op.ID()]; ref != nil && ref.Name == celenv.VarApp {
+						selects++
+						fields = append(fields, celenv.VarApp+"."+sel.FieldName())
+					}
+				}
+			}
+		}))
+		if uses > selects {
+			fields = []string{celenv.VarApp + "." + celenv.AppVersion, celenv.VarApp + "." + celenv.AppPreviousVersion, celenv.VarApp + "." + celenv.AppNamespace}
+		}
+		for _, f := range fields {
+			if !slices.Contains(names, f) {
+				names = append(names, f)
+			}
 		}
 	}
 	slices.Sort(names)

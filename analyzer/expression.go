@@ -40,7 +40,8 @@ func (e *Expression) Eval(ctx context.Context, c *Context, in *Input) (bool, err
 func (e *Expression) UsesCluster() bool { return e.impl.usesCluster() }
 
 // Reads reports whether the expression reads the variable named as a spec writes it
-// ("stdout", "output", "truncated", "cluster", ...). Like UsesCluster it is read from the
+// ("stdout", "output", "truncated", "cluster", ...), or a field of app
+// ("app.previous_version": an expression that uses app whole reads each of its fields). Like UsesCluster it is read from the
 // checked expression, at compile time: an expression that names the variable reads it,
 // whether or not a given evaluation reaches it. Matching uses it to refuse a success judged
 // on an output cut at its limit (Input.Truncated) by conditions that read stdout, stderr or

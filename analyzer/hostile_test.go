@@ -181,8 +181,13 @@ func TestReads(t *testing.T) {
 		{`!truncated && status_code == 0 && size(cluster.nodes) > 2`, []string{"cluster", "status_code", "truncated"}},
 		{`[1, 2].exists(x, x == status_code) && type(status_code) == int`, []string{"status_code"}},
 		{`vars.x == "stdout"`, []string{"vars"}},
+		{`semver(app.previous_version).isLessThan(semver("2.0.0"))`, []string{"app", "app.previous_version"}},
+		{`app.version != "" && phase == "upgrade"`, []string{"app", "app.version", "phase"}},
+		{`[app].exists(a, a.namespace == "x")`, []string{"app", "app.version", "app.previous_version", "app.namespace"}},
+		{`vars.previous_version == "1"`, []string{"vars"}},
 	}
-	all := []string{"stdout", "stderr", "output", "truncated", "cluster", "status_code", "vars", "int", "x", "i"}
+	all := []string{"stdout", "stderr", "output", "truncated", "cluster", "status_code", "vars", "int", "x", "i",
+		"app", "phase", "app.version", "app.previous_version", "app.namespace"}
 	for _, tt := range tests {
 		e := mustCompile(t, tt.src, analyzer.ScopeCondition)
 		var got []string

@@ -53,6 +53,9 @@ func (s *state) evaluate(ctx context.Context, req *requirement.Requirement, deps
 		r.setErrors(err, nil)
 		return r
 	}
+	if s.needsPreviousVersion(req) {
+		return fail(errNoPreviousVersion)
+	}
 	actx := s.baseContext()
 	actx.Results = deps
 	if req.When != nil {

@@ -52,6 +52,17 @@ func newRunner(opts Options) (*Runner, error) {
 	if opts.Phase != "" && !opts.Phase.Valid() {
 		bad("Phase", opts.Phase, "must be "+phaseList())
 	}
+	for _, v := range []struct {
+		option string
+		value  *string
+	}{{"AppVersion", &opts.AppVersion}, {"PreviousVersion", &opts.PreviousVersion}} {
+		norm, err := normalizeVersion(*v.value)
+		if err != nil {
+			bad(v.option, *v.value, err.Error())
+			continue
+		}
+		*v.value = norm
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

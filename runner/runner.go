@@ -75,7 +75,12 @@ type Options struct {
 	// Phase is `phase` (Install, Upgrade, PostInstall or PostUpgrade); Install when empty.
 	// The decision records it.
 	Phase Phase
-	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`.
+	// AppVersion and PreviousVersion are `app.version` and `app.previous_version`: empty, or
+	// semantic versions (MAJOR.MINOR.PATCH, optional -pre-release and +build), checked by New
+	// (an *OptionError otherwise) and given to CEL without a leading "v" ("v1.9.0" is seen as
+	// "1.9.0", ready for semver()). On an Upgrade or PostUpgrade run without PreviousVersion,
+	// a requirement that reads app.previous_version fails with an error that says to give
+	// it; the others run as usual.
 	AppVersion      string
 	PreviousVersion string
 	// Parallel bounds how many commands run (and have their output analysed) at once; 0

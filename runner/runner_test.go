@@ -37,6 +37,12 @@ func TestNewValidatesOptions(t *testing.T) {
 		{name: "post-install", opts: Options{Phase: PostInstall}},
 		{name: "post-upgrade", opts: Options{Phase: PostUpgrade}},
 		{name: "post phase spelt with an underscore", opts: Options{Phase: "post_upgrade"}, want: "Phase"},
+		{name: "versions", opts: Options{AppVersion: "2.0.0", PreviousVersion: "1.9.0-rc.1+build.5"}},
+		{name: "versions with a leading v", opts: Options{AppVersion: "v2.0.0", PreviousVersion: "v1.9.0"}},
+		{name: "app version not semver", opts: Options{AppVersion: "2.0"}, want: "AppVersion"},
+		{name: "previous version with a capital V", opts: Options{PreviousVersion: "V1.9.0"}, want: "PreviousVersion"},
+		{name: "previous version with a leading zero", opts: Options{PreviousVersion: "1.09.0"}, want: "PreviousVersion"},
+		{name: "previous version with spaces", opts: Options{PreviousVersion: " 1.9.0"}, want: "PreviousVersion"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,6 +120,10 @@ func TestGolden(t *testing.T) {
 		{"run-flags-before", []string{"run", "-q", "--phase", "upgrade", specs + "pass.yaml"}, "", ExitFail},
 		{"run-flags-after", []string{"run", specs + "pass.yaml", "--phase", "upgrade", "-q"}, "", ExitFail},
 		{"run-phase-post-upgrade-json", []string{"run", specs + "pass.yaml", "--phase", "post-upgrade", "-q", "-o", "json"}, "", ExitPass},
+		// Versions: a leading v is dropped; an upgrade without --previous-version fails only
+		// the requirements that read app.previous_version, saying which flag to give.
+		{"run-upgrade-previous-version-v", []string{"run", specs + "upgrade-from.yaml", "--phase", "upgrade", "--previous-version", "v1.9.0", "--app-version", "v2.0.0", "-q"}, "", ExitPass},
+		{"run-upgrade-no-previous-version", []string{"run", specs + "upgrade-from.yaml", "--phase", "upgrade", "-q"}, "", ExitFail},
 		// vars from --set and --values.
 		{"run-vars-set", []string{"run", specs + "vars.yaml", "-q", "--set", "tier=prod,db.replicas=3", "--set", "db.ha=true"}, "", ExitPass},
 		{"run-vars-values", []string{"run", specs + "vars.yaml", "-q", "--values", "testdata/values/prod.yaml"}, "", ExitPass},
@@ -132,6 +136,7 @@ func TestGolden(t *testing.T) {
 		{"usage-unknown-flag", []string{"run", specs + "pass.yaml", "--bogus"}, "", ExitUsage},
 		{"usage-no-spec", []string{"run"}, "", ExitUsage},
 		{"usage-bad-phase", []string{"run", specs + "pass.yaml", "--phase", "rollback"}, "", ExitUsage},
+		{"usage-bad-previous-version", []string{"run", specs + "pass.yaml", "--previous-version", "1.9", "--app-version", "2.0.0-"}, "", ExitUsage},
 		{"usage-bad-output", []string{"run", specs + "pass.yaml", "-o", "yaml"}, "", ExitUsage},
 		{"usage-bad-set", []string{"run", specs + "pass.yaml", "--set", "tier"}, "", ExitUsage},
 		{"usage-unknown-command", []string{"frobnicate"}, "", ExitUsage},

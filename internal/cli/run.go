@@ -139,6 +139,7 @@ var optionFlags = map[string]string{
 	"Parallel": "--parallel", "Timeout": "--timeout", "QPS": "--qps", "Burst": "--burst",
 	"MaxConcurrentPods": "--max-pods", "Phase": "--phase", "OutputLimit": "--output-limit",
 	"Acknowledge": "--ack", "AcknowledgeWarnings": "--ack-warning",
+	"AppVersion": "--app-version", "PreviousVersion": "--previous-version",
 }
 
 // flagErrors rewrites the runner's *OptionErrors (bad values, acknowledgments the spec cannot

@@ -37,8 +37,9 @@ type ackRequest struct {
 
 // The body fields that set each runner option, per endpoint.
 var (
-	startFields = map[string]string{"Phase": "phase", "Acknowledge": "acknowledge", "AcknowledgeWarnings": "acknowledge_warnings"}
-	ackFields   = map[string]string{"Acknowledge": "ids", "AcknowledgeWarnings": "warnings"}
+	startFields = map[string]string{"Phase": "phase", "Acknowledge": "acknowledge", "AcknowledgeWarnings": "acknowledge_warnings",
+		"AppVersion": "app_version", "PreviousVersion": "previous_version"}
+	ackFields = map[string]string{"Acknowledge": "ids", "AcknowledgeWarnings": "warnings"}
 )
 
 // decodeBody reads a JSON body strictly into v (a pointer to a struct), or answers the

@@ -293,6 +293,8 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{"field in the wrong case", `{"Phase": "upgrade"}`, "", http.StatusBadRequest, `unknown field "Phase"`},
 		{"repeated field", `{"phase": "upgrade", "phase": "install"}`, "", http.StatusBadRequest, `duplicate field "phase"`},
 		{"unknown phase", `{"phase": "rollback"}`, "", http.StatusBadRequest, `phase "rollback": must be install, upgrade, post-install or post-upgrade`},
+		{"previous version not semver", `{"previous_version": "1.9"}`, "", http.StatusBadRequest, `previous_version "1.9": not a semantic version`},
+		{"app version not semver", `{"app_version": "latest"}`, "", http.StatusBadRequest, `app_version "latest": not a semantic version`},
 		{"strict ack", `{"acknowledge": ["s"]}`, "", http.StatusBadRequest, `acknowledge "s": the requirement is strict`},
 		{"unknown ack", `{"acknowledge": ["a", "nope"]}`, "", http.StatusBadRequest, `acknowledge "nope": the spec has no requirement with that id`},
 		{"unknown warning ack", `{"acknowledge_warnings": ["nope"]}`, "", http.StatusBadRequest, `acknowledge_warnings "nope": the spec has no requirement with that id`},
