@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/preflightkit/preflight/command"
 )
 
@@ -104,4 +107,16 @@ func Example_hostChecks() {
 	// Output:
 	// data.port: Invalid value: 70000 is out of range 1-65535
 	// 0 true
+}
+
+// Permanent tells the errors a retry stops on at once from those worth retrying.
+func ExamplePermanent() {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", errors.New("RBAC: access denied"))
+	fmt.Println(command.Permanent(fmt.Errorf("getting web: %w", forbidden)))
+	fmt.Println(command.Permanent(fmt.Errorf("the kubernetes command needs a cluster: %w", command.ErrNoCluster)))
+	fmt.Println(command.Permanent(errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")))
+	// Output:
+	// true
+	// true
+	// false
 }

@@ -216,7 +216,7 @@ func (p *kubernetesPrepared) UsesCluster() bool { return true }
 
 func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
-		return nil, errors.New("the kubernetes command needs a cluster: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
+		return nil, fmt.Errorf("the kubernetes command needs a cluster: %w", ErrNoCluster)
 	}
 	start := time.Now()
 	clients, err := kubeClientsFor(env)
@@ -310,7 +310,11 @@ func resolveKind(ctx context.Context, mapper meta.ResettableRESTMapper, gv schem
 		}
 		return nil, fmt.Errorf("no kind %q in group/version %q: %w%s", kind, gv.String(), a.err, hint)
 	}
-	return nil, fmt.Errorf("resolving kind %s in %s through discovery: %w", kind, gv, a.err)
+	err := fmt.Errorf("resolving kind %s in %s through discovery: %w", kind, gv, a.err)
+	if apierrors.IsNotFound(a.err) { // the group/version is not served
+		err = permanent(err)
+	}
+	return nil, err
 }
 
 // get reads one object; not found is data.

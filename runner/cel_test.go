@@ -175,7 +175,7 @@ func TestClusterFacts(t *testing.T) {
 	t.Run("no cluster", func(t *testing.T) {
 		d := mustRun(t, Options{}, spec(newReq("w", exit(0), usesCluster)))
 		assert.Equal(t, StatusFail, d.Requirements[0].Status)
-		assert.Contains(t, d.Requirements[0].Error, "cluster facts need a cluster: no kubeconfig")
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
 	})
 
 	t.Run("evaluate reuses recorded facts", func(t *testing.T) {
@@ -352,6 +352,6 @@ func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
 	t.Run("no cluster", func(t *testing.T) {
 		d := mustRun(t, Options{}, spec(newReq("info", nil, clusterInfo, reads)))
 		assert.Equal(t, StatusFail, d.Requirements[0].Status)
-		assert.Contains(t, d.Requirements[0].Error, "cluster facts need a cluster")
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts: no cluster configuration was given")
 	})
 }

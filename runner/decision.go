@@ -188,6 +188,10 @@ type Event struct {
 	// Nodes is set on EventNode: how many nodes the attempt reports on in all (those in
 	// scope, including those that cannot run it); 0 when the command did not say.
 	Nodes int `json:"nodes,omitempty"`
+	// RetryIn is set on an EventAttempt that another attempt follows: the pause before it
+	// (the retry's interval). It is 0 on the last attempt (the status was reached, the error
+	// cannot change by retrying, the failure limit or the retry timeout was hit).
+	RetryIn Duration `json:"retry_in,omitempty"`
 }
 
 // Duration is a time.Duration that marshals to JSON as seconds (a number), so the JSON

@@ -162,25 +162,32 @@ func (s *state) retry(ctx context.Context, req *requirement.Requirement, prepare
 		last = &keptAttempt{status: a.status, result: a.result(base)}
 		last.charged = s.outputs.keep(&last.result)
 		slot.release() // a retry does not hold a slot while it waits
-		s.emit(Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))})
-		if reached(&a, rt.Until) {
-			return true, nil
-		}
+		done := false
 		if a.cmdErr {
 			consecutive++
 		} else {
 			consecutive = 0
 		}
-		if rt.FailureLimit > 0 && consecutive >= rt.FailureLimit {
+		switch {
+		case reached(&a, rt.Until):
+			done = true
+		case command.Permanent(a.runErr):
+			note = fmt.Sprintf("retry stopped at attempt %d: the error cannot change by retrying (a missing cluster or permission, a kind the cluster does not serve, an invalid request)", n)
+			done = true
+		case rt.FailureLimit > 0 && consecutive >= rt.FailureLimit:
 			note = fmt.Sprintf("stopped after %d consecutive attempts that could not produce a result (failure_limit %d): last status %s", consecutive, rt.FailureLimit, last.status)
-			return true, nil
-		}
-		// Do not wait for an attempt that could not start before the retry timeout.
-		if rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline) {
+			done = true
+		case rctx.Err() != nil || !time.Now().Add(rt.Interval).Before(deadline):
+			// Do not wait for an attempt that could not start before the retry timeout.
 			note = stopped("")
-			return true, nil
+			done = true
 		}
-		return false, nil
+		e := Event{Type: EventAttempt, RequirementID: req.ID, Attempt: n, Result: copyResult(withAttempts(last.result, n))}
+		if !done {
+			e.RetryIn = Duration(rt.Interval)
+		}
+		s.emit(e)
+		return done, nil
 	})
 	switch {
 	case last == nil:

@@ -428,7 +428,7 @@ func (s *state) clusterFacts() (map[string]any, error) {
 		case s.presetCluster != nil:
 			s.cluster = s.presetCluster
 		case s.opts.Config == nil:
-			s.clusterErr = errors.New("cluster facts need a cluster: no kubeconfig (Options.Config is nil)")
+			s.clusterErr = command.ErrNoCluster
 		default:
 			s.cluster, s.clusterErr = s.r.fetchCluster(s.runCtx, s.opts.Config)
 			if s.clusterErr == nil && s.cluster == nil {

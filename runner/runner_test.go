@@ -15,8 +15,12 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/preflightkit/preflight/command"
+	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/requirement"
 )
 
@@ -796,8 +800,60 @@ func TestRetry(t *testing.T) {
 				assert.Equal(t, EventAttempt, e.Type)
 				assert.Equal(t, i+1, e.Attempt)
 				assert.Equal(t, i+1, e.Result.Attempts)
+				if i+1 < r.Attempts {
+					assert.Equal(t, Duration(tt.retry.Interval), e.RetryIn, "another attempt follows")
+				} else {
+					assert.Zero(t, e.RetryIn, "the last attempt")
+				}
 			}
 			assert.Equal(t, EventFinished, evs[len(evs)-1].Type)
+		})
+	}
+}
+
+// A retry stops at once on an error that cannot change (command.Permanent), instead of
+// waiting out its timeout; other errors are retried.
+func TestRetryStopsOnPermanentError(t *testing.T) {
+	gr := schema.GroupResource{Group: "apps", Resource: "deployments"}
+	tests := []struct {
+		name      string
+		err       error
+		permanent bool
+	}{
+		{"no cluster", fmt.Errorf("the kubernetes command needs a cluster: %w", command.ErrNoCluster), true},
+		{"permission refused", &command.PermissionError{Denied: []podrun.Permission{{Verb: "list", Resource: "deployments"}}, Reasons: []string{""}}, true},
+		{"forbidden", apierrors.NewForbidden(gr, "web", errors.New("RBAC: access denied")), true},
+		{"kind not served", fmt.Errorf("no kind %q: %w", "Gadget", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Gadget"}}), true},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Deployment"}, "web", nil), true},
+		{"bad request", apierrors.NewBadRequest("unable to parse requirement: found '=', expected: identifier"), true},
+		{"unavailable", apierrors.NewServiceUnavailable("etcd leader changed"), false},
+		{"connection refused", errors.New("dial tcp 10.0.0.1:6443: connection refused"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			fails := command.RunFunc(func(context.Context, *command.Env) (*command.Result, error) {
+				calls.Add(1)
+				return nil, tt.err
+			})
+			var log eventLog
+			// Transient errors stop at the failure limit; a permanent one before it.
+			rt := requirement.Retry{Interval: time.Millisecond, Timeout: time.Minute, FailureLimit: 4}
+			d := mustRun(t, Options{OnEvent: log.on}, spec(newReq("r", fails, retry(rt))))
+			r := d.Requirements[0]
+			assert.Equal(t, StatusFail, r.Status)
+			assert.ErrorIs(t, r.Err, tt.err)
+			if !tt.permanent {
+				assert.Equal(t, int32(4), calls.Load(), "retried up to the failure limit")
+				return
+			}
+			assert.Equal(t, int32(1), calls.Load(), "one attempt")
+			assert.Equal(t, 1, r.Attempts)
+			require.NotEmpty(t, r.Notes)
+			assert.Equal(t, "retry stopped at attempt 1: the error cannot change by retrying (a missing cluster or permission, a kind the cluster does not serve, an invalid request)", r.Notes[len(r.Notes)-1])
+			attempts := log.of("r")[1:2]
+			assert.Equal(t, EventAttempt, attempts[0].Type)
+			assert.Zero(t, attempts[0].RetryIn, "no retry follows")
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
@@ -174,4 +175,26 @@ func mustRead(path string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// TestGoldenRetries shows each attempt of a retried requirement on stderr (plain progress:
+// not a terminal), and a retry that stops at once on an error that cannot change.
+func TestGoldenRetries(t *testing.T) {
+	t.Setenv("PREFLIGHT_TEST_COUNTER", filepath.Join(t.TempDir(), "counter"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"run-retry-attempts", []string{"run", specs + "retry-attempts.yaml"}, ExitPass},
+		{"run-retry-permanent", []string{"run", specs + "retry-permanent.yaml"}, ExitFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard, not a timing assertion
+			defer cancel()
+			inv := run(t, ctx, "", tc.args...)
+			assert.Equal(t, tc.code, inv.code, "exit code; stderr:\n%s", inv.stderr)
+			golden(t, tc.name, inv.transcript(tc.args))
+		})
+	}
 }

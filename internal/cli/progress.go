@@ -25,6 +25,7 @@ type progress struct {
 	finished int
 	running  []string
 	nodes    map[string]*nodeCount // by requirement id, for per-node commands
+	attempts map[string]int        // attempt lines written, by requirement id
 	// panic is the first panic of event (a stderr that panics): it is called from the
 	// runner's goroutines, where a panic would crash the process.
 	panic *panicError
@@ -73,9 +74,20 @@ func (p *progress) event(e runner.Event) {
 			fmt.Fprintf(p.w, "%s: %s\n", id, n)
 		}
 		return
+	case runner.EventAttempt:
+		line, ok := p.attemptLine(id, e)
+		if !ok {
+			return
+		}
+		if !p.live {
+			fmt.Fprintln(p.w, line)
+			return
+		}
+		fmt.Fprintf(p.w, "\r\x1b[K%s\n", line) // above the live line, which is drawn again below
 	case runner.EventFinished:
 		p.finished++
 		delete(p.nodes, id)
+		delete(p.attempts, id)
 		for i, r := range p.running {
 			if r == id {
 				p.running = append(p.running[:i], p.running[i+1:]...)
@@ -109,6 +121,76 @@ func (p *progress) event(e runner.Event) {
 		}
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	}
+}
+
+// Attempt lines of a retried requirement are bounded: the first attemptsShownFirst
+// attempts, then every attemptsShownEvery-th, and the last one (the event says no retry
+// follows), at most maxAttemptLines lines per requirement (then one line says the others are
+// not shown, and the last attempt is still shown).
+const (
+	attemptsShownFirst = 3
+	attemptsShownEvery = 10
+	maxAttemptLines    = 20
+	maxAttemptReason   = 100 // runes of the reason on an attempt line
+)
+
+// attemptLine returns the line for an attempt of requirement id ("  db-ready: attempt 3
+// failed (status 1: connection refused), retrying in 4s") and whether to write it.
+func (p *progress) attemptLine(id string, e runner.Event) (string, bool) {
+	last := e.RetryIn <= 0
+	if e.Attempt > attemptsShownFirst && e.Attempt%attemptsShownEvery != 0 && !last {
+		return "", false
+	}
+	if p.attempts == nil {
+		p.attempts = map[string]int{}
+	}
+	shown := p.attempts[id]
+	p.attempts[id]++
+	switch {
+	case shown == maxAttemptLines && !last:
+		return fmt.Sprintf("  %s: further attempts are not shown until the last (-o json has them all)", id), true
+	case shown > maxAttemptLines && !last:
+		return "", false
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s: attempt %d", id, e.Attempt)
+	if r := e.Result; r != nil {
+		b.WriteString(" " + statusVerb(r.Status))
+		var detail []string
+		if r.StatusCode != nil {
+			detail = append(detail, fmt.Sprintf("status %d", *r.StatusCode))
+		}
+		reason := r.Error
+		if reason == "" {
+			reason = r.Message
+		}
+		if reason = oneLine(reason); reason != "" {
+			if rs := []rune(reason); len(rs) > maxAttemptReason {
+				reason = string(rs[:maxAttemptReason-3]) + "..."
+			}
+			detail = append(detail, reason)
+		}
+		if len(detail) > 0 {
+			b.WriteString(" (" + strings.Join(detail, ": ") + ")")
+		}
+	}
+	if !last {
+		b.WriteString(", retrying in " + formatDuration(time.Duration(e.RetryIn)))
+	}
+	return b.String(), true
+}
+
+// statusVerb words an attempt's status: "passed", "warned", "failed".
+func statusVerb(s runner.Status) string {
+	switch s {
+	case runner.StatusPass:
+		return "passed"
+	case runner.StatusWarn:
+		return "warned"
+	case runner.StatusFail:
+		return "failed"
+	}
+	return safeText(string(s), false)
 }
 
 // nodeCount counts the nodes of one attempt of a per-node requirement.

@@ -233,3 +233,35 @@ custom_requirements:
 	assert.Equal(t, "Failed: spec.storage is too small", got["database-broken"].Message)
 	assert.Equal(t, runner.StatusWarn, got["all-databases"].Status, "the stalled one is not Current")
 }
+
+// Retries stop at once on errors that cannot change, on the real cluster: a kind the cluster
+// does not serve (in a served group, and in a group that does not exist) fails at the first
+// attempt instead of waiting out a 10-minute retry.
+func TestRetryStopsOnKindNotServed(t *testing.T) {
+	ns := namespace(t)
+	src := `
+custom_requirements:
+- id: gadgets
+  retry: {interval: 1s, timeout: 10m}
+  command: {id: kubernetes, data: {api_version: apps/v1, kind: Gadget}}
+  results:
+  - status: success
+    condition: {status_code: 0}
+- id: widgets
+  retry: {interval: 1s, timeout: 10m}
+  command: {id: kubernetes, data: {api_version: nothing-` + token(t) + `.preflight.test/v1, kind: Widget}}
+  results:
+  - status: success
+    condition: {status_code: 0}
+`
+	spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "kinds.yaml", Reader: strings.NewReader(src)})
+	require.NoError(t, err)
+	d := run(t, spec, runner.Options{Namespace: ns})
+	for _, r := range d.Requirements {
+		assert.Equal(t, runner.StatusFail, r.Status, r.ID)
+		assert.Equal(t, 1, r.Attempts, "%s: one attempt: %s", r.ID, r.Error)
+		require.NotEmpty(t, r.Notes, r.ID)
+		assert.Contains(t, r.Notes[len(r.Notes)-1], "retry stopped at attempt 1: the error cannot change by retrying", r.ID)
+	}
+	assert.Contains(t, byID(d)["gadgets"].Error, `no kind "Gadget" in group/version "apps/v1"`)
+}
