@@ -13,7 +13,7 @@ import (
 )
 
 // object parses a Kubernetes object written as YAML into the JSON data a command outputs.
-func object(t *testing.T, src string) map[string]any {
+func object(t testing.TB, src string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(src), &m))
@@ -287,4 +287,40 @@ func TestKStatusErrors(t *testing.T) {
 	_, err := analyzer.Compile(`kstatus(output).state == "Current"`, analyzer.ScopeCondition)
 	require.Error(t, err, "a misspelt field of the result is a compile error")
 	assert.Contains(t, err.Error(), "state")
+}
+
+// deployments returns a list output of n rolled-out Deployments, as the kubernetes command
+// gives it (an Object, not stdout).
+func deployments(b *testing.B, n int) *analyzer.Input {
+	items := make([]any, n)
+	for i := range items {
+		items[i] = object(b, deploymentRolledOut)
+	}
+	return &analyzer.Input{Object: map[string]any{"apiVersion": "v1", "kind": "List", "items": items}}
+}
+
+// benchmarkRollout evaluates src, which must hold, over 100 rolled-out Deployments.
+func benchmarkRollout(b *testing.B, src string) {
+	e := mustCompile(b, src, analyzer.ScopeCondition)
+	in := deployments(b, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := e.Eval(ctx, nil, in); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkRolloutKStatus is "are all 100 Deployments rolled out" with kstatus; compare with
+// BenchmarkRolloutHandWritten, the check written by hand over the status fields (the
+// baseline), in the same run.
+func BenchmarkRolloutKStatus(b *testing.B) {
+	benchmarkRollout(b, `output.items.all(d, kstatus(d).status == "Current")`)
+}
+
+func BenchmarkRolloutHandWritten(b *testing.B) {
+	benchmarkRollout(b, `output.items.all(d, d.status.observedGeneration == d.metadata.generation &&
+		d.status.updatedReplicas == d.spec.replicas && d.status.availableReplicas == d.spec.replicas &&
+		d.status.replicas == d.spec.replicas)`)
 }

@@ -130,13 +130,7 @@ func TestClusterFacts(t *testing.T) {
 	facts := map[string]any{"version": "1.36.3", "nodes": []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}}
 
 	t.Run("fetched once, lazily", func(t *testing.T) {
-		var fetches atomic.Int32
-		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
-		require.NoError(t, err)
-		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
-			fetches.Add(1)
-			return facts, nil
-		}
+		r, fetches := countingFacts(t, facts)
 		d, err := r.Run(context.Background(), spec(
 			newReq("w1", exit(0), usesCluster),
 			newReq("w2", exit(0), usesCluster),
@@ -314,13 +308,7 @@ func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
 	)
 
 	t.Run("one fetch for the command and cluster", func(t *testing.T) {
-		var fetches atomic.Int32
-		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
-		require.NoError(t, err)
-		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
-			fetches.Add(1)
-			return facts, nil
-		}
+		r, fetches := countingFacts(t, facts)
 		d, err := r.Run(context.Background(), spec(
 			newReq("info", nil, clusterInfo, reads),
 			newReq("info2", nil, clusterInfo, reads),
@@ -354,4 +342,18 @@ func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
 		assert.Equal(t, StatusFail, d.Requirements[0].Status)
 		assert.Contains(t, d.Requirements[0].Error, "cluster facts: no cluster configuration was given")
 	})
+}
+
+// countingFacts returns a Runner with a cluster whose facts are facts, and the count of the
+// fetches it makes.
+func countingFacts(t *testing.T, facts map[string]any) (*Runner, *atomic.Int32) {
+	t.Helper()
+	var fetches atomic.Int32
+	r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
+	require.NoError(t, err)
+	r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
+		fetches.Add(1)
+		return facts, nil
+	}
+	return r, &fetches
 }

@@ -98,6 +98,14 @@ func kstatusPrice(args []ref.Val) (price, bool) {
 // objectSize is the size of v in bytes as objectSize counts them (see kstatusPrice); it
 // stops once past limit.
 func objectSize(v ref.Val, limit uint64) uint64 {
+	// A command's output or a value from vars is JSON data in Go, wrapped: walk the Go data,
+	// which costs no CEL value per element.
+	switch native := v.Value().(type) {
+	case map[string]any:
+		return nativeSize(native, limit)
+	case []any:
+		return nativeSize(native, limit)
+	}
 	switch x := v.(type) {
 	case types.String:
 		return uint64(len(x))
@@ -119,6 +127,33 @@ func objectSize(v ref.Val, limit uint64) uint64 {
 		it := x.Iterator()
 		for it.HasNext() == types.True && n <= limit {
 			n = satAdd(n, objectSize(it.Next(), limit-n))
+		}
+		return n
+	}
+	return elementBytes
+}
+
+// nativeSize is objectSize for JSON data held in Go.
+func nativeSize(v any, limit uint64) uint64 {
+	switch x := v.(type) {
+	case string:
+		return uint64(len(x))
+	case map[string]any:
+		n := uint64(elementBytes)
+		for k, e := range x {
+			if n > limit {
+				break
+			}
+			n = satAdd(n, satAdd(uint64(len(k)), nativeSize(e, limit-min(n, limit))))
+		}
+		return n
+	case []any:
+		n := uint64(elementBytes)
+		for _, e := range x {
+			if n > limit {
+				break
+			}
+			n = satAdd(n, nativeSize(e, limit-n))
 		}
 		return n
 	}
