@@ -65,7 +65,8 @@ func Permissions(fanOut bool) []Permission {
 type PermissionError struct {
 	Namespace string
 	Denied    []Permission
-	// Reasons holds the authorizer's reason for each denial, when it gave one.
+	// Reasons holds the authorizer's reason for each denial, when it gave one; it may be
+	// shorter than Denied (Error never indexes past its end).
 	Reasons []string
 	Unknown []Permission
 	Errs    []error
@@ -82,7 +83,7 @@ func (e *PermissionError) Error() string {
 		} else if p.Namespace != "" && p.Namespace != e.Namespace {
 			s += fmt.Sprintf(" in namespace %q", p.Namespace)
 		}
-		if e.Reasons[i] != "" {
+		if i < len(e.Reasons) && e.Reasons[i] != "" {
 			s += " (" + e.Reasons[i] + ")"
 		}
 		parts = append(parts, s)
@@ -96,7 +97,11 @@ func (e *PermissionError) Error() string {
 	}
 	var unk []string
 	for i, p := range e.Unknown {
-		unk = append(unk, fmt.Sprintf("could not verify permission to %s: %v", p, e.Errs[i]))
+		var err error
+		if i < len(e.Errs) {
+			err = e.Errs[i]
+		}
+		unk = append(unk, fmt.Sprintf("could not verify permission to %s: %v", p, err))
 	}
 	if len(unk) > 0 {
 		if msg != "" {

@@ -3,6 +3,7 @@ package podrun
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -45,4 +46,21 @@ func TestCheckPermissionsGroupAndNamespace(t *testing.T) {
 	var pe *PermissionError
 	require.ErrorAs(t, err, &pe)
 	assert.EqualError(t, err, `insufficient permissions in namespace "run-ns": cannot patch statefulsets.apps in namespace "other"; nothing was created`)
+}
+
+// A PermissionError built by a caller with fewer reasons or errors than permissions still
+// prints every permission instead of panicking.
+func TestPermissionErrorShortReasons(t *testing.T) {
+	e := &PermissionError{
+		Namespace: "ns",
+		Denied:    []Permission{{Verb: "create", Resource: "pods"}, {Verb: "get", Resource: "pods", Subresource: "log"}},
+		Reasons:   []string{"no rule"},
+		Unknown:   []Permission{{Verb: "list", Resource: "nodes", Cluster: true}},
+	}
+	got := e.Error()
+	for _, want := range []string{"cannot create pods (no rule)", "cannot get pods/log", "could not verify permission to list nodes"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Error() = %q, want it to contain %q", got, want)
+		}
+	}
 }
