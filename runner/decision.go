@@ -189,8 +189,10 @@ type Event struct {
 	// scope, including those that cannot run it); 0 when the command did not say.
 	Nodes int `json:"nodes,omitempty"`
 	// RetryIn is set on an EventAttempt that another attempt follows: the pause before it
-	// (the retry's interval). It is 0 on the last attempt (the status was reached, the error
-	// cannot change by retrying, the failure limit or the retry timeout was hit).
+	// (the retry's interval). It is 0 on an attempt known to be the last (the status was
+	// reached, the error cannot change by retrying, the failure limit was hit, or the next
+	// attempt could not start before the retry timeout). The retry timeout or the run's end
+	// can still cut the announced pause short, so the last attempt may carry a RetryIn.
 	RetryIn Duration `json:"retry_in,omitempty"`
 }
 

@@ -802,8 +802,12 @@ func TestRetry(t *testing.T) {
 				assert.Equal(t, i+1, e.Result.Attempts)
 				if i+1 < r.Attempts {
 					assert.Equal(t, Duration(tt.retry.Interval), e.RetryIn, "another attempt follows")
-				} else {
+				} else if !strings.Contains(tt.name, "timeout") {
 					assert.Zero(t, e.RetryIn, "the last attempt")
+				} else {
+					// A loaded machine can wake from the announced pause after the retry
+					// deadline: the pause was announced, the attempt never came.
+					assert.Contains(t, []Duration{0, Duration(tt.retry.Interval)}, e.RetryIn, "the last attempt")
 				}
 			}
 			assert.Equal(t, EventFinished, evs[len(evs)-1].Type)
