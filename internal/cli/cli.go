@@ -231,6 +231,17 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// terminalWidth is the width text output to w is wrapped at: the terminal's when w is one,
+// else defaultWidth (a file, a pipe, a CI log).
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width
+		}
+	}
+	return defaultWidth
+}
+
 // colorEnabled reports whether output to w may use colour: w is a terminal and NO_COLOR is
 // unset or empty (https://no-color.org).
 func colorEnabled(w io.Writer) bool {

@@ -138,7 +138,7 @@ func TestHostile(t *testing.T) {
 			inv := run(t, context.Background(), tc.stdin, tc.args...)
 			assert.Equal(t, tc.code, inv.code, "exit code; stderr:\n%s", inv.stderr)
 			for _, s := range tc.stdout {
-				assert.Contains(t, inv.stdout, s)
+				assert.Contains(t, unwrap(inv.stdout), s)
 			}
 			for _, s := range tc.stderr {
 				assert.Contains(t, inv.stderr, s)
@@ -200,20 +200,21 @@ func TestHostileRendering(t *testing.T) {
 					{Node: "node\x9b-c", Status: runner.StatusSkipped, Excluded: "tainted\x00"},
 				}},
 			{ID: "w\x1b", Status: runner.Status("weird\x1b[2K")},
+			{ID: "plain", Status: runner.StatusFail, Message: "missing\u009b2K", Error: "exec\x07failed"},
 		},
 	}
 	var out strings.Builder
-	require.NoError(t, writeText(&out, d, false))
+	require.NoError(t, writeText(&out, d, false, defaultWidth))
 	text := out.String()
 	assertNoControls(t, text, "text output")
 	for _, want := range []string{`lic\x1b[2Kense`, `missing\u009b2K`, `error: exec\x07failed`, `note: note\x1b]0;title\x07`,
 		`FAIL node\x1b[2K-a: no file\x1b[1A`, `NOT RUN node\u202e-b: NotReady\x1b[2K`, `EXCLUDED node\x9b-c: tainted\x00`,
-		`WEIRD\x1b[2K  w\x1b`, `Gate: pass\x1b[2K (`} {
+		`WEIRD\x1b[2K  w\x1b  `, `Gate: pass\x1b[2K (`} {
 		assert.Contains(t, text, want)
 	}
 	// Colour adds the CLI's own escapes, and only those.
 	out.Reset()
-	require.NoError(t, writeText(&out, d, true))
+	require.NoError(t, writeText(&out, d, true, defaultWidth))
 	stripped := strings.NewReplacer(ansiReset, "", ansiRed, "", ansiGreen, "", ansiYellow, "", ansiGrey, "").Replace(out.String())
 	assertNoControls(t, stripped, "coloured text output")
 
@@ -487,7 +488,7 @@ func TestHostileTruncatedHTTPBody(t *testing.T) {
 	inv := run(t, context.Background(), "", "run", spec, "-q")
 	assert.Equal(t, ExitFail, inv.code, inv.stderr)
 	assert.Contains(t, inv.stdout, "FAIL  upgradeable  The app says it can be upgraded")
-	assert.Contains(t, inv.stdout, "condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr)")
+	assert.Contains(t, unwrap(inv.stdout), "condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr)")
 
 	inv = run(t, context.Background(), "", "run", spec, "-q", "--output-limit", "2Mi")
 	assert.Equal(t, ExitFail, inv.code, inv.stderr)

@@ -385,7 +385,7 @@ func (a *app) print(format outputFormat, d *runner.Decision) error {
 	if format == outputJSON {
 		return writeDecisionJSON(a.stdout, d)
 	}
-	return writeText(a.stdout, d, colorEnabled(a.stdout))
+	return writeText(a.stdout, d, colorEnabled(a.stdout), terminalWidth(a.stdout))
 }
 
 // exitCode maps a decision to ExitPass, ExitFail or ExitWarn. It takes the worse of the gate
