@@ -116,7 +116,7 @@ func (a *app) exit(cmd *cobra.Command, err error) int {
 	}
 	if ee.err != nil {
 		// Errors quote the spec, files, the cluster: shown with control characters escaped.
-		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(ee.err.Error(), true))
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(cliWords(ee.err.Error()), true))
 		var pe *panicError
 		if a.verbose && errors.As(ee.err, &pe) {
 			a.stderr.Write(pe.stack)

@@ -102,7 +102,7 @@ func TestHostile(t *testing.T) {
 			stdout: []string{
 				"FAIL  no-errors        No ERROR line in the log",
 				"condition error: the command's output was cut at the output limit, and results[1] (success) matched on conditions that read it (results[0].condition.expr) and not `truncated`",
-				"raise the output limit (runner.Options.OutputLimit; preflight run --output-limit)",
+				"raise the output limit (--output-limit)",
 				"PASS  exit-code        exit 0",
 				"WARN  knows-truncated  the log was too long to check",
 				"note: output truncated to 1048576 bytes"},
@@ -140,6 +140,7 @@ func TestHostile(t *testing.T) {
 			for _, s := range tc.stdout {
 				assert.Contains(t, unwrap(inv.stdout), s)
 			}
+			assert.NotContains(t, inv.stdout+inv.stderr, "Options.", "the CLI speaks of flags, not of Go fields")
 			for _, s := range tc.stderr {
 				assert.Contains(t, inv.stderr, s)
 			}
