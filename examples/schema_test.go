@@ -82,17 +82,9 @@ func TestEditorSchemaAndLoaderAgree(t *testing.T) {
 	}
 }
 
-// TestEditorSchemaAndLoaderRejectPodTypos: a misspelt Pod field, in a kind: Pod document or
-// in a scheduler command's inline pod, is flagged by the editor's validator and by the loader,
-// at the same field.
-func TestEditorSchemaAndLoaderRejectPodTypos(t *testing.T) {
-	s := editorSchema(t)
-	for _, tc := range []struct {
-		name, spec, pointer, path string
-	}{
-		{
-			name: "pod document",
-			spec: `custom_requirements:
+// podDocumentSpec is a requirement and the start of its pod template, up to the first
+// container's image: a case adds the container's other fields.
+const podDocumentSpec = `custom_requirements:
 - id: etc
   command: {id: scheduler, data: {kubernetes: {pod_name: checker}}}
   results: [{status: success}]
@@ -104,7 +96,19 @@ spec:
   containers:
   - name: c
     image: busybox
-    volumeMount: [{name: etc, mountPath: /host/etc}]
+`
+
+// TestEditorSchemaAndLoaderRejectPodTypos: a misspelt Pod field, in a kind: Pod document or
+// in a scheduler command's inline pod, is flagged by the editor's validator and by the loader,
+// at the same field.
+func TestEditorSchemaAndLoaderRejectPodTypos(t *testing.T) {
+	s := editorSchema(t)
+	for _, tc := range []struct {
+		name, spec, pointer, path string
+	}{
+		{
+			name: "pod document",
+			spec: podDocumentSpec + `    volumeMount: [{name: etc, mountPath: /host/etc}]
   volumes: [{name: etc, hostPath: {path: /etc}}]
 `,
 			pointer: "/spec/containers/0/volumeMount",
@@ -133,19 +137,7 @@ spec:
 		},
 		{
 			name: "int-or-string probe port given a list",
-			spec: `custom_requirements:
-- id: etc
-  command: {id: scheduler, data: {kubernetes: {pod_name: checker}}}
-  results: [{status: success}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: checker}
-spec:
-  containers:
-  - name: c
-    image: busybox
-    readinessProbe: {tcpSocket: {port: [80]}}
+			spec: podDocumentSpec + `    readinessProbe: {tcpSocket: {port: [80]}}
     resources: {limits: {memory: [1Gi]}}
 `,
 			pointer: "/spec/containers/0/readinessProbe/tcpSocket/port",
@@ -194,19 +186,17 @@ func leaves(ve *jsonschema.ValidationError) []string {
 
 // TestSchemaListsTheBuiltinCommands: the command ids an editor offers are the library's.
 func TestSchemaListsTheBuiltinCommands(t *testing.T) {
-	var doc struct {
-		Defs struct {
-			Command struct {
-				Properties struct {
-					ID struct {
-						Enum []string `json:"enum"`
-					} `json:"id"`
-				} `json:"properties"`
-			} `json:"command"`
-		} `json:"$defs"`
-	}
+	var doc any
 	require.NoError(t, json.Unmarshal(schema.JSON(), &doc))
-	got := slices.Clone(doc.Defs.Command.Properties.ID.Enum)
+	for _, k := range []string{"$defs", "command", "properties", "id", "enum"} {
+		m, ok := doc.(map[string]any)
+		require.True(t, ok, "no %s in the schema of command.id", k)
+		doc = m[k]
+	}
+	var got []string
+	for _, id := range doc.([]any) {
+		got = append(got, id.(string))
+	}
 	slices.Sort(got)
 	want := command.Builtins().IDs()
 	slices.Sort(want)
