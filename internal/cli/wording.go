@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/preflightkit/preflight/command"
@@ -17,8 +18,18 @@ var flagWording = strings.NewReplacer(
 	" (Options.OutputBudget)", "",
 )
 
-// cliWords returns s in the CLI's words (flagWording).
-func cliWords(s string) string { return flagWording.Replace(s) }
+// loaderLimit matches where the loader names the field of requirement.Limits that a spec
+// went past: the CLI has no flag for them, so it says only that a limit was reached.
+var loaderLimit = regexp.MustCompile(`(\(the limit), Limits\.Max[A-Za-z]+| \(Limits\.MaxAliases is 0\)`)
+
+// cliWords returns s in the CLI's words (flagWording, loaderLimit).
+func cliWords(s string) string {
+	s = flagWording.Replace(s)
+	if strings.Contains(s, "Limits.Max") {
+		s = loaderLimit.ReplaceAllString(s, "$1")
+	}
+	return s
+}
 
 // reword puts every text of d in the CLI's words, before it is printed.
 func reword(d *runner.Decision) {
