@@ -281,7 +281,7 @@ type dryRunTarget struct {
 // Run applies every object with dryRun=All.
 func (p *dryRunPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
-		return nil, fmt.Errorf("the dry_run command needs a cluster: %w", ErrNoCluster)
+		return nil, fmt.Errorf("the dry_run command needs a cluster, but %w", ErrNoCluster)
 	}
 	start := time.Now()
 	objs := p.objects

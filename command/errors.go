@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -41,6 +42,12 @@ var (
 	// ErrSandbox: the node could not create the pod's sandbox.
 	ErrSandbox = podrun.ErrSandbox
 )
+
+// ErrNoCluster is matched (errors.Is) by the error of a cluster command, of cluster facts and
+// of runner.Cleanup when the run was given no cluster configuration (runner.Options.Config is
+// nil). A program with flags of its own can recognise it, and replace its text, to tell its
+// users how to give one (the CLI: "pass --kubeconfig or set KUBECONFIG").
+var ErrNoCluster = errors.New("no cluster configuration was given (runner.Options.Config is nil)")
 
 // dataRoot is the root of the paths of a command's data errors.
 var dataRoot = field.NewPath("data")

@@ -216,7 +216,7 @@ func (p *kubernetesPrepared) UsesCluster() bool { return true }
 
 func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
-		return nil, fmt.Errorf("the kubernetes command needs a cluster: %w", ErrNoCluster)
+		return nil, fmt.Errorf("the kubernetes command needs a cluster, but %w", ErrNoCluster)
 	}
 	start := time.Now()
 	clients, err := kubeClientsFor(env)

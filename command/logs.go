@@ -146,7 +146,7 @@ type podLog struct {
 // Run reads the logs.
 func (p *logsPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
-		return nil, fmt.Errorf("the logs command needs a cluster: %w", ErrNoCluster)
+		return nil, fmt.Errorf("the logs command needs a cluster, but %w", ErrNoCluster)
 	}
 	start := time.Now()
 	clients, err := kubeClientsFor(env)

@@ -7,10 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 )
 
-// ErrNoCluster is matched (errors.Is) by the error of a cluster command, or of the cluster
-// facts, in a run that was given no cluster configuration (Env.Config nil).
-var ErrNoCluster = errors.New("no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
-
 // Permanent reports whether err, the error of a command that could not produce a result,
 // cannot change while a requirement retries, so that retrying is pointless and the runner
 // stops at once instead of waiting out the retry timeout. It is the one list of such errors:

@@ -328,7 +328,7 @@ func (p *schedulerPrepared) UsesCluster() bool { return true }
 
 func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	if env == nil || env.Config == nil {
-		return nil, fmt.Errorf("the scheduler command needs a cluster: %w", ErrNoCluster)
+		return nil, fmt.Errorf("the scheduler command needs a cluster, but %w", ErrNoCluster)
 	}
 	sess := env.Session
 	if sess == nil {

@@ -160,8 +160,8 @@ func TestSchedulerRunNeedsCluster(t *testing.T) {
 	p, err := schedulerCommand{}.Prepare(json.RawMessage(`{"kubernetes": {"pod_name": "license-checker"}}`), specPods())
 	require.NoError(t, err)
 	_, err = p.Run(context.Background(), &Env{})
-	assert.EqualError(t, err, "the scheduler command needs a cluster: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
 	assert.ErrorIs(t, err, ErrNoCluster)
+	assert.EqualError(t, err, "the scheduler command needs a cluster, but no cluster configuration was given (runner.Options.Config is nil)")
 }
 
 func TestSchedulerResult(t *testing.T) {

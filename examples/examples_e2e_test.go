@@ -92,6 +92,12 @@ func TestLicenseCheckerOnRealCluster(t *testing.T) {
 		assert.Equal(t, cli.ExitPass, code, stderr)
 		assert.Equal(t, runner.GatePass, d.Gate)
 		assert.True(t, hasNode(d.Requirements[0], testcluster.RealNodeName, runner.StatusPass), "%+v", inScope(d.Requirements[0]))
+		// The host's / is mounted: /etc/os-release, a relative symlink, resolves.
+		if target, err := os.Readlink("/etc/os-release"); err == nil {
+			t.Logf("/etc/os-release -> %s on the host", target)
+		}
+		assert.Equal(t, "host-os-release", d.Requirements[1].ID)
+		assert.True(t, hasNode(d.Requirements[1], testcluster.RealNodeName, runner.StatusPass), "%+v", inScope(d.Requirements[1]))
 	}
 	assert.True(t, d.Requirements[0].Privileged, "a hostPath pod is reported as privileged")
 

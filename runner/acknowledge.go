@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/preflightkit/preflight/internal/specschema"
 )
 
 // ErrStrictFailure is matched (errors.Is) by the *OptionError of an acknowledgment that asks
@@ -19,16 +21,24 @@ type acknowledgments struct {
 }
 
 // checkAcks validates ids and warnings against the requirements that find knows (whether id
-// exists, and whether it is strict); where names what holds them in the errors ("the spec",
-// "the decision"). The errors are *OptionError values, one per problem.
-func checkAcks(ids, warnings []string, where string, find func(id string) (strict, ok bool)) (acknowledgments, []error) {
+// exists, and whether it is strict); known lists their ids, for a suggestion when an id is
+// misspelt; where names what holds them in the errors ("the spec", "the decision"). The
+// errors are *OptionError values, one per problem.
+func checkAcks(ids, warnings []string, where string, known []string, find func(id string) (strict, ok bool)) (acknowledgments, []error) {
 	a := acknowledgments{ids: map[string]bool{}, warnings: map[string]bool{}}
 	var errs []error
+	unknown := func(option, id string) error {
+		reason := where + " has no requirement with that id"
+		if s := specschema.Suggest(id, known); s != "" {
+			reason += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return &OptionError{Option: option, Value: id, Reason: reason}
+	}
 	for _, id := range ids {
 		strict, ok := find(id)
 		switch {
 		case !ok:
-			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id, Reason: where + " has no requirement with that id"})
+			errs = append(errs, unknown("Acknowledge", id))
 		case strict:
 			errs = append(errs, &OptionError{Option: "Acknowledge", Value: id, strict: true,
 				Reason: "the requirement is strict: its failures cannot be acknowledged, only its warnings"})
@@ -38,7 +48,7 @@ func checkAcks(ids, warnings []string, where string, find func(id string) (stric
 	}
 	for _, id := range warnings {
 		if _, ok := find(id); !ok {
-			errs = append(errs, &OptionError{Option: "AcknowledgeWarnings", Value: id, Reason: where + " has no requirement with that id"})
+			errs = append(errs, unknown("AcknowledgeWarnings", id))
 			continue
 		}
 		a.warnings[id] = true
@@ -82,10 +92,12 @@ func (d *Decision) Acknowledge(ids, warnings []string, by string, at time.Time) 
 		return nil, fmt.Errorf("acknowledge: the run was interrupted (%s): its gate stays blocked; run it again", d.Error)
 	}
 	index := make(map[string]*RequirementResult, len(d.Requirements))
+	known := make([]string, len(d.Requirements))
 	for i := range d.Requirements {
 		index[d.Requirements[i].ID] = &d.Requirements[i]
+		known[i] = d.Requirements[i].ID
 	}
-	a, errs := checkAcks(ids, warnings, "the decision", func(id string) (bool, bool) {
+	a, errs := checkAcks(ids, warnings, "the decision", known, func(id string) (bool, bool) {
 		r, ok := index[id]
 		return ok && r.Strict, ok
 	})

@@ -56,6 +56,9 @@ func TestDecisionAcknowledge(t *testing.T) {
 		{name: "unknown ids, all reported", d: open, ids: []string{"nope", "warn"}, warnings: []string{"gone"},
 			err: []string{`runner options: Acknowledge "nope": the decision has no requirement with that id`,
 				`runner options: AcknowledgeWarnings "gone": the decision has no requirement with that id`}},
+		{name: "misspelt ids get a suggestion", d: open, ids: []string{"fial"}, warnings: []string{"wran"},
+			err: []string{`runner options: Acknowledge "fial": the decision has no requirement with that id; did you mean "fail"?`,
+				`runner options: AcknowledgeWarnings "wran": the decision has no requirement with that id; did you mean "warn"?`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

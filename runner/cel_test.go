@@ -169,7 +169,8 @@ func TestClusterFacts(t *testing.T) {
 	t.Run("no cluster", func(t *testing.T) {
 		d := mustRun(t, Options{}, spec(newReq("w", exit(0), usesCluster)))
 		assert.Equal(t, StatusFail, d.Requirements[0].Status)
-		assert.Contains(t, d.Requirements[0].Error, "cluster facts: no cluster configuration was given (set runner.Options.Config, or --kubeconfig)")
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts: they need a cluster, but no cluster configuration was given (runner.Options.Config is nil)")
+		assert.ErrorIs(t, d.Requirements[0].Err, command.ErrNoCluster)
 	})
 
 	t.Run("evaluate reuses recorded facts", func(t *testing.T) {

@@ -2,12 +2,12 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/podrun"
 )
 
@@ -27,7 +27,7 @@ type CleanupOptions = podrun.CleanupOptions
 // them). Pods are deleted with a grace period of one second. cfg is not mutated.
 func Cleanup(ctx context.Context, cfg *rest.Config, opts CleanupOptions) ([]string, error) {
 	if cfg == nil {
-		return nil, errors.New("cleanup needs a cluster: no kubeconfig")
+		return nil, fmt.Errorf("cleanup needs a cluster, but %w", command.ErrNoCluster)
 	}
 	cs, err := kubernetes.NewForConfig(podrun.RunConfig(cfg, podrun.Options{}))
 	if err != nil {

@@ -184,7 +184,11 @@ func (r *Runner) newState(spec *requirement.Spec) (*state, error) {
 		}
 	}
 	var errs []error
-	s.acks, errs = checkAcks(r.opts.Acknowledge, r.opts.AcknowledgeWarnings, "the spec", func(id string) (bool, bool) {
+	known := make([]string, len(s.reqs))
+	for i, req := range s.reqs {
+		known[i] = req.ID
+	}
+	s.acks, errs = checkAcks(r.opts.Acknowledge, r.opts.AcknowledgeWarnings, "the spec", known, func(id string) (bool, bool) {
 		i, ok := s.index[id]
 		return ok && s.reqs[i].Strict, ok
 	})
@@ -428,7 +432,7 @@ func (s *state) clusterFacts() (map[string]any, error) {
 		case s.presetCluster != nil:
 			s.cluster = s.presetCluster
 		case s.opts.Config == nil:
-			s.clusterErr = command.ErrNoCluster
+			s.clusterErr = fmt.Errorf("they need a cluster, but %w", command.ErrNoCluster)
 		default:
 			s.cluster, s.clusterErr = s.r.fetchCluster(s.runCtx, s.opts.Config)
 			if s.clusterErr == nil && s.cluster == nil {

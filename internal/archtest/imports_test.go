@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"requirement":          {"internal/specschema", "internal/readctx", "command", "analyzer", "internal/celenv", "internal/gotype"},
 	"internal/readctx":     {},
 	"internal/specschema":  {"schema"},
-	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun"},
+	"runner":               {"requirement", "command", "analyzer", "internal/celenv", "internal/clusterinfo", "internal/podrun", "internal/specschema"},
 	"runner/gatehttp":      {"requirement", "runner"},
 	"examples/preflight":   {"internal/cli"},
 }

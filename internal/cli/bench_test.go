@@ -30,7 +30,7 @@ func BenchmarkWriteText(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := writeText(io.Discard, d, false); err != nil {
+		if err := writeText(io.Discard, d, false, defaultWidth); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -116,7 +116,7 @@ func (a *app) exit(cmd *cobra.Command, err error) int {
 	}
 	if ee.err != nil {
 		// Errors quote the spec, files, the cluster: shown with control characters escaped.
-		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(ee.err.Error(), true))
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(cliWords(ee.err.Error()), true))
 		var pe *panicError
 		if a.verbose && errors.As(ee.err, &pe) {
 			a.stderr.Write(pe.stack)
@@ -229,6 +229,17 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is the width text output to w is wrapped at: the terminal's when w is one,
+// else defaultWidth (a file, a pipe, a CI log).
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width
+		}
+	}
+	return defaultWidth
 }
 
 // colorEnabled reports whether output to w may use colour: w is a terminal and NO_COLOR is

@@ -116,6 +116,8 @@ func TestGolden(t *testing.T) {
 		{"run-ack-failure-only", []string{"run", specs + "mixed.yaml", "-q", "--ack", "broken"}, "", ExitWarn},
 		{"run-ack-strict", []string{"run", specs + "strict.yaml", "-q", "--ack", "license,broken"}, "", ExitUsage},
 		{"run-ack-unknown", []string{"run", specs + "mixed.yaml", "-q", "--ack", "nope"}, "", ExitUsage},
+		{"run-ack-did-you-mean", []string{"run", specs + "mixed.yaml", "-q", "--ack", "brokn,low-memry"}, "", ExitUsage},
+		{"run-ack-warning-did-you-mean", []string{"run", specs + "strict-warn.yaml", "-q", "--ack-warning", "storage-clas"}, "", ExitUsage},
 		{"run-strict-others-acked", []string{"run", specs + "strict.yaml", "-q", "--ack", "broken"}, "", ExitFail},
 		// Flags before and after the spec paths; --phase.
 		{"run-flags-before", []string{"run", "-q", "--phase", "upgrade", specs + "pass.yaml"}, "", ExitFail},
@@ -157,6 +159,9 @@ func TestGolden(t *testing.T) {
 		{"validate-stdin", []string{"validate", "-"}, mustRead("testdata/specs/strict.yaml"), ExitPass},
 		// cleanup without a cluster.
 		{"cleanup-no-cluster", []string{"cleanup"}, "", ExitUsage},
+		// run without a cluster: the errors name the flag, not runner.Options.Config.
+		{"run-no-cluster", []string{"run", specs + "needs-cluster.yaml", "-q"}, "", ExitFail},
+		{"run-no-cluster-json", []string{"run", specs + "needs-cluster.yaml", "-q", "-o", "json"}, "", ExitFail},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +169,7 @@ func TestGolden(t *testing.T) {
 			inv := run(t, context.Background(), tc.stdin, tc.args...)
 			assert.Equal(t, tc.code, inv.code, "exit code; stderr:\n%s", inv.stderr)
 			assert.NotContains(t, inv.stdout+inv.stderr, "\x1b[", "no colour when not writing to a terminal")
+			assert.NotContains(t, inv.stdout+inv.stderr, "Options.", "the CLI speaks of flags, not of Go fields")
 			golden(t, tc.name, inv.transcript(tc.args))
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/runner"
 )
 
@@ -134,9 +136,11 @@ func writeDecisionJSON(w io.Writer, d *runner.Decision) error {
 	return bw.Flush()
 }
 
-// writeText writes one line per requirement in spec order (status, id, message, duration),
-// the details of what failed indented below it, and a summary line with the gate.
-func writeText(w io.Writer, d *runner.Decision, colour bool) error {
+// writeText writes one row per requirement in spec order (status, id, message, duration),
+// the details of what failed indented below it, and a summary line with the gate. Rows and
+// details are wrapped at width columns (terminalWidth): a long message continues under its
+// own column instead of breaking the table.
+func writeText(w io.Writer, d *runner.Decision, colour bool, width int) error {
 	type row struct {
 		word, colour, id, msg, dur string
 		details                    []string
@@ -147,6 +151,9 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 		r := &d.Requirements[i]
 		word, c := statusWord(r.Status)
 		msg := r.Message
+		if head := nodesHead(r); head != "" {
+			msg = head // the node lines below say which nodes, and why
+		}
 		if msg == "" && r.Error != "" {
 			msg = r.Error
 		}
@@ -168,14 +175,28 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 		msgWidth = max(msgWidth, utf8.RuneCountInString(msg))
 		wordWidth = max(wordWidth, len(word))
 	}
-	msgWidth = min(msgWidth, maxMessageColumn)
+	// The message column takes what the width leaves; a long message wraps within it.
+	msgAt := wordWidth + 2 + idWidth + 2
+	msgCol := max(width-msgAt-2-durationColumn, minMessageColumn)
+	msgWidth = min(msgWidth, msgCol)
 	var b strings.Builder
 	for _, r := range rows {
-		line := paint(pad(r.word, wordWidth), r.colour, colour) + "  " + pad(r.id, idWidth) + "  " + pad(r.msg, msgWidth) + "  " + r.dur
+		lines := wrap(r.msg, msgCol)
+		line := paint(pad(r.word, wordWidth), r.colour, colour) + "  " + pad(r.id, idWidth) + "  " + pad(lines[0], msgWidth) + "  " + r.dur
 		b.WriteString(strings.TrimRight(line, " "))
 		b.WriteByte('\n')
+		for _, l := range lines[1:] {
+			b.WriteString(strings.Repeat(" ", msgAt) + l + "\n")
+		}
 		for _, dl := range r.details {
-			b.WriteString("      " + dl + "\n")
+			// A detail continues two columns further in than it starts.
+			for i, l := range wrap(dl, max(width-detailIndent-2, minMessageColumn)) {
+				if i == 0 {
+					b.WriteString(strings.Repeat(" ", detailIndent) + l + "\n")
+				} else {
+					b.WriteString(strings.Repeat(" ", detailIndent+2) + l + "\n")
+				}
+			}
 		}
 	}
 	if len(rows) > 0 {
@@ -187,9 +208,78 @@ func writeText(w io.Writer, d *runner.Decision, colour bool) error {
 	return err
 }
 
-// maxMessageColumn caps the width the message column is padded to; longer messages push the
-// duration of their own line to the right.
-const maxMessageColumn = 72
+const (
+	// defaultWidth is the width text output is wrapped at when stdout is not a terminal.
+	defaultWidth = 100
+	// minMessageColumn is the narrowest the message column gets, however narrow the
+	// terminal or long the ids: lines then exceed the width rather than wrap a word a line.
+	minMessageColumn = 30
+	// detailIndent is how far the detail lines under a requirement start.
+	detailIndent = 6
+	// durationColumn is the room kept for the duration: formatDuration's longest common
+	// output (1m30s, 12.5s, 999ms). It is fixed so that wrapping never depends on timing.
+	durationColumn = 6
+)
+
+// wrap breaks s (one line) into lines of at most width runes at spaces; a word longer than
+// width (a URL) is cut. It returns at least one line.
+func wrap(s string, width int) []string {
+	if utf8.RuneCountInString(s) <= width {
+		return []string{s}
+	}
+	var lines []string
+	var cur []rune
+	for _, word := range strings.Fields(s) {
+		rw := []rune(word)
+		if len(cur) > 0 && len(cur)+1+len(rw) > width {
+			lines = append(lines, string(cur))
+			cur = cur[:0]
+		}
+		if len(cur) > 0 {
+			cur = append(cur, ' ')
+		}
+		cur = append(cur, rw...)
+		for len(cur) > width {
+			lines = append(lines, string(cur[:width]))
+			cur = append(cur[:0], cur[width:]...)
+		}
+	}
+	if len(cur) > 0 || len(lines) == 0 {
+		lines = append(lines, string(cur))
+	}
+	return lines
+}
+
+// nodesHead is the row message of a per-node requirement that did not pass, such as "error
+// on 2 of 5 nodes": the runner's message goes on to name the nodes and their messages, which
+// the node lines show.
+func nodesHead(r *runner.RequirementResult) string {
+	if len(r.Nodes) == 0 || r.Status == runner.StatusPass || r.Status == runner.StatusSkipped {
+		return ""
+	}
+	inScope, worst := 0, 0
+	for _, n := range r.Nodes {
+		if n.Excluded != "" {
+			continue
+		}
+		inScope++
+		if n.Status == r.Status {
+			worst++
+		}
+	}
+	if inScope == 0 {
+		return ""
+	}
+	word := "error"
+	if r.Status == runner.StatusWarn {
+		word = "warning"
+	}
+	noun := "nodes"
+	if inScope == 1 {
+		noun = "node"
+	}
+	return fmt.Sprintf("%s on %d of %d %s", word, worst, inScope, noun)
+}
 
 // pad right-pads s with spaces to width runes.
 func pad(s string, width int) string {
@@ -203,10 +293,18 @@ func pad(s string, width int) string {
 // be evaluated, and which nodes failed, did not run or were excluded.
 func detailLines(r *runner.RequirementResult, colour bool) []string {
 	var out []string
-	if r.Error != "" && r.Message != "" && r.Error != r.Message && r.Status != runner.StatusPass {
+	// Each fact once: a per-node requirement's errors are a node's, which its node line shows.
+	msg := r.Message
+	if head := nodesHead(r); head != "" {
+		msg = head
+	}
+	if r.Error != "" && msg != "" && !strings.Contains(msg, r.Error) && r.Status != runner.StatusPass &&
+		!slices.ContainsFunc(r.Nodes, func(n runner.NodeResult) bool {
+			return n.Error == r.Error || n.NotRun == r.Error || strings.Contains(n.Message, r.Error)
+		}) {
 		out = append(out, "error: "+oneLine(r.Error))
 	}
-	if r.ConditionError != "" {
+	if r.ConditionError != "" && !slices.ContainsFunc(r.Nodes, func(n runner.NodeResult) bool { return n.ConditionError == r.ConditionError }) {
 		out = append(out, "condition error: "+oneLine(r.ConditionError))
 	}
 	if len(r.Nodes) > 0 {
@@ -269,12 +367,12 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 		default:
 			failed++
 			word, c := statusWord(n.Status)
-			msg := n.Message
+			msg, nerr := n.Message, nodeError(n)
 			switch {
 			case msg == "":
-				msg = n.Error
-			case n.Error != "" && n.Error != msg:
-				msg += " (" + n.Error + ")"
+				msg = nerr
+			case nerr != "" && !strings.Contains(msg, nerr) && !strings.Contains(msg, n.Error):
+				msg += " (" + nerr + ")"
 			}
 			if n.ConditionError != "" {
 				msg += " (condition error: " + n.ConditionError + ")"
@@ -319,6 +417,20 @@ func nodeLines(nodes []runner.NodeResult, colour bool) []string {
 		i = j
 	}
 	return append(out, fmt.Sprintf("nodes: %d passed, %d failed, %d not run, %d excluded", passed, failed, notRun, excluded))
+}
+
+// nodeError is a node's error as its line shows it: a check pod's failure without the pod's
+// name (a generated name, deleted with the run) and the node's (the line names it), so that
+// nodes that failed alike share a line.
+func nodeError(n runner.NodeResult) string {
+	var pe *command.PodError
+	if errors.As(n.Err, &pe) && pe.Reason != "" {
+		if pe.Message == "" {
+			return pe.Reason
+		}
+		return pe.Reason + ": " + pe.Message
+	}
+	return n.Error
 }
 
 // nodeNames is "node-a" for one node, "3 nodes (a, b, c)" for a few, and names the first

@@ -375,18 +375,19 @@ func (a *app) decide(rf *runFlags, spec *requirement.Spec, opts runner.Options, 
 	if res.err != nil {
 		// The run's own deadline (--timeout) passed: the decision stands (blocked) and its
 		// exit code applies; say why on stderr.
-		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(res.err.Error(), true))
+		fmt.Fprintf(a.stderr, "Error: %s\n", safeText(cliWords(res.err.Error()), true))
 	}
 	a.code = exitCode(res.d)
 	return nil
 }
 
-// print writes d to stdout in format.
+// print writes d to stdout in format, in the CLI's words (reword).
 func (a *app) print(format outputFormat, d *runner.Decision) error {
+	reword(d)
 	if format == outputJSON {
 		return writeDecisionJSON(a.stdout, d)
 	}
-	return writeText(a.stdout, d, colorEnabled(a.stdout))
+	return writeText(a.stdout, d, colorEnabled(a.stdout), terminalWidth(a.stdout))
 }
 
 // exitCode maps a decision to ExitPass, ExitFail or ExitWarn. It takes the worse of the gate

@@ -286,8 +286,8 @@ func TestWriteText(t *testing.T) {
 		},
 	}
 	var plain, coloured strings.Builder
-	require.NoError(t, writeText(&plain, d, false))
-	require.NoError(t, writeText(&coloured, d, true))
+	require.NoError(t, writeText(&plain, d, false, defaultWidth))
+	require.NoError(t, writeText(&coloured, d, true, defaultWidth))
 	golden(t, "text-render", plain.String())
 	assert.NotContains(t, plain.String(), "\x1b[")
 	assert.Contains(t, coloured.String(), ansiGreen+"PASS"+ansiReset)
@@ -380,7 +380,7 @@ func TestWriteTextManyNodes(t *testing.T) {
 	}
 	r.Nodes = append(r.Nodes, runner.NodeResult{Node: "gone", Status: runner.StatusFail, NotRun: "node deleted during the run", Error: "not run"})
 	var b strings.Builder
-	require.NoError(t, writeText(&b, &runner.Decision{Gate: runner.GateNeedsAck, Requirements: []runner.RequirementResult{r}}, false))
+	require.NoError(t, writeText(&b, &runner.Decision{Gate: runner.GateNeedsAck, Requirements: []runner.RequirementResult{r}}, false, defaultWidth))
 	golden(t, "text-render-many-nodes", b.String())
 	assert.Less(t, strings.Count(b.String(), "\n"), 20)
 }

@@ -1,7 +1,7 @@
 // Command testcluster starts, reuses, reports and stops the project's local Kubernetes test
 // cluster (see package internal/testcluster). It must run as root.
 //
-//	go run ./internal/testcluster/cmd/testcluster up [--kwok-nodes N]   # last line: kubeconfig path
+//	go run ./internal/testcluster/cmd/testcluster up [--kwok-nodes N]   # N: 100 by default; last line: kubeconfig path
 //	go run ./internal/testcluster/cmd/testcluster env                   # export KUBECONFIG=...
 //	go run ./internal/testcluster/cmd/testcluster status
 //	go run ./internal/testcluster/cmd/testcluster down
@@ -23,6 +23,10 @@ import (
 	"github.com/preflightkit/preflight/internal/testcluster"
 )
 
+// defaultKwokNodes is how many simulated nodes up ensures without --kwok-nodes: the project's
+// cluster (test.sh, docs/testcluster.md) is one real node and 100 kwok nodes.
+const defaultKwokNodes = 100
+
 func main() {
 	os.Exit(run())
 }
@@ -41,7 +45,7 @@ flags:
 }
 
 func run() int {
-	kwok := flag.Int("kwok-nodes", 0, "up: ensure this many simulated (kwok) nodes")
+	kwok := flag.Int("kwok-nodes", defaultKwokNodes, "up: ensure this many simulated (kwok) nodes (0: add none)")
 	stateDir := flag.String("state-dir", "", "state directory (default $PREFLIGHT_TESTCLUSTER_STATE or "+testcluster.DefaultStateDir+")")
 	cacheDir := flag.String("cache-dir", "", "binary cache (default $PREFLIGHT_TESTCLUSTER_CACHE or "+testcluster.DefaultCacheDir+")")
 	quiet := flag.Bool("q", false, "log warnings only")
