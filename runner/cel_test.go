@@ -341,7 +341,8 @@ func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
 	t.Run("no cluster", func(t *testing.T) {
 		d := mustRun(t, Options{}, spec(newReq("info", nil, clusterInfo, reads)))
 		assert.Equal(t, StatusFail, d.Requirements[0].Status)
-		assert.Contains(t, d.Requirements[0].Error, "cluster facts: no cluster configuration was given")
+		assert.Contains(t, d.Requirements[0].Error, "cluster facts: they need a cluster, but no cluster configuration was given")
+		assert.ErrorIs(t, d.Requirements[0].Err, command.ErrNoCluster)
 	})
 }
 

@@ -164,7 +164,7 @@ func (p *progress) attemptLine(id string, e runner.Event) (string, bool) {
 		if reason == "" {
 			reason = r.Message
 		}
-		if reason = oneLine(reason); reason != "" {
+		if reason = oneLine(cliWords(reason)); reason != "" {
 			if rs := []rune(reason); len(rs) > maxAttemptReason {
 				reason = string(rs[:maxAttemptReason-3]) + "..."
 			}
