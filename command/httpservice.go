@@ -214,7 +214,11 @@ func (p *httpPrepared) runService(ctx context.Context, env *Env) (*Result, error
 		return nil, err
 	}
 	ns := namespaceOr(p.svc.namespace, env)
-	if err := checkAccess(ctx, env, clients.typed, ns, []podrun.Permission{p.svc.permission(p.method, ns)}); err != nil {
+	perms, err := p.Permissions(ctx, nil, env.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAccess(ctx, env, clients.typed, ns, perms); err != nil {
 		return nil, err
 	}
 	rc, ok := clients.typed.CoreV1().RESTClient().(*rest.RESTClient)
