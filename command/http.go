@@ -169,29 +169,15 @@ func (p *httpPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	start := time.Now()
 	var out Output
-	fail := func(err error) (*Result, error) {
-		if ctx.Err() != nil {
-			setInterrupted(ctx, env, &out)
-		} else {
-			out.StatusCode, out.Err = CodeGeneralError, err
-		}
-		return singleOutput(out, start), nil
-	}
+	fail := failOutput(ctx, env, &out, start)
 	tr, err := p.transport()
 	if err != nil {
 		return fail(err)
 	}
 	defer tr.CloseIdleConnections()
-	var body io.Reader
-	if p.body != "" {
-		body = strings.NewReader(p.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, p.method, p.url, body)
+	req, err := p.newRequest(ctx, p.url)
 	if err != nil {
 		return fail(err)
-	}
-	for k, vs := range p.header {
-		req.Header[k] = vs
 	}
 	if p.host != "" {
 		req.Host = p.host
@@ -208,6 +194,35 @@ func (p *httpPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	out.StatusCode, out.Stdout, out.Truncated = resp.StatusCode, s, truncated
 	return singleOutput(out, start), nil
+}
+
+// failOutput returns how a run that started at start and produced out so far fails with
+// err: interrupted when ctx ended, else CodeGeneralError.
+func failOutput(ctx context.Context, env *Env, out *Output, start time.Time) func(err error) (*Result, error) {
+	return func(err error) (*Result, error) {
+		if ctx.Err() != nil {
+			setInterrupted(ctx, env, out)
+		} else {
+			out.StatusCode, out.Err = CodeGeneralError, err
+		}
+		return singleOutput(*out, start), nil
+	}
+}
+
+// newRequest returns the command's request (method, body, headers) for url.
+func (p *httpPrepared) newRequest(ctx context.Context, url string) (*http.Request, error) {
+	var body io.Reader
+	if p.body != "" {
+		body = strings.NewReader(p.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, p.method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range p.header {
+		req.Header[k] = vs
+	}
+	return req, nil
 }
 
 // transport returns a transport for one run: Go's defaults (proxy from the environment,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"mime"
 	"net/http"
@@ -235,24 +234,10 @@ func (p *httpPrepared) runService(ctx context.Context, env *Env) (*Result, error
 	u.RawQuery = p.svc.query
 	what := p.svc.describe(ns)
 	var out Output
-	fail := func(err error) (*Result, error) {
-		if ctx.Err() != nil {
-			setInterrupted(ctx, env, &out)
-		} else {
-			out.StatusCode, out.Err = CodeGeneralError, err
-		}
-		return singleOutput(out, start), nil
-	}
-	var body io.Reader
-	if p.body != "" {
-		body = strings.NewReader(p.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, p.method, u.String(), body)
+	fail := failOutput(ctx, env, &out, start)
+	req, err := p.newRequest(ctx, u.String())
 	if err != nil {
 		return fail(err)
-	}
-	for k, vs := range p.header {
-		req.Header[k] = vs
 	}
 	client := *rc.Client
 	client.CheckRedirect = func(r *http.Request, via []*http.Request) error {
