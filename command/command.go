@@ -131,6 +131,12 @@ type Env struct {
 	Logger *slog.Logger
 	// Session holds values shared by all commands of one run (clients, a watch, caches).
 	Session *Session
+	// AccessReviews, when set, holds the permissions the run's identity was already found to
+	// have (the runner checks every permission it derives for the run before the first
+	// requirement runs): the commands that check their permissions before their first
+	// request (scheduler, logs, dry_run, http with a service) ask the API server only about
+	// what it does not hold. Nil asks every time.
+	AccessReviews *AccessReviews
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
 	// OnNodeScope and OnNodeDone, when set, receive the progress of a command that runs on

@@ -14,6 +14,12 @@ import (
 // Name is set. A PermissionError lists them; PermissionLister declares them.
 type Permission = podrun.Permission
 
+// AccessReviews remembers the SelfSubjectAccessReviews of one run that were allowed (see
+// Env.AccessReviews); its Check asks, concurrently, about the permissions it does not hold and
+// returns nil or a *PermissionError listing every denial and every review that failed. The
+// zero value is ready. Denials are not remembered.
+type AccessReviews = podrun.AccessReviews
+
 // PermissionLister is an optional interface of a Prepared that talks to the API server: it
 // returns every API call Run makes for a run in namespace (the run's namespace, "default"
 // when empty), with kinds mapped to resources by mapper. The commands that check their

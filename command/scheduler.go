@@ -352,6 +352,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 			Burst:             env.Cluster.Burst,
 			MaxConcurrentPods: env.Cluster.MaxConcurrentPods,
 			Logger:            loggerOf(env),
+			AccessReviews:     env.AccessReviews,
 		})
 	})
 	if err != nil {

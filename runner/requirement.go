@@ -313,6 +313,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 		OutputLimit:   s.opts.OutputLimit,
 		Logger:        s.logger.With("requirement", req.ID),
 		Session:       s.session,
+		AccessReviews: s.access,
 		Cluster: command.ClusterSettings{
 			QPS:               s.opts.QPS,
 			Burst:             s.opts.Burst,

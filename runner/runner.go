@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/preflightkit/preflight/requirement"
@@ -130,6 +131,9 @@ type Runner struct {
 	opts Options
 	// fetchCluster reads the cluster facts; clusterinfo.Fetch unless a test replaces it.
 	fetchCluster func(ctx context.Context, cfg *rest.Config) (map[string]any, error)
+	// newReviewClient makes the clientset of the run's permission check; newReviewClient
+	// (the package function) when nil; tests give a fake.
+	newReviewClient func(cfg *rest.Config, opts *Options) (kubernetes.Interface, error)
 }
 
 // New returns a Runner for opts.

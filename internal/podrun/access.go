@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -117,58 +114,9 @@ func (e *PermissionError) Error() string {
 func (e *PermissionError) Unwrap() []error { return e.Errs }
 
 // CheckPermissions asks the API server, with one SelfSubjectAccessReview per permission (sent
-// in parallel), whether the caller may make every call of perms in namespace. It returns nil
+// concurrently), whether the caller may make every call of perms in namespace. It returns nil
 // when all are allowed and a *PermissionError listing every denial and every check that failed
-// otherwise.
+// otherwise. It is (*AccessReviews)(nil).Check: nothing is remembered.
 func CheckPermissions(ctx context.Context, cs kubernetes.Interface, namespace string, perms []Permission) error {
-	type answer struct {
-		allowed bool
-		reason  string
-		err     error
-	}
-	answers := make([]answer, len(perms))
-	var wg sync.WaitGroup
-	for i, p := range perms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name}
-			switch {
-			case p.Cluster:
-			case p.Namespace != "":
-				ra.Namespace = p.Namespace
-			default:
-				ra.Namespace = namespace
-			}
-			r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
-				&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: ra}},
-				metav1.CreateOptions{})
-			switch {
-			case err != nil:
-				answers[i] = answer{err: err}
-			default:
-				reason := r.Status.Reason
-				if r.Status.EvaluationError != "" {
-					reason = strings.TrimPrefix(reason+"; evaluation error: "+r.Status.EvaluationError, "; ")
-				}
-				answers[i] = answer{allowed: r.Status.Allowed && !r.Status.Denied, reason: reason}
-			}
-		}()
-	}
-	wg.Wait()
-	pe := &PermissionError{Namespace: namespace}
-	for i, a := range answers {
-		switch {
-		case a.err != nil:
-			pe.Unknown = append(pe.Unknown, perms[i])
-			pe.Errs = append(pe.Errs, a.err)
-		case !a.allowed:
-			pe.Denied = append(pe.Denied, perms[i])
-			pe.Reasons = append(pe.Reasons, a.reason)
-		}
-	}
-	if len(pe.Denied) == 0 && len(pe.Unknown) == 0 {
-		return nil
-	}
-	return pe
+	return (*AccessReviews)(nil).Check(ctx, cs, namespace, perms)
 }
