@@ -341,19 +341,24 @@ custom_requirements:
     id: scheduler
     data: {kubernetes: {global: true, pod: {spec: {containers: [{name: c, image: busybox, command: ["test", "-e", "/host/etc/license"]}]}}}}
   results: [{status: success, condition: {status_code: 0}}]
-- id: dynamic
-  command: {id: logs, data: {label_selector_expr: 'vars.selector'}}
+- id: app-logs
+  command: {id: logs, data: {label_selector_expr: 'vars.selector', namespace_expr: 'vars.app_namespace'}}
+  results: [{status: success}]
+- id: per-size
+  command: {id: logs, data: {label_selector: app=db, namespace_expr: 'size(cluster.nodes) > 3 ? "db-ha" : "db"'}}
   results: [{status: success}]
 `
 	s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
 	if err != nil {
 		log.Fatal(err)
 	}
-	// A command whose data comes from vars cannot tell what it will call.
-	_, err = runner.Permissions(context.Background(), s, runner.Options{Namespace: "myapp"})
+	// Data computed from vars is derived with the options' vars, as the run computes it;
+	// data computed from the cluster facts (or results) is known only when the run gets there.
+	opts := runner.Options{Namespace: "myapp", Vars: map[string]any{"selector": "app=myapp", "app_namespace": "myapp"}}
+	_, err = runner.Permissions(context.Background(), s, opts)
 	fmt.Println(errors.Is(err, runner.ErrRuntimeData))
-	s.Requirements = s.Requirements[:2]
-	rules, err := runner.Permissions(context.Background(), s, runner.Options{Namespace: "myapp"})
+	s.Requirements = s.Requirements[:3]
+	rules, err := runner.Permissions(context.Background(), s, opts)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -78,6 +78,7 @@ func TestPermissions(t *testing.T) {
 		reqs      []string
 		ns        string
 		cluster   bool // give a Config (discovery)
+		vars      map[string]any
 		want      *runner.PermissionRules
 		wantError string
 	}{
@@ -118,15 +119,27 @@ func TestPermissions(t *testing.T) {
 			}, Cluster: []rbacv1.PolicyRule{ssarRule}}},
 		{name: "kubernetes without a cluster", reqs: []string{req(`{id: kubernetes, data: {api_version: v1, kind: Pod}}`)},
 			wantError: `requirement "ra": command kubernetes: resolving kind Pod in v1 through discovery: mapping kind Pod to its resource needs the cluster's discovery, as the run does: give a cluster configuration (runner.Options.Config, --kubeconfig)`},
-		{name: "data from vars", reqs: []string{req(`{id: logs, data: {label_selector_expr: vars.sel}}`)},
-			wantError: `requirement "ra": the command's data comes from K_expr keys, known only when the requirement runs: give the data itself to derive its permissions`},
+		{name: "data from vars and app: computed as the run does", ns: "gate", vars: map[string]any{"sel": "app=x", "ns": "app"}, reqs: []string{
+			req(`{id: logs, data: {label_selector_expr: vars.sel, namespace_expr: vars.ns}}`),
+			req(`{id: http, data: {service_expr: '{"name": "web", "namespace": app.namespace + "-api", "port": "http"}', path: /x}}`, ""),
+		},
+			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{
+				"app":      {rule("list", "", "pods"), rule("get", "", "pods/log")},
+				"gate-api": {rule("get", "", "services/proxy", "web:http")},
+			}, Cluster: []rbacv1.PolicyRule{ssarRule}}},
+		{name: "data from vars not given", reqs: []string{req(`{id: logs, data: {label_selector: a=b, namespace_expr: vars.ns}}`)},
+			wantError: `requirement "ra": the command's data could not be computed from the given vars, app and phase (give them as the run does: Options.Vars, AppVersion, Phase; --set, --values, --app-version, --phase): data.namespace_expr: 1:5: no such key: ns`},
+		{name: "data from cluster facts: known at run time", reqs: []string{req(`{id: logs, data: {label_selector: a=b, namespace_expr: 'size(cluster.nodes) > 3 ? "big" : "small"'}}`)},
+			wantError: `requirement "ra": the command's data comes from K_expr keys that read cluster or results, known only when the requirement runs (size(cluster.nodes) > 3 ? "big" : "small"): give the data itself to derive its permissions`},
+		{name: "data from results: known at run time", reqs: []string{req(`{id: exec, data: {cmd: ["true"]}}`), req(`{id: logs, data: {label_selector: a=b, namespace_expr: 'results.ra == "pass" ? "a" : "b"'}}`, "  depends_on: [ra]\n")},
+			wantError: `requirement "rb": the command's data comes from K_expr keys that read cluster or results, known only when the requirement runs (results.ra == "pass" ? "a" : "b"): give the data itself to derive its permissions`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "custom_requirements:\n" + strings.Join(tt.reqs, "")
 			spec, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "s.yaml", Reader: strings.NewReader(src)})
 			require.NoError(t, err, src)
-			opts := runner.Options{Namespace: tt.ns}
+			opts := runner.Options{Namespace: tt.ns, Vars: tt.vars}
 			if tt.cluster {
 				opts.Config = discoveryServer(t)
 			}
@@ -134,9 +147,8 @@ func TestPermissions(t *testing.T) {
 			if tt.wantError != "" {
 				require.Error(t, err)
 				assert.Equal(t, tt.wantError, err.Error())
-				if strings.Contains(tt.wantError, "K_expr") {
-					assert.True(t, errors.Is(err, runner.ErrRuntimeData))
-				}
+				assert.Equal(t, strings.Contains(tt.wantError, "K_expr"), errors.Is(err, runner.ErrRuntimeData))
+				assert.Equal(t, strings.Contains(tt.wantError, "could not be computed"), errors.Is(err, runner.ErrUnresolvedData))
 				return
 			}
 			require.NoError(t, err)

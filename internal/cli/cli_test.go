@@ -151,9 +151,12 @@ func TestGolden(t *testing.T) {
 		{"validate-stdin", []string{"validate", "-"}, mustRead("testdata/specs/strict.yaml"), ExitPass},
 		// cleanup without a cluster.
 		{"cleanup-no-cluster", []string{"cleanup"}, "", ExitUsage},
-		// rbac: the rules a spec needs, as YAML; data known only at run time is refused.
+		// rbac: the rules a spec needs, as YAML; data from vars is computed as run computes it,
+		// data known only at run time is refused.
 		{"rbac", []string{"rbac", specs + "rbac.yaml", "-n", "myapp", "--service-account", "gate"}, "", ExitPass},
-		{"rbac-runtime-data", []string{"rbac", specs + "rbac-vars.yaml"}, "", ExitUsage},
+		{"rbac-vars", []string{"rbac", specs + "rbac-vars.yaml", "-n", "gate", "--values", "testdata/values/rbac.yaml", "--set", "selector=web", "--phase", "upgrade"}, "", ExitPass},
+		{"rbac-vars-missing", []string{"rbac", specs + "rbac-vars.yaml", "-n", "gate", "--set", "selector=web"}, "", ExitUsage},
+		{"rbac-runtime-data", []string{"rbac", specs + "rbac-runtime.yaml"}, "", ExitUsage},
 		{"rbac-host-only", []string{"rbac", specs + "pass.yaml", specs + "mixed.yaml"}, "", ExitPass},
 	}
 	for _, tc := range cases {

@@ -23,6 +23,7 @@ func (a *app) rbacCommand() *cobra.Command {
 	var (
 		namespace, account string
 		kube               kubeFlags
+		rf                 runFlags // vars, phase and versions, as run takes them
 	)
 	cmd := &cobra.Command{
 		Use:   "rbac SPEC... [flags]",
@@ -32,10 +33,14 @@ ServiceAccount in the run's namespace and exactly the rules the spec's requireme
 a Role and RoleBinding (named after the ServiceAccount) in each namespace the run touches,
 and a ClusterRole and ClusterRoleBinding (named SERVICEACCOUNT-NAMESPACE) for cluster-scoped
 rules. Kinds of kubernetes and dry_run commands are mapped through the cluster's discovery
-(the kubeconfig), as run maps them. A command whose data comes from K_expr keys is refused:
-what it calls is known only when it runs.`,
-		Example: `  preflight rbac gate.yaml -n myapp --service-account myapp-gate | kubectl apply -f -`,
-		Args:    minArgs(1, "SPEC (a spec file, or - for stdin)"),
+(the kubeconfig), as run maps them. A command whose data comes from K_expr keys that read
+only vars, app and phase is derived from the data they give with --set, --values,
+--phase, --app-version and --previous-version, as run computes it (give the values the run
+will get); one whose keys read cluster or results is refused: what it calls is known only
+when it runs.`,
+		Example: `  preflight rbac gate.yaml -n myapp --service-account myapp-gate | kubectl apply -f -
+  preflight rbac gate.yaml -n myapp --values values.yaml --set tier=prod`,
+		Args: minArgs(1, "SPEC (a spec file, or - for stdin)"),
 		RunE: a.wrap(func(cmd *cobra.Command, args []string) error {
 			if msgs := validation.IsDNS1123Subdomain(account); len(msgs) > 0 {
 				return usageError("--service-account %q is not a valid ServiceAccount name: %s", account, msgs[0])
@@ -54,9 +59,15 @@ what it calls is known only when it runs.`,
 			if namespace == "" {
 				namespace = metav1.NamespaceDefault
 			}
-			rules, err := runner.Permissions(a.ctx, spec, runner.Options{Namespace: namespace, Config: cl.config})
+			vars, err := buildVars(a.ctx, a.stdin, rf.values, rf.sets)
 			if err != nil {
-				if errors.Is(err, runner.ErrRuntimeData) {
+				return usageError("%w", err)
+			}
+			opts := rf.opts
+			opts.Namespace, opts.Config, opts.Vars = namespace, cl.config, vars
+			rules, err := runner.Permissions(a.ctx, spec, opts)
+			if err != nil {
+				if errors.Is(err, runner.ErrRuntimeData) || errors.Is(err, runner.ErrUnresolvedData) {
 					return usageError("%w", err)
 				}
 				if cl.config == nil {
@@ -75,6 +86,7 @@ what it calls is known only when it runs.`,
 	f := cmd.Flags()
 	f.StringVarP(&namespace, "namespace", "n", "", "the run's namespace, where the ServiceAccount lives (default: the context's namespace, else default)")
 	f.StringVar(&account, "service-account", "preflight", "name of the ServiceAccount the run uses")
+	rf.bindVars(f)
 	kube.bind(f)
 	return cmd
 }
