@@ -146,6 +146,11 @@ func New(opts Options) (*Runner, error) { return newRunner(opts) }
 // every requirement finished: the error is an *InterruptedError and the decision is returned
 // too, its gate blocked, with what finished and the rest failed as not started. The pods the
 // run created are deleted before Run returns, in both cases.
+//
+// With a cluster (Options.Config), Run first checks every permission it derives for the
+// requirements that may run in this phase (as Permissions derives them), with
+// SelfSubjectAccessReviews; when one is denied or cannot be verified nothing runs: the
+// requirements that need it fail with a *command.PermissionError and the others are not run.
 func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
 	return r.run(ctx, spec)
 }
