@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/podrun"
+	"github.com/preflightkit/preflight/requirement"
 )
 
 // newReviewClient is the clientset the run's permission check uses: cfg with the run's QPS
@@ -87,14 +89,15 @@ func (s *state) checkAccess(ctx context.Context) (results []RequirementResult, s
 		return nil, false
 	}
 	s.logger.Debug("permission check failed: nothing runs", "error", err)
-	return s.accessDenied(perReq, skipped, err), true
+	return s.accessDenied(ctx, perReq, skipped, err), true
 }
 
 // accessDenied builds the results of a run whose permission check failed with err: the
 // requirements of perReq that need a permission err lists fail with a *command.PermissionError
-// of theirs, the others do not run (skipped ones are skipped). Each result is acknowledged as
-// in a run and reported as finished.
-func (s *state) accessDenied(perReq [][]command.Permission, skipped []bool, err error) []RequirementResult {
+// of theirs (their results analysed as for a command that failed with it), the others do not
+// run (skipped ones are skipped). Each result is acknowledged as in a run and reported as
+// finished.
+func (s *state) accessDenied(ctx context.Context, perReq [][]command.Permission, skipped []bool, err error) []RequirementResult {
 	var pe *command.PermissionError
 	errors.As(err, &pe)
 	denied := map[command.Permission]string{}
@@ -120,14 +123,15 @@ func (s *state) accessDenied(perReq [][]command.Permission, skipped []bool, err 
 				own.Unknown, own.Errs = append(own.Unknown, p), append(own.Errs, e)
 			}
 		}
+		var cmdErr error
 		switch {
 		case len(own.Denied) > 0 || len(own.Unknown) > 0:
-			r.Status = StatusFail
-			r.setErrors(own, nil)
-			failed = append(failed, req.ID)
+			cmdErr = own
 		case pe == nil && len(perReq[i]) > 0: // the check itself could not be made
-			r.Status = StatusFail
-			r.setErrors(err, nil)
+			cmdErr = err
+		}
+		if cmdErr != nil {
+			r = s.failedCheck(ctx, req, r, cmdErr)
 			failed = append(failed, req.ID)
 		}
 		results[i] = r
@@ -136,7 +140,7 @@ func (s *state) accessDenied(perReq [][]command.Permission, skipped []bool, err 
 	for i, req := range s.reqs {
 		r := &results[i]
 		switch {
-		case r.Status == StatusFail:
+		case slices.Contains(failed, req.ID):
 		case skipped[i]:
 			r.Status = StatusSkipped
 			r.Notes = []string{"skipped: when is false: " + req.When.Source()}
@@ -148,4 +152,14 @@ func (s *state) accessDenied(perReq [][]command.Permission, skipped []bool, err 
 		s.emit(Event{Type: EventFinished, RequirementID: req.ID, Result: copyResult(r)})
 	}
 	return results
+}
+
+// failedCheck is the result of req, whose command was not run because the permission check
+// failed with cmdErr: the results are analysed as for a command that failed with cmdErr (so
+// that a result with condition.error gives its message and status; never pass).
+func (s *state) failedCheck(ctx context.Context, req *requirement.Requirement, base RequirementResult, cmdErr error) RequirementResult {
+	actx := s.baseContext()
+	res := &command.Result{Outputs: []command.Output{runErrorOutput(cmdErr, nil, nil, 0)}}
+	a := attempt{runErr: cmdErr, cmdErr: true, res: res, agg: s.analyse(ctx, req, &actx, res, 0, nil)}
+	return a.result(base) // the analysis never passes a command error
 }

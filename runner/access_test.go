@@ -210,3 +210,32 @@ func TestRunPermissionCheckSkippedWithoutCluster(t *testing.T) {
 	assert.Empty(t, f.asked)
 	assert.Equal(t, StatusFail, d.Requirements[0].Status, "a cluster command without a cluster fails, never passes")
 }
+
+func TestRunPermissionCheckFailureIsAnalysed(t *testing.T) {
+	// A requirement stopped by the check is analysed as if its command had failed with the
+	// PermissionError: a result for command errors gives its message; nothing passes.
+	const src = `custom_requirements:
+- id: handled
+  command: {id: logs, data: {label_selector: app=web}}
+  results:
+  - {status: warn, message: "could not read the logs", condition: {error: true}}
+  - {status: success}
+- id: unconditional
+  command: {id: logs, data: {label_selector: app=db}}
+  results: [{status: success, message: fine}]
+`
+	r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}, Namespace: "gate"})
+	require.NoError(t, err)
+	r.newReviewClient = (&fakeReviews{deny: func(ra authorizationv1.ResourceAttributes) bool { return ra.Subresource == "log" }}).client
+	d, err := r.Run(context.Background(), loadSpec(t, src))
+	require.NoError(t, err)
+	for id, want := range map[string]Status{"handled": StatusWarn, "unconditional": StatusFail} {
+		rr := byID(d, id)
+		assert.Equal(t, want, rr.Status, id)
+		var pe *command.PermissionError
+		assert.True(t, errors.As(rr.Err, &pe), id)
+		assert.Contains(t, rr.Error, "cannot get pods/log", id)
+	}
+	assert.Equal(t, "could not read the logs", byID(d, "handled").Message)
+	assert.NotEqual(t, GatePass, d.Gate)
+}
