@@ -32,6 +32,7 @@ import (
 
 	"github.com/preflightkit/preflight/internal/testcluster"
 	"github.com/preflightkit/preflight/requirement"
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/runner"
 )
 
@@ -300,8 +301,12 @@ func TestRookCephTeardown(t *testing.T) {
 	assert.Equal(t, runner.GateBlocked, d.Gate)
 	r = byID(d)["old-ceph-monitors-gone"]
 	assert.Equal(t, runner.StatusFail, r.Status)
-	assert.Contains(t, r.Error, fmt.Sprintf("cannot list pods in namespace %q: forbidden:", ns))
-	assert.Contains(t, r.Error, `cannot list resource "pods"`, "the API server's own words")
+	// The run's permission check finds it before anything runs (docs/embedding.md).
+	assert.Contains(t, r.Error, fmt.Sprintf("cannot list pods in namespace %q", ns))
+	var pe *command.PermissionError
+	require.ErrorAs(t, r.Err, &pe)
+	require.Len(t, pe.Denied, 1)
+	assert.Equal(t, "list pods", pe.Denied[0].String())
 	noPodsLeft(t, ns)
 }
 
