@@ -30,9 +30,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/internal/testcluster"
 	"github.com/preflightkit/preflight/requirement"
-	"github.com/preflightkit/preflight/command"
 	"github.com/preflightkit/preflight/runner"
 )
 
