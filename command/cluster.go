@@ -107,7 +107,7 @@ func checkAccess(ctx context.Context, env *Env, cs kubernetes.Interface, namespa
 	if e.granted {
 		return nil
 	}
-	if err := podrun.CheckPermissions(ctx, cs, namespace, perms); err != nil {
+	if err := env.AccessReviews.Check(ctx, cs, namespace, perms); err != nil {
 		return err
 	}
 	e.granted = true

@@ -69,7 +69,9 @@ type Command interface {
 //
 // A Command may also have a method UsesCluster() bool that returns true when its Prepared
 // values use the cluster (see Prepared): the caller then knows before a run that a spec needs
-// one even when the data is only complete at run time. And a method
+// one even when the data is only complete at run time; a Command that uses the cluster for
+// some data only (the http command's service target) has instead a method
+// UsesClusterWith(data json.RawMessage) bool, given the data with its K_expr keys. And a method
 // ReadsSecretValues(data json.RawMessage) bool that returns true when data asks for Secret
 // values in the output: the requirement's conditions then also get base64.decode and
 // base64.encode, and the result is marked.
@@ -129,6 +131,12 @@ type Env struct {
 	Logger *slog.Logger
 	// Session holds values shared by all commands of one run (clients, a watch, caches).
 	Session *Session
+	// AccessReviews, when set, holds the permissions the run's identity was already found to
+	// have (the runner checks every permission it derives for the run before the first
+	// requirement runs): the commands that check their permissions before their first
+	// request (scheduler, logs, dry_run, http with a service) ask the API server only about
+	// what it does not hold. Nil asks every time.
+	AccessReviews *AccessReviews
 	// Cluster tunes how cluster commands use the API server.
 	Cluster ClusterSettings
 	// ClusterFacts, when set, returns the run's cluster facts (CEL's `cluster`), read once per

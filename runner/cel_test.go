@@ -151,6 +151,7 @@ func TestClusterFacts(t *testing.T) {
 	t.Run("fetch error fails exactly the requirements that need them", func(t *testing.T) {
 		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
 		require.NoError(t, err)
+		r.newReviewClient = (&fakeReviews{}).client // the run's permission check grants list nodes
 		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
 			return nil, errors.New("connection refused")
 		}
@@ -353,6 +354,7 @@ func countingFacts(t *testing.T, facts map[string]any) (*Runner, *atomic.Int32) 
 	var fetches atomic.Int32
 	r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
 	require.NoError(t, err)
+	r.newReviewClient = (&fakeReviews{}).client // the run's permission check grants list nodes
 	r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
 		fetches.Add(1)
 		return facts, nil

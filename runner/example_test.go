@@ -326,3 +326,54 @@ custom_requirements:
 	// second: pass, kept 400 bytes, trimmed true
 	// third: pass, kept 0 bytes, trimmed true
 }
+
+// Derive the least RBAC rules a spec's run needs: a Role per namespace and a ClusterRole.
+// With runner.Options.Config set, kinds of kubernetes and dry_run commands are mapped
+// through the cluster's discovery, as the run maps them.
+func ExamplePermissions() {
+	const spec = `
+custom_requirements:
+- id: app-upgradeable
+  command: {id: http, data: {service: {name: myapp, port: 8080}, path: /upgradeable}}
+  results: [{status: success, condition: {status_code: 200}}]
+- id: license-file
+  command:
+    id: scheduler
+    data: {kubernetes: {global: true, pod: {spec: {containers: [{name: c, image: busybox, command: ["test", "-e", "/host/etc/license"]}]}}}}
+  results: [{status: success, condition: {status_code: 0}}]
+- id: app-logs
+  command: {id: logs, data: {label_selector_expr: 'vars.selector', namespace_expr: 'vars.app_namespace'}}
+  results: [{status: success}]
+- id: per-size
+  command: {id: logs, data: {label_selector: app=db, namespace_expr: 'size(cluster.nodes) > 3 ? "db-ha" : "db"'}}
+  results: [{status: success}]
+`
+	s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Data computed from vars is derived with the options' vars, as the run computes it;
+	// data computed from the cluster facts (or results) is known only when the run gets there.
+	opts := runner.Options{Namespace: "myapp", Vars: map[string]any{"selector": "app=myapp", "app_namespace": "myapp"}}
+	_, err = runner.Permissions(context.Background(), s, opts)
+	fmt.Println(errors.Is(err, runner.ErrRuntimeData))
+	s.Requirements = s.Requirements[:3]
+	rules, err := runner.Permissions(context.Background(), s, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range rules.Namespaces["myapp"] {
+		fmt.Println("Role myapp:", r.Verbs, r.Resources, r.ResourceNames)
+	}
+	for _, r := range rules.Cluster {
+		fmt.Println("ClusterRole:", r.Verbs, r.APIGroups, r.Resources)
+	}
+	// Output:
+	// true
+	// Role myapp: [list watch] [events] []
+	// Role myapp: [create delete list watch] [pods] []
+	// Role myapp: [get] [pods/log] []
+	// Role myapp: [get] [services/proxy] [myapp:8080]
+	// ClusterRole: [get list] [] [nodes]
+	// ClusterRole: [create] [authorization.k8s.io] [selfsubjectaccessreviews]
+}

@@ -324,6 +324,7 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 		Logger:        s.logger.With("requirement", req.ID),
 		Session:       s.session,
 		ClusterFacts:  s.clusterFactsCtx,
+		AccessReviews: s.access,
 		Cluster: command.ClusterSettings{
 			QPS:               s.opts.QPS,
 			Burst:             s.opts.Burst,

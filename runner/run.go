@@ -143,6 +143,9 @@ type state struct {
 	// runCtx is the run's context (with Options.Timeout); cluster facts are fetched under it.
 	runCtx  context.Context
 	session *command.Session
+	// access holds the run's allowed SelfSubjectAccessReviews (checkAccess), which the
+	// commands' own checks consult.
+	access  *command.AccessReviews
 	budget  *analyzer.Budget
 	outputs *outputBudget // the output the run keeps (Options.OutputBudget)
 	slots   chan struct{}
@@ -224,7 +227,10 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	}()
 	s.logger.Debug("run starting", "requirements", len(s.reqs), "parallel", s.opts.Parallel)
 
-	results := s.schedule(runCtx)
+	results, stopped := s.checkAccess(runCtx)
+	if !stopped {
+		results = s.schedule(runCtx)
+	}
 
 	d := &Decision{
 		RunID:        s.runID,
@@ -472,11 +478,15 @@ func (s *state) clusterFactsCtx(ctx context.Context) (map[string]any, error) {
 type source func(ctx context.Context, req *requirement.Requirement, p command.Prepared, env *command.Env) (*command.Result, error)
 
 // baseContext is the analyzer context every requirement starts from.
-func (s *state) baseContext() analyzer.Context {
+func (s *state) baseContext() analyzer.Context { return baseContextOf(s.opts, s.budget) }
+
+// baseContextOf is the analyzer context of a run with opts (its Namespace and Phase already
+// defaulted) charging budget.
+func baseContextOf(opts *Options, budget *analyzer.Budget) analyzer.Context {
 	return analyzer.Context{
-		Vars:   s.opts.Vars,
-		App:    analyzer.App{Version: s.opts.AppVersion, PreviousVersion: s.opts.PreviousVersion, Namespace: s.opts.Namespace},
-		Phase:  string(s.opts.Phase),
-		Budget: s.budget,
+		Vars:   opts.Vars,
+		App:    analyzer.App{Version: opts.AppVersion, PreviousVersion: opts.PreviousVersion, Namespace: opts.Namespace},
+		Phase:  string(opts.Phase),
+		Budget: budget,
 	}
 }

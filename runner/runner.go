@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/preflightkit/preflight/requirement"
@@ -135,6 +136,9 @@ type Runner struct {
 	opts Options
 	// fetchCluster reads the cluster facts; clusterinfo.Fetch unless a test replaces it.
 	fetchCluster func(ctx context.Context, cfg *rest.Config) (map[string]any, error)
+	// newReviewClient makes the clientset of the run's permission check; newReviewClient
+	// (the package function) when nil; tests give a fake.
+	newReviewClient func(cfg *rest.Config, opts *Options) (kubernetes.Interface, error)
 }
 
 // New returns a Runner for opts.
@@ -147,6 +151,11 @@ func New(opts Options) (*Runner, error) { return newRunner(opts) }
 // every requirement finished: the error is an *InterruptedError and the decision is returned
 // too, its gate blocked, with what finished and the rest failed as not started. The pods the
 // run created are deleted before Run returns, in both cases.
+//
+// With a cluster (Options.Config), Run first checks every permission it derives for the
+// requirements that may run in this phase (as Permissions derives them), with
+// SelfSubjectAccessReviews; when one is denied or cannot be verified nothing runs: the
+// requirements that need it fail with a *command.PermissionError and the others are not run.
 func (r *Runner) Run(ctx context.Context, spec *requirement.Spec) (*Decision, error) {
 	return r.run(ctx, spec)
 }

@@ -162,6 +162,13 @@ func TestGolden(t *testing.T) {
 		// run without a cluster: the errors name the flag, not runner.Options.Config.
 		{"run-no-cluster", []string{"run", specs + "needs-cluster.yaml", "-q"}, "", ExitFail},
 		{"run-no-cluster-json", []string{"run", specs + "needs-cluster.yaml", "-q", "-o", "json"}, "", ExitFail},
+		// rbac: the rules a spec needs, as YAML; data from vars is computed as run computes it,
+		// data known only at run time is refused.
+		{"rbac", []string{"rbac", specs + "rbac.yaml", "-n", "myapp", "--service-account", "gate"}, "", ExitPass},
+		{"rbac-vars", []string{"rbac", specs + "rbac-vars.yaml", "-n", "gate", "--values", "testdata/values/rbac.yaml", "--set", "selector=web", "--phase", "upgrade"}, "", ExitPass},
+		{"rbac-vars-missing", []string{"rbac", specs + "rbac-vars.yaml", "-n", "gate", "--set", "selector=web"}, "", ExitUsage},
+		{"rbac-runtime-data", []string{"rbac", specs + "rbac-runtime.yaml"}, "", ExitUsage},
+		{"rbac-host-only", []string{"rbac", specs + "pass.yaml", specs + "mixed.yaml"}, "", ExitPass},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,11 +89,7 @@ type runFlags struct {
 
 func (rf *runFlags) bind(f *pflag.FlagSet) {
 	rf.output = outputText
-	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL vars value, `key=value` (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
-	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML `file` of CEL vars values (repeatable, merged in order; --set wins; - reads stdin)")
-	f.Var(phaseValue{&rf.opts.Phase}, "phase", "where the run stands: install or upgrade (before it), post-install or post-upgrade (after it to verify it) (CEL phase)")
-	f.StringVar(&rf.opts.AppVersion, "app-version", "", "`version` being installed (CEL app.version)")
-	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "`version` currently installed, for upgrades (CEL app.previous_version)")
+	rf.bindVars(f)
 	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by `id` (repeatable or comma-separated; strict ones cannot be acknowledged)")
 	f.StringSliceVar(&rf.opts.AcknowledgeWarnings, "ack-warning", nil, "accept the warnings (never the failures) of a requirement by `id`, strict ones included (repeatable or comma-separated)")
 	f.VarP(&rf.output, "output", "o", "output format: text or json")
@@ -105,6 +101,15 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 	f.IntVar(&rf.opts.Burst, "burst", 0, "burst of queries to the API server (0 takes client-go's default)")
 	f.IntVar(&rf.opts.MaxConcurrentPods, "max-pods", 0, "how many pods the run creates at once (0 takes the library's default)")
 	rf.kube.bind(f)
+}
+
+// bindVars binds what CEL sees of the caller (vars, phase, versions), as run takes them.
+func (rf *runFlags) bindVars(f *pflag.FlagSet) {
+	f.StringArrayVar(&rf.sets, "set", nil, "set a CEL vars value, `key=value` (repeatable; a.b=c nests, a=1,b=2 sets two, list={x,y}; true/false/null/integers are typed)")
+	f.StringArrayVarP(&rf.values, "values", "f", nil, "YAML `file` of CEL vars values (repeatable, merged in order; --set wins; - reads stdin)")
+	f.Var(phaseValue{&rf.opts.Phase}, "phase", "where the run stands: install or upgrade (before it), post-install or post-upgrade (after it to verify it) (CEL phase)")
+	f.StringVar(&rf.opts.AppVersion, "app-version", "", "`version` being installed (CEL app.version)")
+	f.StringVar(&rf.opts.PreviousVersion, "previous-version", "", "`version` currently installed, for upgrades (CEL app.previous_version)")
 }
 
 // options completes rf.opts: vars, cluster, logger. It prints a note on stderr when there is

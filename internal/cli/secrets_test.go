@@ -46,6 +46,9 @@ func fakeSecretsAPI(t *testing.T, secrets map[string]map[string]string) string {
 		case p == "/api/v1":
 			reply(w, 200, map[string]any{"kind": "APIResourceList", "groupVersion": "v1", "resources": []any{
 				map[string]any{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": []string{"get", "list"}}}})
+		case p == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" && r.Method == http.MethodPost:
+			// The run's permission check, before anything runs: everything is allowed.
+			reply(w, 201, map[string]any{"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "status": map[string]any{"allowed": true}})
 		case p == "/api/v1/namespaces/db/secrets":
 			items := []any{}
 			for name, data := range secrets {

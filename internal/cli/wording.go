@@ -11,12 +11,13 @@ import (
 // flagWording rewrites what the library says to Go callers (the fields of runner.Options) in
 // the words of the CLI's users: its flags and the environment. The library's texts it matches
 // are its own: command.ErrNoCluster's, the fixes of a cut output and of a used-up output
-// budget (which has no flag), and of an upgrade without a previous version; a test fails when one of them changes and leaks through.
+// budget (which has no flag), of an upgrade without a previous version, and of rbac's data left uncomputed; a test fails when one of them changes and leaks through.
 var flagWording = strings.NewReplacer(
 	command.ErrNoCluster.Error(), "no cluster configuration was given: pass --kubeconfig or set KUBECONFIG",
 	"(runner.Options.OutputLimit; preflight run --output-limit)", "(--output-limit)",
 	" (Options.OutputBudget)", "",
 	"(--previous-version in the CLI, runner.Options.PreviousVersion in Go, previous_version when starting a run over HTTP)", "(--previous-version)",
+	"(give them as the run does: Options.Vars, AppVersion, Phase; --set, --values, --app-version, --phase)", "(give them as to run: --set, --values, --app-version, --phase)",
 )
 
 // loaderLimit matches where the loader names the field of requirement.Limits that a spec

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -18,14 +15,17 @@ type Permission struct {
 	Group       string
 	Resource    string
 	Subresource string
+	// Name, when set, is the one object the call is made on (a Service's proxy name such as
+	// "myapp:8080"); a check with a name is granted by a rule with that resourceName too.
+	Name string
 	// Cluster is set for cluster-scoped checks (nodes); otherwise the check is in Namespace,
 	// or in the namespace CheckPermissions is given when Namespace is empty.
 	Cluster   bool
 	Namespace string
 }
 
-// String returns "verb resource[.group][/subresource]", as in "get pods/log" or "patch
-// statefulsets.apps".
+// String returns "verb resource[.group][/subresource] [name]", as in "get pods/log",
+// "patch statefulsets.apps" or `get services/proxy "myapp:8080"`.
 func (p Permission) String() string {
 	r := p.Resource
 	if p.Group != "" {
@@ -33,6 +33,9 @@ func (p Permission) String() string {
 	}
 	if p.Subresource != "" {
 		r += "/" + p.Subresource
+	}
+	if p.Name != "" {
+		r += fmt.Sprintf(" %q", p.Name)
 	}
 	return p.Verb + " " + r
 }
@@ -116,58 +119,9 @@ func (e *PermissionError) Error() string {
 func (e *PermissionError) Unwrap() []error { return e.Errs }
 
 // CheckPermissions asks the API server, with one SelfSubjectAccessReview per permission (sent
-// in parallel), whether the caller may make every call of perms in namespace. It returns nil
+// concurrently), whether the caller may make every call of perms in namespace. It returns nil
 // when all are allowed and a *PermissionError listing every denial and every check that failed
-// otherwise.
+// otherwise. It is (*AccessReviews)(nil).Check: nothing is remembered.
 func CheckPermissions(ctx context.Context, cs kubernetes.Interface, namespace string, perms []Permission) error {
-	type answer struct {
-		allowed bool
-		reason  string
-		err     error
-	}
-	answers := make([]answer, len(perms))
-	var wg sync.WaitGroup
-	for i, p := range perms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
-			switch {
-			case p.Cluster:
-			case p.Namespace != "":
-				ra.Namespace = p.Namespace
-			default:
-				ra.Namespace = namespace
-			}
-			r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
-				&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: ra}},
-				metav1.CreateOptions{})
-			switch {
-			case err != nil:
-				answers[i] = answer{err: err}
-			default:
-				reason := r.Status.Reason
-				if r.Status.EvaluationError != "" {
-					reason = strings.TrimPrefix(reason+"; evaluation error: "+r.Status.EvaluationError, "; ")
-				}
-				answers[i] = answer{allowed: r.Status.Allowed && !r.Status.Denied, reason: reason}
-			}
-		}()
-	}
-	wg.Wait()
-	pe := &PermissionError{Namespace: namespace}
-	for i, a := range answers {
-		switch {
-		case a.err != nil:
-			pe.Unknown = append(pe.Unknown, perms[i])
-			pe.Errs = append(pe.Errs, a.err)
-		case !a.allowed:
-			pe.Denied = append(pe.Denied, perms[i])
-			pe.Reasons = append(pe.Reasons, a.reason)
-		}
-	}
-	if len(pe.Denied) == 0 && len(pe.Unknown) == 0 {
-		return nil
-	}
-	return pe
+	return (*AccessReviews)(nil).Check(ctx, cs, namespace, perms)
 }

@@ -54,6 +54,9 @@ type Options struct {
 	MaxConcurrentPods int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// AccessReviews, when set, holds the run's allowed SelfSubjectAccessReviews: the
+	// permission check before the first pod asks only what it does not hold.
+	AccessReviews *AccessReviews
 }
 
 // Client runs the check pods of one run. It is safe for concurrent use. Close it when the run
@@ -166,7 +169,7 @@ func (c *Client) checkPermissions(ctx context.Context, namespace string, fanOut 
 	if e.done {
 		return e.err
 	}
-	err := CheckPermissions(ctx, c.cs, namespace, Permissions(fanOut))
+	err := c.opts.AccessReviews.Check(ctx, c.cs, namespace, Permissions(fanOut))
 	if ctx.Err() == nil {
 		e.done, e.err = true, err
 	}

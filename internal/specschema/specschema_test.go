@@ -143,6 +143,21 @@ func TestViolations(t *testing.T) {
 			want: []specschema.Violation{{Pointer: "/custom_requirements/0/command/data/port", Keyword: "minimum", Message: "must be at least 1, not the number 0"}},
 		},
 		{
+			name: "http service target: its fields, its path, url or service",
+			doc: "custom_requirements:\n- id: a\n  command: {id: http, data: {service: {name: web, prot: 80}, path: upgradeable}}\n  results: [{status: success}]\n" +
+				"- id: b\n  command: {id: http, data: {url: http://a, service: {name: web, port: 70000}}}\n  results: [{status: success}]\n" +
+				"- id: c\n  command: {id: http, data: {service: {name: web, port: http, scheme: ftp}, path: /x, path_expr: vars.p}}\n  results: [{status: success}]\n",
+			want: []specschema.Violation{
+				{Pointer: "/custom_requirements/0/command/data/path", Keyword: "pattern", Message: "must be a path starting with /"},
+				{Pointer: "/custom_requirements/0/command/data/service", Keyword: "anyOf", Message: `missing required field "port" (or port_expr)`},
+				{Pointer: "/custom_requirements/0/command/data/service/prot", At: specschema.AtKey, Keyword: "additionalProperties", Message: `unknown field "prot"; did you mean "port"?`},
+				{Pointer: "/custom_requirements/1/command/data", Keyword: "not", Message: "give url or service, not both: url is requested from this host, service through the API server's service proxy"},
+				{Pointer: "/custom_requirements/1/command/data/service/port", Keyword: "maximum", Message: "must be at most 65535, not the number 70000"},
+				{Pointer: "/custom_requirements/2/command/data/path_expr", At: specschema.AtKey, Keyword: "not", Message: "give path or path_expr, not both: path_expr is CEL whose value is used for path"},
+				{Pointer: "/custom_requirements/2/command/data/service/scheme", Keyword: "enum", Message: `must be one of http, https, not the string "ftp"`},
+			},
+		},
+		{
 			name: "not a requirements document",
 			doc:  "requirements: []\n",
 			want: []specschema.Violation{
