@@ -39,6 +39,12 @@ type testAPIServer struct {
 	deny    map[string]bool
 	ssarErr bool
 	ssars   []string
+	// reviews holds the attributes of every SelfSubjectAccessReview, names included.
+	reviews []authorizationv1.ResourceAttributes
+	// proxy, when set, answers requests to the service proxy
+	// (/api/v1/namespaces/NS/services/NAME/proxy/REST), with NAME as [scheme:]name:port.
+	proxy   func(w http.ResponseWriter, r *http.Request, ns, name string)
+	proxied atomic.Int64
 	// apply answers a server-side apply: a status code and, for codes >= 400, the Status.
 	apply   func(resource, ns, name string, obj map[string]any) (int, *metav1.Status)
 	applies []testApply
@@ -133,6 +139,11 @@ func (s *testAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		s.podLog(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/api/v1/namespaces/") && strings.HasSuffix(path, "/pods"):
 		s.listPods(w, r)
+	case strings.HasPrefix(path, "/api/v1/namespaces/") && len(strings.Split(path, "/")) >= 8 &&
+		strings.Split(path, "/")[5] == "services" && strings.Split(path, "/")[7] == "proxy" && s.proxy != nil:
+		parts := strings.Split(path, "/")
+		s.proxied.Add(1)
+		s.proxy(w, r, parts[4], parts[6])
 	case r.Method == http.MethodPatch:
 		s.patch(w, r)
 	default:
@@ -169,6 +180,7 @@ func (s *testAPIServer) ssar(w http.ResponseWriter, r *http.Request) {
 	key := fmt.Sprintf("%s %s/%s %s", ra.Verb, ra.Group, res, ra.Namespace)
 	s.mu.Lock()
 	s.ssars = append(s.ssars, key)
+	s.reviews = append(s.reviews, *ra)
 	denied, broken := s.deny[key], s.ssarErr
 	s.mu.Unlock()
 	if broken {

@@ -69,7 +69,9 @@ type Command interface {
 //
 // A Command may also have a method UsesCluster() bool that returns true when its Prepared
 // values use the cluster (see Prepared): the caller then knows before a run that a spec needs
-// one even when the data is only complete at run time. And a method
+// one even when the data is only complete at run time; a Command that uses the cluster for
+// some data only (the http command's service target) has instead a method
+// UsesClusterWith(data json.RawMessage) bool, given the data with its K_expr keys. And a method
 // ReadsSecretValues(data json.RawMessage) bool that returns true when data asks for Secret
 // values in the output: the requirement's conditions then also get base64.decode and
 // base64.encode, and the result is marked.

@@ -38,7 +38,6 @@ func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 		}
 		return field.ErrorList{invalid(p, "%v", err)}
 	}
-	known := gotype.Names(reflect.TypeOf(v))
 	var errs field.ErrorList
 	for _, se := range strictErrs {
 		var fe sigsjson.FieldError
@@ -50,6 +49,7 @@ func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 		msg := se.Error()
 		switch {
 		case strings.HasPrefix(msg, "unknown field"):
+			known := gotype.Names(parentType(reflect.TypeOf(v), fe.FieldPath()))
 			errs = append(errs, invalid(at, "unknown field (known fields: %s; names are case-sensitive)", strings.Join(known, ", ")))
 		case strings.HasPrefix(msg, "duplicate field"):
 			errs = append(errs, invalid(at, "duplicate field: give it once"))
@@ -58,6 +58,25 @@ func decodeStrict(p *field.Path, data json.RawMessage, v any) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// parentType returns the struct type that holds the field at a dotted path ("service.ns":
+// the type of service) within t, following pointers, slices and maps; t when it cannot tell.
+func parentType(t reflect.Type, dotted string) reflect.Type {
+	parts := strings.Split(dotted, ".")
+	cur := t
+	for _, part := range parts[:len(parts)-1] {
+		name, _, _ := strings.Cut(part, "[")
+		f, ok := gotype.Lookup(gotype.Deref(cur), name)
+		if !ok {
+			return t
+		}
+		cur = gotype.Deref(f.Type)
+		for cur.Kind() == reflect.Slice || cur.Kind() == reflect.Map {
+			cur = gotype.Deref(cur.Elem())
+		}
+	}
+	return cur
 }
 
 // childPath appends a dotted field path as encoding/json names it ("env.A", "cmd[1]") to p.

@@ -20,13 +20,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// httpCommand makes an HTTP request from the installer's host: command id "http".
+// httpCommand makes an HTTP request from the installer's host, or to a Service of the
+// cluster through the API server's service proxy: command id "http".
 type httpCommand struct{}
 
 // httpData is the data of http.
 type httpData struct {
 	// URL is the http or https URL to request.
 	URL string `json:"url"`
+	// Service is a Service of the cluster to request through the API server's service proxy,
+	// instead of URL.
+	Service *httpService `json:"service,omitempty"`
+	// Path is the path (and query) to request of Service, "/" by default.
+	Path string `json:"path,omitempty"`
 	// Method is the request method, GET by default.
 	Method string `json:"method,omitempty"`
 	// Headers are added to the request; a Host header sets the request's host.
@@ -45,6 +51,7 @@ func (httpCommand) DataType() reflect.Type { return reflect.TypeOf(httpData{}) }
 // httpPrepared is a validated http command.
 type httpPrepared struct {
 	url      string
+	svc      *serviceTarget // set for a service target (url is then empty)
 	method   string
 	header   http.Header
 	host     string // from a Host header, "" when none
@@ -66,8 +73,23 @@ func (httpCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 		return nil, errs.ToAggregate()
 	}
 	var errs field.ErrorList
-	if d.URL == "" {
-		errs = append(errs, invalid(dataRoot.Child("url"), `required: give an http or https URL, such as "https://app.internal/healthz"`))
+	var svc *serviceTarget
+	switch {
+	case d.Service != nil && d.URL != "":
+		errs = append(errs, invalid(dataRoot, "give url or service, not both: url is requested from this host, service through the API server's service proxy"))
+	case d.Service != nil:
+		var svcErrs field.ErrorList
+		svc, svcErrs = prepareService(d.Service, d.Path)
+		errs = append(errs, svcErrs...)
+	case d.Path != "":
+		// At data, not data.path: the service may come from a service_expr key.
+		errs = append(errs, invalid(dataRoot, "path only applies to a service target: give service too, or put the path in url"))
+	}
+	if d.Service != nil {
+		// The checks of a URL do not apply.
+	} else if d.URL == "" {
+		// At data: either key may come from a K_expr key.
+		errs = append(errs, invalid(dataRoot, `required: give url (an http or https URL, such as "https://app.internal/healthz") or service (a Service of the cluster: {name, namespace, port}) and path`))
 	} else if u, err := url.Parse(d.URL); err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -79,7 +101,7 @@ func (httpCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 	} else if u.Host == "" {
 		errs = append(errs, invalid(dataRoot.Child("url"), "%q has no host", d.URL))
 	}
-	p := &httpPrepared{url: d.URL, method: d.Method, body: d.Body, insecure: d.InsecureSkipVerify,
+	p := &httpPrepared{url: d.URL, svc: svc, method: d.Method, body: d.Body, insecure: d.InsecureSkipVerify,
 		caFile: d.CAFile, header: http.Header{}}
 	if p.method == "" {
 		p.method = http.MethodGet
@@ -100,6 +122,9 @@ func (httpCommand) Prepare(data json.RawMessage, _ SpecContext) (Prepared, error
 		default:
 			p.header.Add(k, v)
 		}
+	}
+	if svc != nil {
+		errs = append(errs, svc.check(p, &d)...)
 	}
 	if d.InsecureSkipVerify && d.CAFile != "" {
 		errs = append(errs, invalid(dataRoot, "give ca_file or insecure_skip_verify, not both: a CA file means the certificate is verified"))
@@ -136,7 +161,12 @@ func isHTTPToken(s string) bool {
 // connection, a TLS failure, a body cut off) sets Err, with CodeGeneralError, or CodeTimeout
 // when the command's deadline passed. The proxy comes from HTTP_PROXY, HTTPS_PROXY and
 // NO_PROXY, as for curl and kubectl; connections are not kept between runs.
+//
+// A service target is requested through the API server (see runService).
 func (p *httpPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
+	if p.svc != nil {
+		return p.runService(ctx, env)
+	}
 	start := time.Now()
 	var out Output
 	fail := func(err error) (*Result, error) {

@@ -20,7 +20,7 @@ import (
 
 func TestHTTPPrepareErrors(t *testing.T) {
 	tests := []prepareErrorCase{
-		{"missing url", `{}`, `data.url: required: give an http or https URL, such as "https://app.internal/healthz"`},
+		{"missing url", `{}`, `data: required: give url (an http or https URL, such as "https://app.internal/healthz") or service (a Service of the cluster: {name, namespace, port}) and path`},
 		{"not a URL", `{"url": "http://a b:x"}`, `data.url: "http://a b:x" is not a URL: invalid port ":x" after host`},
 		{"wrong scheme", `{"url": "ftp://files/x"}`, `data.url: "ftp://files/x" must start with http:// or https://`},
 		{"relative", `{"url": "/healthz"}`, `data.url: "/healthz" must start with http:// or https://`},
@@ -32,7 +32,7 @@ func TestHTTPPrepareErrors(t *testing.T) {
 		{"header value not a string", `{"url": "http://a", "headers": {"X": 1}}`, `data.headers[X]: must be a string, not number`},
 		{"both TLS options", `{"url": "https://a", "insecure_skip_verify": true, "ca_file": "/ca.pem"}`, `data: give ca_file or insecure_skip_verify, not both: a CA file means the certificate is verified`},
 		{"insecure not a bool", `{"url": "https://a", "insecure_skip_verify": "true"}`, `data.insecure_skip_verify: must be a boolean (true or false), not string`},
-		{"unknown field", `{"url": "https://a", "timeout": 3}`, `data.timeout: unknown field (known fields: body, ca_file, headers, insecure_skip_verify, method, url; names are case-sensitive)`},
+		{"unknown field", `{"url": "https://a", "timeout": 3}`, `data.timeout: unknown field (known fields: body, ca_file, headers, insecure_skip_verify, method, path, service, url; names are case-sensitive)`},
 		{"several", `{"url": "x", "method": "get"}`, `data.url: "x" must start with http:// or https://` + "\n" + `data.method: "get": methods are case-sensitive: write GET`},
 	}
 	checkPrepareErrors(t, "http", tests)

@@ -227,17 +227,8 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	ns := ""
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace && !p.data.AllNamespaces {
-		ns = p.data.Namespace
-		if ns == "" {
-			ns = env.Namespace
-		}
-		if ns == "" {
-			ns = metav1.NamespaceDefault
-		}
-	}
-	where := kubeWhere{ns: ns, all: p.data.AllNamespaces && mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+	where := p.where(mapping, env.Namespace)
+	ns := where.ns
 	var ri dynamic.ResourceInterface = clients.dynamic.Resource(mapping.Resource)
 	if ns != "" {
 		ri = clients.dynamic.Resource(mapping.Resource).Namespace(ns)
@@ -272,6 +263,17 @@ func (p *kubernetesPrepared) Run(ctx context.Context, env *Env) (*Result, error)
 	out.Duration = time.Since(start)
 	res.Outputs = []Output{out}
 	return res, nil
+}
+
+// where is where Run reads the kind of mapping: in data.namespace, else the run's namespace
+// runNS ("default" when empty), for a namespaced kind; all namespaces with all_namespaces;
+// nowhere in particular (ns "") for a cluster-scoped kind.
+func (p *kubernetesPrepared) where(mapping *meta.RESTMapping, runNS string) kubeWhere {
+	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
+	if !namespaced || p.data.AllNamespaces {
+		return kubeWhere{all: namespaced}
+	}
+	return kubeWhere{ns: namespaceOr(p.data.Namespace, &Env{Namespace: runNS})}
 }
 
 // resolveKind maps a kind of group/version gv to a resource through discovery. A kind the

@@ -19,8 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-
-	"github.com/preflightkit/preflight/internal/podrun"
 )
 
 // Limits of the logs command.
@@ -154,10 +152,7 @@ func (p *logsPrepared) Run(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 	ns := namespaceOr(p.namespace, env)
-	if err := checkAccess(ctx, env, clients.typed, ns, []podrun.Permission{
-		{Verb: "list", Resource: "pods"},
-		{Verb: "get", Resource: "pods", Subresource: "log"},
-	}); err != nil {
+	if err := checkAccess(ctx, env, clients.typed, ns, logsPermissions()); err != nil {
 		return nil, err
 	}
 	list, err := clients.typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: p.selector, Limit: logsMaxPods + 1})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	sigsjson "sigs.k8s.io/json"
@@ -359,13 +358,7 @@ func (p *schedulerPrepared) Run(ctx context.Context, env *Env) (*Result, error) 
 		return nil, err
 	}
 	client := v.(*podrun.Client)
-	ns := p.namespace
-	if ns == "" {
-		ns = env.Namespace
-	}
-	if ns == "" {
-		ns = metav1.NamespaceDefault
-	}
+	ns := p.runNamespace(env.Namespace)
 	job := podrun.Job{
 		RequirementID:    env.RequirementID,
 		Namespace:        ns,

@@ -57,6 +57,8 @@ func TestSpecNeedsCluster(t *testing.T) {
 		{"dry_run command", "custom_requirements:\n- id: a\n  command: {id: dry_run, data: {files: [a.yaml]}}\n  results: [{status: success}]\n", true},
 		{"logs command with data from vars", "custom_requirements:\n- id: a\n  command: {id: logs, data: {label_selector_expr: 'vars.selector'}}\n  results: [{status: success}]\n", true},
 		{"dry_run command with data from vars", "custom_requirements:\n- id: a\n  command: {id: dry_run, data: {files_expr: '[vars.manifests]'}}\n  results: [{status: success}]\n", true},
+		{"http to a URL", "custom_requirements:\n- id: a\n  command: {id: http, data: {url: 'http://app.internal/healthz'}}\n  results: [{status: success}]\n", false},
+		{"http to a Service", "custom_requirements:\n- id: a\n  command: {id: http, data: {service: {name: app, port: 8080}, path: /upgradeable}}\n  results: [{status: success}]\n", true},
 		{"when reads cluster", "custom_requirements:\n- id: a\n  when: size(cluster.nodes) > 1\n  command: {id: exec, data: {cmd: [\"true\"]}}\n  results: [{status: success}]\n", true},
 		{"condition reads cluster", "custom_requirements:\n- id: a\n  command: {id: exec, data: {cmd: [\"true\"]}}\n  results: [{status: success, condition: {expr: 'cluster.version != \"\"'}}]\n", true},
 	}

@@ -117,7 +117,8 @@ func plural(n int, word string) string {
 
 // NeedsCluster reports whether running the spec needs a cluster: a requirement's command
 // talks to the API server (its Prepared value, or its implementation when the data is only
-// complete at run time, has a UsesCluster method that returns true), or one of its
+// complete at run time, has a UsesCluster method that returns true, or a UsesClusterWith
+// method that returns true for the data), or one of its
 // expressions reads `cluster`.
 func (s *Spec) NeedsCluster() bool {
 	for _, r := range s.Requirements {
@@ -128,6 +129,9 @@ func (s *Spec) NeedsCluster() bool {
 			return true
 		}
 		if c, ok := r.Command.impl.(interface{ UsesCluster() bool }); ok && r.Command.Prepared == nil && c.UsesCluster() {
+			return true
+		}
+		if c, ok := r.Command.impl.(interface{ UsesClusterWith(json.RawMessage) bool }); ok && r.Command.Prepared == nil && c.UsesClusterWith(r.Command.Data) {
 			return true
 		}
 		if r.When != nil && r.When.UsesCluster() {

@@ -116,6 +116,9 @@ func TestNeedsClusterWithValues(t *testing.T) {
 		{"custom_requirements:\n- id: r\n  command: {id: exec, data: {cmd_expr: '[\"echo\", cluster.version]'}}\n  results: [{status: success}]\n", true},
 		{"custom_requirements:\n- id: r\n  command: {id: exec, data: {cmd: [\"true\"]}}\n  results: [{status: success, message_expr: 'cluster.version'}]\n", true},
 		{"custom_requirements:\n- id: r\n  command: {id: exec, data: {cmd_expr: '[\"echo\", app.namespace]'}}\n  results: [{status: success}]\n", false},
+		{"custom_requirements:\n- id: r\n  command: {id: http, data: {service: {name: app, port_expr: vars.port}, path: /upgradeable}}\n  results: [{status: success}]\n", true},
+		{"custom_requirements:\n- id: r\n  command: {id: http, data: {service_expr: '{\"name\": vars.app, \"port\": dyn(80)}'}}\n  results: [{status: success}]\n", true},
+		{"custom_requirements:\n- id: r\n  command: {id: http, data: {url_expr: vars.url}}\n  results: [{status: success}]\n", false},
 	} {
 		spec, err := loadWith(t, command.Builtins(), tc.src)
 		require.NoError(t, err)

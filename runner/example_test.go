@@ -326,3 +326,49 @@ custom_requirements:
 	// second: pass, kept 400 bytes, trimmed true
 	// third: pass, kept 0 bytes, trimmed true
 }
+
+// Derive the least RBAC rules a spec's run needs: a Role per namespace and a ClusterRole.
+// With runner.Options.Config set, kinds of kubernetes and dry_run commands are mapped
+// through the cluster's discovery, as the run maps them.
+func ExamplePermissions() {
+	const spec = `
+custom_requirements:
+- id: app-upgradeable
+  command: {id: http, data: {service: {name: myapp, port: 8080}, path: /upgradeable}}
+  results: [{status: success, condition: {status_code: 200}}]
+- id: license-file
+  command:
+    id: scheduler
+    data: {kubernetes: {global: true, pod: {spec: {containers: [{name: c, image: busybox, command: ["test", "-e", "/host/etc/license"]}]}}}}
+  results: [{status: success, condition: {status_code: 0}}]
+- id: dynamic
+  command: {id: logs, data: {label_selector_expr: 'vars.selector'}}
+  results: [{status: success}]
+`
+	s, err := requirement.Load(context.Background(), requirement.LoadOptions{}, requirement.Source{Name: "spec.yaml", Reader: strings.NewReader(spec)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A command whose data comes from vars cannot tell what it will call.
+	_, err = runner.Permissions(context.Background(), s, runner.Options{Namespace: "myapp"})
+	fmt.Println(errors.Is(err, runner.ErrRuntimeData))
+	s.Requirements = s.Requirements[:2]
+	rules, err := runner.Permissions(context.Background(), s, runner.Options{Namespace: "myapp"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range rules.Namespaces["myapp"] {
+		fmt.Println("Role myapp:", r.Verbs, r.Resources, r.ResourceNames)
+	}
+	for _, r := range rules.Cluster {
+		fmt.Println("ClusterRole:", r.Verbs, r.APIGroups, r.Resources)
+	}
+	// Output:
+	// true
+	// Role myapp: [list watch] [events] []
+	// Role myapp: [create delete list watch] [pods] []
+	// Role myapp: [get] [pods/log] []
+	// Role myapp: [get] [services/proxy] [myapp:8080]
+	// ClusterRole: [get list] [] [nodes]
+	// ClusterRole: [create] [authorization.k8s.io] [selfsubjectaccessreviews]
+}

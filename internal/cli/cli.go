@@ -182,6 +182,7 @@ Exit codes: 0 pass, 1 internal error or interrupted, 2 invalid spec or usage,
 		a.schemaCommand(),
 		a.versionCommand(),
 		a.cleanupCommand(),
+		a.rbacCommand(),
 	)
 	return root
 }

@@ -151,6 +151,10 @@ func TestGolden(t *testing.T) {
 		{"validate-stdin", []string{"validate", "-"}, mustRead("testdata/specs/strict.yaml"), ExitPass},
 		// cleanup without a cluster.
 		{"cleanup-no-cluster", []string{"cleanup"}, "", ExitUsage},
+		// rbac: the rules a spec needs, as YAML; data known only at run time is refused.
+		{"rbac", []string{"rbac", specs + "rbac.yaml", "-n", "myapp", "--service-account", "gate"}, "", ExitPass},
+		{"rbac-runtime-data", []string{"rbac", specs + "rbac-vars.yaml"}, "", ExitUsage},
+		{"rbac-host-only", []string{"rbac", specs + "pass.yaml", specs + "mixed.yaml"}, "", ExitPass},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,14 +18,17 @@ type Permission struct {
 	Group       string
 	Resource    string
 	Subresource string
+	// Name, when set, is the one object the call is made on (a Service's proxy name such as
+	// "myapp:8080"); a check with a name is granted by a rule with that resourceName too.
+	Name string
 	// Cluster is set for cluster-scoped checks (nodes); otherwise the check is in Namespace,
 	// or in the namespace CheckPermissions is given when Namespace is empty.
 	Cluster   bool
 	Namespace string
 }
 
-// String returns "verb resource[.group][/subresource]", as in "get pods/log" or "patch
-// statefulsets.apps".
+// String returns "verb resource[.group][/subresource] [name]", as in "get pods/log",
+// "patch statefulsets.apps" or `get services/proxy "myapp:8080"`.
 func (p Permission) String() string {
 	r := p.Resource
 	if p.Group != "" {
@@ -33,6 +36,9 @@ func (p Permission) String() string {
 	}
 	if p.Subresource != "" {
 		r += "/" + p.Subresource
+	}
+	if p.Name != "" {
+		r += fmt.Sprintf(" %q", p.Name)
 	}
 	return p.Verb + " " + r
 }
@@ -126,7 +132,7 @@ func CheckPermissions(ctx context.Context, cs kubernetes.Interface, namespace st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
+			ra := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name}
 			switch {
 			case p.Cluster:
 			case p.Namespace != "":

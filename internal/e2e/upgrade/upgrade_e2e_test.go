@@ -7,13 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -183,36 +182,63 @@ func deletePod(t *testing.T, ns, name string) {
 	}
 }
 
-// Item 1: wait until upgradeable. The http command runs on the installer's host, here the
-// test process, which serves /upgradeable on loopback and flips it to true at the third
-// request; the example's retry (every 5s) waits for it.
+// Item 1: wait until upgradeable. The app runs in the cluster (busybox httpd behind a
+// Service) and answers not-upgradeable twice, then upgradeable (a CGI script counts the
+// requests in a file); the example reaches it through the API server's service proxy and its
+// retry (every 5s) waits for it.
 func TestWaitUntilUpgradeable(t *testing.T) {
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/upgradeable" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if hits.Add(1) < 3 {
-			fmt.Fprint(w, `{"upgradeable": false, "reason": "a backup is running"}`)
-			return
-		}
-		fmt.Fprint(w, `{"upgradeable": true}`)
-	}))
-	defer srv.Close()
-	spec := exampleWith(t, "upgrade-wait-until-upgradeable.yaml", "http://127.0.0.1:8080/upgradeable", srv.URL+"/upgradeable")
+	ns := namespace(t)
+	cs := client(t)
+	ctx := context.Background()
+	cgi := "#!/bin/sh\n" +
+		"n=$(( $(cat /www/count) + 1 )); echo $n > /www/count\n" +
+		"echo 'Content-Type: application/json'; echo\n" +
+		"if [ $n -lt 3 ]; then echo '{\"upgradeable\": false, \"reason\": \"a backup is running\"}'; else echo '{\"upgradeable\": true}'; fi\n"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "myapp", Labels: map[string]string{"app": "myapp"}},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "app", Image: testcluster.BusyboxImage,
+				Command: []string{"sh", "-c", `mkdir -p /www/cgi-bin && echo 0 > /www/count && printf '%s' "$CGI" > /www/cgi-bin/upgradeable && chmod +x /www/cgi-bin/upgradeable && exec httpd -f -p 8080 -h /www`},
+				Env:     []corev1.EnvVar{{Name: "CGI", Value: cgi}},
+				Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}},
+		},
+	}
+	if cluster.Local() {
+		pod.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": testcluster.RealNodeName}
+	}
+	_, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { deletePod(t, ns, pod.Name) })
+	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "myapp"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "myapp"},
+			Ports: []corev1.ServicePort{{Port: 8080, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	// Ready once the proxy reaches the pod (the count file is static: reading it counts nothing).
+	var last string
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		b, err := cs.CoreV1().Services(ns).ProxyGet("http", "myapp", "8080", "/count", nil).DoRaw(ctx)
+		last = fmt.Sprintf("%q, %v", b, err)
+		return err == nil && string(b) == "0\n", nil
+	})
+	require.NoError(t, err, "the API server does not reach the app through the service proxy: %s", last)
+	spec := exampleWith(t, "upgrade-wait-until-upgradeable.yaml", "namespace: myapp,", "namespace: "+ns+",",
+		"path: /upgradeable", "path: /cgi-bin/upgradeable")
 
 	var ev recorder
 	d := run(t, spec, runner.Options{Phase: runner.Upgrade, OnEvent: ev.on})
 
 	assert.Equal(t, runner.GatePass, d.Gate)
 	r := d.Requirements[0]
-	assert.Equal(t, runner.StatusPass, r.Status)
+	assert.Equal(t, runner.StatusPass, r.Status, "%+v", r)
 	assert.Equal(t, 3, r.Attempts)
 	assert.Equal(t, "The app reports that it can be upgraded.", r.Message)
-	assert.Equal(t, `{"upgradeable": true}`, r.Stdout, "the decision keeps the last output")
-	assert.EqualValues(t, 3, hits.Load())
+	assert.Equal(t, `{"upgradeable": true}`+"\n", r.Stdout, "the decision keeps the last output")
+	b, err := cs.CoreV1().Services(ns).ProxyGet("http", "myapp", "8080", "/count", nil).DoRaw(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "3\n", string(b), "three requests reached the app")
 
 	var attempts []string
 	for _, e := range ev.list() {
