@@ -153,3 +153,13 @@ func complete(dir string, bins []string) bool {
 	}
 	return true
 }
+
+// BuildCached returns a directory holding bins, built by dir/build.sh OUTDIR, for tools the
+// tests need besides the cluster's (the helm binary of examples/helm, say). Like the cluster's
+// binaries it lives in the cache directory (opts.CacheDir), keyed by a hash of dir's build.sh,
+// go.mod, go.sum and sources and the Go version, under name-<hash>, so only the first call
+// after a change builds.
+func BuildCached(ctx context.Context, opts Options, dir, name string, bins ...string) (string, error) {
+	opts = opts.withDefaults()
+	return ensureBuilt(ctx, opts.Logger, opts.CacheDir, dir, name+"-", bins)
+}

@@ -137,7 +137,9 @@ func run(ctx context.Context, args []string) error {
 // buildBinary builds ./examples/preflight of the module in the working directory, static and
 // without paths of this machine, into out.
 func buildBinary(ctx context.Context, out, goarch string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out,
+	// -buildvcs=auto stamps the commit (revision, time, and the version Go derives from it)
+	// from a git checkout, whatever GOFLAGS says.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=auto", "-ldflags=-s -w", "-o", out,
 		"github.com/preflightkit/preflight/examples/preflight")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	cmd.Stdout = os.Stderr
