@@ -169,7 +169,7 @@ func setUpgradeable(t *testing.T, cs kubernetes.Interface, ns, release string, v
 
 // requireNoHookLeft waits until the gate's Job, its pods, its spec and its RBAC are gone
 // (Helm deletes the Job; the garbage collector its pod) and fails if they are not.
-func requireNoHookLeft(t *testing.T, cs kubernetes.Interface, ns, release string) {
+func requireNoHookLeft(t testing.TB, cs kubernetes.Interface, ns, release string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
@@ -376,4 +376,47 @@ func TestHelmGatesInstallAndUpgrade(t *testing.T) {
 	require.Equal(t, revision{3, "deployed", "2.0.0", "Upgrade complete"}, h[2])
 	requireNoHookLeft(t, cs, ns, release)
 	require.Equal(t, v2pods, appPods(t, cs, ns, release))
+}
+
+// BenchmarkHelmUpgradeGate measures what the gate adds to `helm upgrade --wait` when it passes
+// at once (the image cached on the node): each iteration runs the same upgrade of the same
+// release with the hooks (gate.enabled=true) and without them (gate.enabled=false), in
+// alternating order, and reports the mean of each and their difference.
+//
+//	PREFLIGHT_E2E_REQUIRED=1 KUBECONFIG=... go test -tags e2e -run '^$' -bench HelmUpgradeGate -benchtime 10x ./examples/helm/
+func BenchmarkHelmUpgradeGate(b *testing.B) {
+	cs, err := cluster.Client()
+	require.NoError(b, err)
+	ns := cluster.Namespace(b, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+	const release = "bench"
+	ctx := context.Background()
+	b.Cleanup(func() { _, _ = helm(ctx, ns, "uninstall", release, "--wait") })
+	// The install runs the gate once: the node has the image from then on.
+	out, err := helm(ctx, ns, append([]string{"install", release, "myapp", "--wait", "--timeout", "3m"}, gateSets("1m")...)...)
+	require.NoError(b, err, out)
+	upgrade := func(gate bool) time.Duration {
+		start := time.Now()
+		out, err := helm(ctx, ns, append([]string{"upgrade", release, "myapp", "--wait", "--timeout", "3m",
+			"--set", fmt.Sprintf("gate.enabled=%t", gate)}, gateSets("1m")...)...)
+		d := time.Since(start)
+		require.NoError(b, err, out)
+		return d
+	}
+	var with, without time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			with += upgrade(true)
+			without += upgrade(false)
+		} else {
+			without += upgrade(false)
+			with += upgrade(true)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(with.Milliseconds())/n, "ms/upgrade-with-gate")
+	b.ReportMetric(float64(without.Milliseconds())/n, "ms/upgrade-without")
+	b.ReportMetric(float64((with-without).Milliseconds())/n, "ms-added-by-gate")
+	requireNoHookLeft(b, cs, ns, release)
 }

@@ -314,7 +314,12 @@ func localReachable(p paths) bool {
 	if runningPid(p, compAPIServer) == 0 {
 		return false
 	}
-	ifc, err := net.InterfaceByName(hostVeth)
+	return hasAddr(hostVeth, hostIP)
+}
+
+// hasAddr reports whether the link ifname exists and holds the IPv4 address ip.
+func hasAddr(ifname, ip string) bool {
+	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return false
 	}
@@ -323,7 +328,7 @@ func localReachable(p paths) bool {
 		return false
 	}
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == hostIP {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == ip {
 			return true
 		}
 	}

@@ -152,21 +152,7 @@ func ensureBridge(ctx context.Context) error {
 			return err
 		}
 	}
-	ifc, err := net.InterfaceByName(cniBridge)
-	if err != nil {
-		return err
-	}
-	addrs, err := ifc.Addrs()
-	if err != nil {
-		return err
-	}
-	has := false
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == podGateway {
-			has = true
-		}
-	}
-	if !has {
+	if !hasAddr(cniBridge, podGateway) {
 		if err := run(ctx, "ip", "addr", "add", podGateway+"/24", "dev", cniBridge); err != nil {
 			return err
 		}
