@@ -33,6 +33,8 @@ import (
 var (
 	cluster *testcluster.Cluster
 	helmBin string
+	// helmHome holds helm's cache, config and data for this run; TestMain removes it.
+	helmHome string
 	// gateImage is the preflight image as pods name it: docker.io, which the local cluster's
 	// containerd resolves through its registry.
 	gateImage string
@@ -44,12 +46,15 @@ const hangGuard = 5 * time.Minute
 func TestMain(m *testing.M) {
 	cluster = testcluster.ForTestMain(testcluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	if err := setup(ctx); err != nil {
+	err := setup(ctx)
+	cancel()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "examples/helm e2e:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	_ = os.RemoveAll(helmHome)
+	os.Exit(code)
 }
 
 // setup builds helm (cached) and the preflight image, and pushes the image.
@@ -63,6 +68,9 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	helmBin = filepath.Join(dir, "helm")
+	if helmHome, err = os.MkdirTemp("", "preflight-helm-e2e-"); err != nil {
+		return err
+	}
 	// PREFLIGHT_E2E_IMAGE names an image pushed already (another cluster must be given one
 	// it can pull: go run ./examples/preflight/image --push REF).
 	if gateImage = os.Getenv("PREFLIGHT_E2E_IMAGE"); gateImage != "" {
@@ -107,8 +115,8 @@ func chart(t *testing.T, appVersion string) string {
 // helm runs the helm binary against the cluster and returns its combined output.
 func helm(ctx context.Context, ns string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, helmBin, append(args, "--namespace", ns, "--kubeconfig", cluster.Kubeconfig)...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+os.TempDir()+"/preflight-helm-e2e/cache",
-		"HELM_CONFIG_HOME="+os.TempDir()+"/preflight-helm-e2e/config", "HELM_DATA_HOME="+os.TempDir()+"/preflight-helm-e2e/data")
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"), "HELM_DATA_HOME="+filepath.Join(helmHome, "data"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
