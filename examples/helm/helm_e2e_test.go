@@ -290,22 +290,29 @@ func TestChartRBACIsPreflightRBAC(t *testing.T) {
 	require.Equal(t, want, chartRBAC, "the chart's RBAC (templates/gate-rbac.yaml) differs from `preflight rbac`'s; update the template")
 }
 
+// releaseNamespace returns a client and a new namespace that enforces the restricted Pod
+// Security level, where release is uninstalled when t ends (before the namespace goes).
+func releaseNamespace(t testing.TB, release string) (kubernetes.Interface, string) {
+	t.Helper()
+	cs, err := cluster.Client()
+	require.NoError(t, err)
+	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+	t.Cleanup(func() {
+		if out, err := helm(context.Background(), ns, "uninstall", release, "--wait"); err != nil {
+			t.Logf("helm uninstall: %v: %s", err, out)
+		}
+	})
+	return cs, ns
+}
+
 // TestHelmGatesInstallAndUpgrade drives helm install and helm upgrade of the chart: the
 // pre-install gate passes; a pre-upgrade gate that the app refuses fails the upgrade and
 // leaves v1 untouched; one that the app accepts during the wait passes; a strict failure
 // blocks with its message in helm's output.
 func TestHelmGatesInstallAndUpgrade(t *testing.T) {
-	cs, err := cluster.Client()
-	require.NoError(t, err)
-	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 	const release = "myapp"
+	cs, ns := releaseNamespace(t, release)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		out, err := helm(ctx, ns, "uninstall", release, "--wait")
-		if err != nil {
-			t.Logf("helm uninstall: %v: %s", err, out)
-		}
-	})
 	v1, v2, v3 := chart(t, "1.0.0"), chart(t, "2.0.0"), chart(t, "3.0.0")
 
 	// (a) install v1: the pre-install gate runs (its upgrade requirements are skipped) and passes.
@@ -393,12 +400,9 @@ func TestHelmGatesInstallAndUpgrade(t *testing.T) {
 //
 //	PREFLIGHT_E2E_REQUIRED=1 KUBECONFIG=... go test -tags e2e -run '^$' -bench HelmUpgradeGate -benchtime 10x ./examples/helm/
 func BenchmarkHelmUpgradeGate(b *testing.B) {
-	cs, err := cluster.Client()
-	require.NoError(b, err)
-	ns := cluster.Namespace(b, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
 	const release = "bench"
+	cs, ns := releaseNamespace(b, release)
 	ctx := context.Background()
-	b.Cleanup(func() { _, _ = helm(ctx, ns, "uninstall", release, "--wait") })
 	// The install runs the gate once: the node has the image from then on.
 	out, err := helm(ctx, ns, append([]string{"install", release, "myapp", "--wait", "--timeout", "3m"}, gateSets("1m")...)...)
 	require.NoError(b, err, out)
