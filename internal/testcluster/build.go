@@ -48,8 +48,9 @@ func toolsDir() (string, error) {
 	}
 }
 
-// cacheKey hashes what the binaries are built from: build.sh, pause.c, every go.mod, go.sum
-// and .go file of the tools modules, and the Go version that builds them.
+// cacheKey hashes what the binaries of a tools directory are built from: build.sh, pause.c,
+// every go.mod, go.sum and .go file of its modules, and the Go version that builds them. The
+// kube-proxy module under the main tools directory has its own key (see network.go).
 func cacheKey(ctx context.Context, tools string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(tools, func(path string, d fs.DirEntry, err error) error {
@@ -57,6 +58,9 @@ func cacheKey(ctx context.Context, tools string) (string, error) {
 			return err
 		}
 		if d.IsDir() {
+			if path != tools && d.Name() == kubeProxyModule && filepath.Dir(path) == tools {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		switch n := d.Name(); {
@@ -93,12 +97,19 @@ func ensureBinaries(ctx context.Context, log *slog.Logger, cacheDir string) (str
 	if err != nil {
 		return "", err
 	}
+	return ensureBuilt(ctx, log, cacheDir, tools, "bin-", binaries)
+}
+
+// ensureBuilt returns cacheDir/<prefix><key of tools>, building it with tools/build.sh when it
+// lacks one of bins.
+func ensureBuilt(ctx context.Context, log *slog.Logger, cacheDir, tools, prefix string, bins []string) (string, error) {
 	key, err := cacheKey(ctx, tools)
 	if err != nil {
 		return "", fmt.Errorf("cache key: %w", err)
 	}
-	dir := filepath.Join(cacheDir, "bin-"+key)
-	if complete(dir) {
+	dir := filepath.Join(cacheDir, prefix+key)
+	done := func(dir string) bool { return complete(dir, bins) }
+	if done(dir) {
 		log.Info("binaries cached", "dir", dir)
 		return dir, nil
 	}
@@ -110,12 +121,12 @@ func ensureBinaries(ctx context.Context, log *slog.Logger, cacheDir string) (str
 		return "", err
 	}
 	defer unlock()
-	if complete(dir) {
+	if done(dir) {
 		return dir, nil
 	}
-	log.Info("building the cluster's binaries (several minutes the first time)", "dir", dir)
+	log.Info("building binaries of the cluster (several minutes the first time)", "dir", dir)
 	start := time.Now()
-	lf, err := os.Create(filepath.Join(cacheDir, "build-"+key+".log"))
+	lf, err := os.Create(filepath.Join(cacheDir, "build-"+prefix+key+".log"))
 	if err != nil {
 		return "", err
 	}
@@ -127,18 +138,28 @@ func ensureBinaries(ctx context.Context, log *slog.Logger, cacheDir string) (str
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build.sh failed (see %s): %w", lf.Name(), err)
 	}
-	if !complete(dir) {
+	if !done(dir) {
 		return "", fmt.Errorf("build.sh did not produce every binary in %s", dir)
 	}
-	log.Info("built the cluster's binaries", "dir", dir, "took", time.Since(start).Round(time.Second))
+	log.Info("built binaries of the cluster", "dir", dir, "took", time.Since(start).Round(time.Second))
 	return dir, nil
 }
 
-func complete(dir string) bool {
-	for _, b := range binaries {
+func complete(dir string, bins []string) bool {
+	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// BuildCached returns a directory holding bins, built by dir/build.sh OUTDIR, for tools the
+// tests need besides the cluster's (the helm binary of examples/helm, say). Like the cluster's
+// binaries it lives in the cache directory (opts.CacheDir), keyed by a hash of dir's build.sh,
+// go.mod, go.sum and sources and the Go version, under name-<hash>, so only the first call
+// after a change builds.
+func BuildCached(ctx context.Context, opts Options, dir, name string, bins ...string) (string, error) {
+	opts = opts.withDefaults()
+	return ensureBuilt(ctx, opts.Logger, opts.CacheDir, dir, name+"-", bins)
 }

@@ -169,8 +169,9 @@ func Attach(ctx context.Context, kubeconfig string, opts Options) (*Cluster, err
 }
 
 // Up starts the local cluster, or reuses it when every component is already running and
-// healthy, and then ensures opts.KwokNodes simulated nodes. A cluster that runs only in part
-// is stopped and started afresh. The first Up on a machine builds the binaries (several
+// healthy, then brings its service network up to date (starting kube-proxy when it does not
+// run, without restarting the cluster) and ensures opts.KwokNodes simulated nodes. A cluster
+// whose other components run only in part is stopped and started afresh. The first Up on a machine builds the binaries (several
 // minutes); later ones take seconds. Up needs root and the Debian packages of
 // install-deps.sh, which it runs.
 func Up(ctx context.Context, opts Options) (*Cluster, error) {
@@ -195,6 +196,9 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := start(ctx, opts, p); err != nil {
 			return nil, fmt.Errorf("testcluster: up: %w (logs in %s)", err, p.logDir())
 		}
+	}
+	if err := ensureServiceNetwork(ctx, opts.Logger, opts.CacheDir, p); err != nil {
+		return nil, fmt.Errorf("testcluster: up: %w (logs in %s)", err, p.logDir())
 	}
 	if opts.KwokNodes > 0 {
 		if err := c.EnsureKwokNodes(ctx, opts.KwokNodes); err != nil {
@@ -226,7 +230,7 @@ func Down(ctx context.Context, opts Options) error {
 
 // Report is what Status found.
 type Report struct {
-	// Running is true when every component runs and the apiserver is ready.
+	// Running is true when every component (kube-proxy included) runs and the apiserver is ready.
 	Running bool
 	// Kubeconfig is the admin kubeconfig's path.
 	Kubeconfig string
@@ -244,7 +248,7 @@ func Status(ctx context.Context, opts Options) (Report, error) {
 	p := newPaths(opts.StateDir)
 	r := Report{Kubeconfig: p.adminKubeconfig(), Components: map[string]int{}}
 	all := true
-	for _, comp := range components {
+	for _, comp := range append(append([]string{}, components...), addons...) {
 		pid := runningPid(p, comp)
 		r.Components[comp] = pid
 		if pid == 0 {
@@ -310,7 +314,12 @@ func localReachable(p paths) bool {
 	if runningPid(p, compAPIServer) == 0 {
 		return false
 	}
-	ifc, err := net.InterfaceByName(hostVeth)
+	return hasAddr(hostVeth, hostIP)
+}
+
+// hasAddr reports whether the link ifname exists and holds the IPv4 address ip.
+func hasAddr(ifname, ip string) bool {
+	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return false
 	}
@@ -319,7 +328,7 @@ func localReachable(p paths) bool {
 		return false
 	}
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == hostIP {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == ip {
 			return true
 		}
 	}

@@ -32,7 +32,7 @@ func configFiles(p paths) map[string]string {
 	files := map[string]string{
 		p.join("registry", "config.yml"):                registryConfig(p),
 		p.join("containerd", "config.toml"):             containerdConfig(p),
-		p.join("cni", "net.d", "10-preflight.conflist"): cniConfig(p),
+		p.join("cni", "net.d", "10-preflight.conflist"): cniConfig(p, false),
 		p.join("kubelet-config.yaml"):                   kubeletConfig(p),
 		p.join("kwok", "kwok.yaml"):                     kwokStages,
 	}
@@ -157,9 +157,19 @@ exec ` + runc + ` "$@"
 `
 }
 
-// cniConfig is the pods' network: a bridge without a gateway address, so pods reach each
-// other and nothing else (the bridge plugin would turn on IP forwarding for a gateway).
-func cniConfig(p paths) string {
+// cniConfig is the pods' network: a bridge without a gateway address in the bridge plugin's
+// hands (it would turn on IP forwarding for every interface), so pods reach each other and
+// nothing else. The cluster starts with it (the fingerprint covers this form); routed, it is
+// the service network's (network.go), which Up writes over it: the range's gateway is the
+// bridge's address podGateway, and each pod gets two routes through it: the service range and the veth pair's /30.
+func cniConfig(p paths, routed bool) string {
+	rng := fmt.Sprintf(`{"subnet": %q}`, podSubnet)
+	routes := ""
+	if routed {
+		rng = fmt.Sprintf(`{"subnet": %q, "gateway": %q}`, podSubnet, podGateway)
+		routes = fmt.Sprintf(`
+        "routes": [{"dst": %q}, {"dst": %q}],`, serviceRange, vethSubnet)
+	}
 	return fmt.Sprintf(`{
   "cniVersion": "0.4.0",
   "name": "preflight",
@@ -172,13 +182,13 @@ func cniConfig(p paths) string {
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": %q}]],
+        "ranges": [[%s]],%s
         "dataDir": %q
       }
     }
   ]
 }
-`, cniBridge, podSubnet, p.join("cni", "ipam"))
+`, cniBridge, rng, routes, p.join("cni", "ipam"))
 }
 
 func kubeletConfig(p paths) string {

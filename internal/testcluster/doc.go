@@ -2,7 +2,8 @@
 // project's end-to-end tests run against, on the machine that runs them.
 //
 // The cluster is made of processes on this machine, built from Go modules (see tools/) and
-// Debian packages (see install-deps.sh), with nothing downloaded from anywhere else:
+// Debian packages (see install-deps.sh), with nothing downloaded from anywhere else; nothing
+// of it is reachable from outside the machine:
 //
 //   - etcd, kube-apiserver (authorization Node,RBAC; admission defaults, so Pod Security is
 //     enforced), kube-controller-manager and kube-scheduler, reporting version v1.36.3;
@@ -12,6 +13,9 @@
 //   - a container registry on loopback that serves the images tests may use (BusyboxImage,
 //     PauseImage); containerd resolves docker.io and registry.k8s.io names through it only,
 //     so `image: busybox` pulls for real and an unknown image fails with ErrImagePull;
+//   - a service network (network.go): kube-proxy and routes, so that pods reach the
+//     apiserver through the kubernetes Service with in-cluster config, and the apiserver
+//     reaches pod IPs (services/proxy); Up applies it to a running cluster without a restart;
 //   - kwok, which simulates any number of tainted nodes (EnsureKwokNodes) whose pods complete
 //     with the exit code that their ExitCodeAnnotation asks for.
 //

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # install-deps.sh installs the Debian packages the tests need: what the test cluster's node
 # needs (containerd, runc, CNI plugins, busybox-static for the busybox image, iproute2 for the
-# network namespace, gcc for the pause image), and headless Chromium with a font for the
-# example console's browser test (examples/console). It is idempotent: when every package is
+# network namespace, iptables for kube-proxy and the service network's guard chain, gcc for
+# the pause image), and headless Chromium with a font for the example console's browser test
+# (examples/console). It is idempotent: when every package is
 # installed it returns at once, without apt-get update.
 set -euo pipefail
-pkgs=(containerd runc containernetworking-plugins busybox-static iproute2 util-linux mount gcc libc6-dev procps
+pkgs=(containerd runc containernetworking-plugins busybox-static iproute2 iptables util-linux mount gcc libc6-dev procps
 	chromium fonts-liberation)
 missing=()
 for p in "${pkgs[@]}"; do

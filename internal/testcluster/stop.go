@@ -21,7 +21,7 @@ import (
 // mounts under the state directory, cgroups, the network namespace, veth pair and bridge.
 func stop(ctx context.Context, log *slog.Logger, p paths, announce bool) error {
 	// Controllers and the kubelet first, so that nothing restarts what is being killed.
-	for _, comp := range []string{compKwok, compKubelet, compScheduler, compCM} {
+	for _, comp := range []string{compKubeProxy, compKwok, compKubelet, compScheduler, compCM} {
 		if pid := runningPid(p, comp); pid != 0 {
 			terminate(ctx, pid, 10*time.Second)
 			log.Info("stopped", "component", comp, "pid", pid)
@@ -52,6 +52,7 @@ func stop(ctx context.Context, log *slog.Logger, p paths, announce bool) error {
 	if err := unmountUnder(p.root, log); err != nil {
 		return err
 	}
+	teardownServiceNetwork(ctx, log, p)
 	if err := teardownNetwork(ctx, log); err != nil {
 		return err
 	}

@@ -1,0 +1,4 @@
+// Command hello stands in for the preflight binary in ociimage's tests.
+package main
+
+func main() { println("hello") }
