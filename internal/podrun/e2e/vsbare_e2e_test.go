@@ -27,6 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/internal/testcluster"
@@ -222,7 +224,9 @@ func (c *vsCase) measure(b *testing.B, ctx context.Context, cfg *rest.Config, cs
 	}
 	c.times[side] = append(c.times[side], took.Seconds())
 	c.loads = append(c.loads, loadAverage())
-	b.Logf("%s %s: %s (load %.2f)", c.name, sideNames[side], took.Round(time.Millisecond), c.loads[len(c.loads)-1])
+	// Printed as it comes (a benchmark's log shows only when it ends): a round of the global
+	// case takes minutes.
+	fmt.Printf("%s %s: %s (load %.2f)\n", c.name, sideNames[side], took.Round(time.Millisecond), c.loads[len(c.loads)-1])
 	waitNoPods(b, ctx, cs, c.ns) // the bare loop's pods may still be terminating
 }
 
@@ -238,8 +242,22 @@ func (c *vsCase) bare(ctx context.Context, cfg *rest.Config, containerEnded bool
 		return err
 	}
 	label := "bare-" + randomSuffix()
+	sel := "preflight.test/bare=" + label
 	pods := cs.CoreV1().Pods(c.ns)
-	w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "preflight.test/bare=" + label})
+	// A watch from the list's resource version that resumes where it broke off: under load
+	// the API server closes watches whose reader falls behind.
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 1})
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	w, err := watchtools.NewRetryWatcherWithContext(wctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel
+			return pods.Watch(ctx, o)
+		},
+	})
 	if err != nil {
 		return err
 	}
