@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/internal/testcluster"
@@ -165,14 +166,25 @@ func vsPodSpec(global bool) string {
 	return `{containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "sleep 1"]}]}`
 }
 
+// barePod is the bare loop's pod: the spec the library creates from the template (no service
+// account token, a server-side deadline, FallbackToLogsOnError; for a node, the node affinity
+// and the tolerations a DaemonSet's pods get), since each of these changes the pod's cost.
 func (c *vsCase) barePod(node string) *corev1.Pod {
 	p := &corev1.Pod{Spec: corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyNever,
-		Containers:    []corev1.Container{{Name: "c", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sh", "-c", "sleep 1"}}},
+		RestartPolicy:                corev1.RestartPolicyNever,
+		AutomountServiceAccountToken: ptr.To(false),
+		ActiveDeadlineSeconds:        ptr.To[int64](125),
+		Containers: []corev1.Container{{Name: "c", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sh", "-c", "sleep 1"},
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError}},
 	}}
 	if c.global {
 		p.Spec.Containers[0].Command = []string{"true"}
+		p.Spec.ActiveDeadlineSeconds = ptr.To[int64](605)
 		p.Spec.Tolerations = []corev1.Toleration{{Key: testcluster.KwokNodeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		for _, key := range []string{"node.kubernetes.io/unschedulable", "node.kubernetes.io/disk-pressure", "node.kubernetes.io/memory-pressure",
+			"node.kubernetes.io/pid-pressure", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+		}
 		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}},
 		}}}
