@@ -240,6 +240,13 @@ func (c *vsCase) measure(b *testing.B, ctx context.Context, cfg *rest.Config, cs
 	// case takes minutes.
 	fmt.Printf("%s %s: %s (load %.2f)\n", c.name, sideNames[side], took.Round(time.Millisecond), c.loads[len(c.loads)-1])
 	waitNoPods(b, ctx, cs, c.ns) // the bare loop's pods may still be terminating
+	// A pod deleted with a grace period of 0 is gone from the API while its node still tears
+	// its sandbox down: let the node settle, so that no side pays for the one before it.
+	settle := 5 * time.Second
+	if c.global {
+		settle = 15 * time.Second
+	}
+	time.Sleep(settle)
 }
 
 // bare is the bare client-go loop: one watch on the round's pods, then every pod created
