@@ -350,18 +350,7 @@ func TestParallelBound(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var cur, peak atomic.Int32
 				release := make(chan struct{})
-				run := command.RunFunc(func(ctx context.Context, _ *command.Env) (*command.Result, error) {
-					n := cur.Add(1)
-					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-					}
-					defer cur.Add(-1)
-					select {
-					case <-release:
-						return &command.Result{Outputs: []command.Output{{}}}, nil
-					case <-ctx.Done():
-						return nil, ctx.Err()
-					}
-				})
+				run := holding(&cur, &peak, release)
 				n := 4 * parallel
 				var reqs []*requirement.Requirement
 				for i := range n {
@@ -894,18 +883,8 @@ func TestClusterCommandsBound(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var curCluster, curHost atomic.Int32
 				releaseCluster, releaseHost := make(chan struct{}), make(chan struct{})
-				hold := func(cur *atomic.Int32, release chan struct{}) command.RunFunc {
-					return func(ctx context.Context, _ *command.Env) (*command.Result, error) {
-						cur.Add(1)
-						defer cur.Add(-1)
-						select {
-						case <-release:
-							return &command.Result{Outputs: []command.Output{{}}}, nil
-						case <-ctx.Done():
-							return nil, ctx.Err()
-						}
-					}
-				}
+				var peak atomic.Int32 // not checked here
+				hold := func(cur *atomic.Int32, release chan struct{}) command.RunFunc { return holding(cur, &peak, release) }
 				var reqs []*requirement.Requirement
 				for i := range max(tt.cluster, tt.host) {
 					if i < tt.cluster {
