@@ -229,6 +229,8 @@ func (c *vsCase) measure(b *testing.B, ctx context.Context, cfg *rest.Config, cs
 		if err != nil {
 			b.Fatalf("preflight run: %v\n%s\n%.2000s", err, errOut.String(), out.String())
 		}
+		// An upper bound: Linux starts a child's maximum RSS from its parent's resident size
+		// at the exec (Go starts children with CLONE_VM).
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			c.peakCLI = max(c.peakCLI, ru.Maxrss*1024)
 		}
