@@ -79,6 +79,25 @@ type Command struct {
 	impl   command.Command // the implementation, to prepare with the values
 }
 
+// UsesCluster reports whether the command talks to the API server: its Prepared value, or
+// its implementation when the data is only complete at run time, has a UsesCluster method
+// that returns true, or a UsesClusterWith method that returns true for the data (the http
+// command's service target given by K_expr keys). The runner bounds such commands by the run's pod concurrency and the
+// client's rate limits rather than by its slots for host commands.
+func (c *Command) UsesCluster() bool {
+	if u, ok := c.Prepared.(interface{ UsesCluster() bool }); ok {
+		return u.UsesCluster()
+	}
+	if c.Prepared != nil {
+		return false
+	}
+	if u, ok := c.impl.(interface{ UsesClusterWith(json.RawMessage) bool }); ok && u.UsesClusterWith(c.Data) {
+		return true
+	}
+	u, ok := c.impl.(interface{ UsesCluster() bool })
+	return ok && u.UsesCluster()
+}
+
 // Retry re-runs a requirement's command and re-analyses it until its status is Until or
 // Timeout passes.
 type Retry struct {
@@ -116,22 +135,13 @@ func plural(n int, word string) string {
 }
 
 // NeedsCluster reports whether running the spec needs a cluster: a requirement's command
-// talks to the API server (its Prepared value, or its implementation when the data is only
-// complete at run time, has a UsesCluster method that returns true, or a UsesClusterWith
-// method that returns true for the data), or one of its
-// expressions reads `cluster`.
+// talks to the API server (Command.UsesCluster), or one of its expressions reads `cluster`.
 func (s *Spec) NeedsCluster() bool {
 	for _, r := range s.Requirements {
 		if r == nil {
 			continue
 		}
-		if c, ok := r.Command.Prepared.(interface{ UsesCluster() bool }); ok && c.UsesCluster() {
-			return true
-		}
-		if c, ok := r.Command.impl.(interface{ UsesCluster() bool }); ok && r.Command.Prepared == nil && c.UsesCluster() {
-			return true
-		}
-		if c, ok := r.Command.impl.(interface{ UsesClusterWith(json.RawMessage) bool }); ok && r.Command.Prepared == nil && c.UsesClusterWith(r.Command.Data) {
+		if r.Command.UsesCluster() {
 			return true
 		}
 		if r.When != nil && r.When.UsesCluster() {

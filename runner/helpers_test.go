@@ -74,6 +74,23 @@ func exit(code int) command.RunFunc {
 	}
 }
 
+// holding returns a command that counts itself in cur (and the most at once in peak) while it
+// runs, and runs until it receives from release or its context ends.
+func holding(cur, peak *atomic.Int32, release chan struct{}) command.RunFunc {
+	return func(ctx context.Context, _ *command.Env) (*command.Result, error) {
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		defer cur.Add(-1)
+		select {
+		case <-release:
+			return &command.Result{Outputs: []command.Output{{}}}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // failing returns a command that cannot produce a result.
 func failing(msg string) command.RunFunc {
 	return func(context.Context, *command.Env) (*command.Result, error) { return nil, errors.New(msg) }

@@ -28,7 +28,10 @@ var errCanceledBeforeRun = errors.New("canceled before it ran")
 func (s *state) runRequirement(ctx context.Context, i int, deps map[string]string) RequirementResult {
 	req := s.reqs[i]
 	start := time.Now()
-	slot := &slot{s: s, held: true}
+	slot := &slot{ch: s.slots, held: true}
+	if s.clusterCmd[i] {
+		slot.ch = s.clusterSlots
+	}
 	defer slot.release()
 	if ctx.Err() != nil { // handed a slot as the run ended
 		return s.canceled(i, ctx)
@@ -275,12 +278,13 @@ func (a *attempt) result(base RequirementResult) RequirementResult {
 	return r
 }
 
-// slot is a requirement's claim on one of the run's Parallel slots. The scheduler hands a
-// requirement one when it starts; it is given back once an attempt's output is analysed and
-// its result kept (so that a retry waiting between attempts does not hold it) and taken
-// again for the next attempt.
+// slot is a requirement's claim on one of the run's slots: one of the Parallel slots for a
+// host command, one of the MaxConcurrentPods cluster slots for a cluster command. The
+// scheduler hands a requirement one when it starts; it is given back once an attempt's
+// output is analysed and its result kept (so that a retry waiting between attempts does not
+// hold it) and taken again for the next attempt.
 type slot struct {
-	s    *state
+	ch   chan struct{} // the slots it is one of
 	held bool
 }
 
@@ -288,7 +292,7 @@ type slot struct {
 func (sl *slot) acquire(ctx context.Context) bool {
 	if !sl.held {
 		select {
-		case sl.s.slots <- struct{}{}:
+		case sl.ch <- struct{}{}:
 		case <-ctx.Done():
 			return false
 		}
@@ -299,7 +303,7 @@ func (sl *slot) acquire(ctx context.Context) bool {
 
 func (sl *slot) release() {
 	if sl.held {
-		<-sl.s.slots
+		<-sl.ch
 		sl.held = false
 	}
 }
@@ -343,9 +347,9 @@ func (s *state) attempt(ctx context.Context, req *requirement.Requirement, prepa
 	ctxErr, cause := cctx.Err(), context.Cause(cctx)
 	cancel()
 	// The slot is held through the analysis, and until the caller has charged the result to
-	// the output budget (and released it), so that at most Parallel whole outputs are held at
-	// once however many requirements there are, and with Parallel 1 the budget is charged in
-	// spec order.
+	// the output budget (and released it), so that at most Parallel + MaxConcurrentPods whole
+	// outputs are held at once however many requirements there are, and with one slot of a
+	// kind the budget is charged in spec order.
 	a := attempt{res: res}
 	switch {
 	case errors.Is(err, errNoRecording):

@@ -148,8 +148,12 @@ type state struct {
 	access  *command.AccessReviews
 	budget  *analyzer.Budget
 	outputs *outputBudget // the output the run keeps (Options.OutputBudget)
-	slots   chan struct{}
-	acks    acknowledgments
+	// slots bound the host commands that run at once (Parallel); clusterSlots the cluster
+	// commands (MaxConcurrentPods). clusterCmd[i] says which requirement i takes.
+	slots        chan struct{}
+	clusterSlots chan struct{}
+	clusterCmd   []bool
+	acks         acknowledgments
 
 	eventMu sync.Mutex
 
@@ -217,6 +221,16 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 	s.budget = analyzer.NewBudget(s.opts.CostBudget)
 	s.outputs = &outputBudget{limit: s.opts.OutputBudget}
 	s.slots = make(chan struct{}, s.opts.Parallel)
+	maxPods := s.opts.MaxConcurrentPods
+	if maxPods <= 0 {
+		maxPods = podrun.DefaultMaxConcurrentPods
+	}
+	s.clusterSlots = make(chan struct{}, maxPods)
+	s.clusterCmd = make([]bool, len(s.reqs))
+	for i, req := range s.reqs {
+		// A replayed run runs nothing: its requirements take the host slots, in spec order.
+		s.clusterCmd[i] = !s.replay && req.Command.UsesCluster()
+	}
 	defer func() {
 		// Cleanup outlives a cancelled ctx, so that pods are deleted even then.
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), sessionCloseTimeout)
@@ -225,7 +239,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 			s.logger.Warn("closing the run's session", "error", err)
 		}
 	}()
-	s.logger.Debug("run starting", "requirements", len(s.reqs), "parallel", s.opts.Parallel)
+	s.logger.Debug("run starting", "requirements", len(s.reqs), "parallel", s.opts.Parallel, "cluster_parallel", maxPods)
 
 	results, stopped := s.checkAccess(runCtx)
 	if !stopped {
@@ -257,7 +271,7 @@ func (s *state) execute(ctx context.Context) (*Decision, error) {
 }
 
 // schedule runs the requirements as a DAG: a requirement starts as soon as the ones it
-// depends on are done; command runs are bounded by the slots. It returns the results in spec
+// depends on are done; command runs are bounded by the slots (see state.slots). It returns the results in spec
 // order once every requirement has one.
 func (s *state) schedule(ctx context.Context) []RequirementResult {
 	n := len(s.reqs)
@@ -317,19 +331,31 @@ func (s *state) schedule(ctx context.Context) []RequirementResult {
 		}()
 	}
 
-	// Slots are handed out here, in spec order among the ready requirements, so that with
-	// Parallel 1 requirements run one after the other in spec order.
+	// Slots are handed out here, in spec order among the ready requirements of each kind, so
+	// that with Parallel 1 host commands run one after the other in spec order (and cluster
+	// commands with MaxConcurrentPods 1). A host command waits for one of the Parallel slots;
+	// a cluster command, which costs the host almost nothing while it waits on the cluster,
+	// for one of the MaxConcurrentPods cluster slots instead.
 	for remaining > 0 && ctx.Err() == nil {
-		var slot chan struct{}
-		if len(ready) > 0 {
+		host, cluster := s.firstReady(ready, false), s.firstReady(ready, true)
+		var slot, clusterSlot chan struct{}
+		if host >= 0 {
 			slot = s.slots
-		} else if running == 0 {
+		}
+		if cluster >= 0 {
+			clusterSlot = s.clusterSlots
+		}
+		if host < 0 && cluster < 0 && running == 0 {
 			break // nothing can progress (cannot happen: the graph is acyclic)
 		}
 		select {
 		case slot <- struct{}{}:
-			i := ready[0]
-			ready = ready[1:]
+			i := ready[host]
+			ready = slices.Delete(ready, host, host+1)
+			launch(i)
+		case clusterSlot <- struct{}{}:
+			i := ready[cluster]
+			ready = slices.Delete(ready, cluster, cluster+1)
 			launch(i)
 		case i := <-done:
 			running--
@@ -350,6 +376,12 @@ func (s *state) schedule(ctx context.Context) []RequirementResult {
 		}
 	}
 	return results
+}
+
+// firstReady returns the position in ready of the first requirement that takes a cluster
+// slot (cluster true) or a host slot (false), or -1.
+func (s *state) firstReady(ready []int, cluster bool) int {
+	return slices.IndexFunc(ready, func(i int) bool { return s.clusterCmd[i] == cluster })
 }
 
 // failedDeps returns why requirement k cannot run ("" when it can): the dependencies that

@@ -84,8 +84,12 @@ type Options struct {
 	// it; the others run as usual.
 	AppVersion      string
 	PreviousVersion string
-	// Parallel bounds how many commands run (and have their output analysed) at once; 0
-	// means DefaultParallel.
+	// Parallel bounds how many host commands (exec, http, tcp: any command whose Prepared
+	// does not report UsesCluster) run, and have their output analysed, at once; 0 means
+	// DefaultParallel. Cluster commands (scheduler, kubernetes, logs, dry_run) do not take
+	// these slots: they cost the host almost nothing while they wait on the cluster, and are
+	// bounded by MaxConcurrentPods and by QPS and Burst instead. Slots of each kind are
+	// handed out in spec order, so Parallel 1 runs the host commands one after the other.
 	Parallel int
 	// Timeout is the deadline of the whole run; 0 means none.
 	Timeout time.Duration
@@ -109,14 +113,17 @@ type Options struct {
 	// Conditions always see a command's whole output (up to OutputLimit): only what the
 	// decision keeps after the analysis is trimmed. A requirement that finishes once the
 	// budget is used keeps what is left of it and is marked OutputTrimmed, with a note.
-	// With Parallel and OutputLimit it bounds the output a run holds whatever the number of
-	// requirements: about OutputBudget + 2 x Parallel x OutputLimit (a per-node command also
-	// holds each node's output until the analysis).
+	// With Parallel, MaxConcurrentPods and OutputLimit it bounds the output a run holds
+	// whatever the number of requirements: about OutputBudget + 2 x (Parallel +
+	// MaxConcurrentPods) x OutputLimit (a per-node command also holds each node's output
+	// until the analysis).
 	OutputBudget int
 	// QPS and Burst for the run's cluster clients, set on a copy of Config; 0 takes defaults.
 	QPS   float32
 	Burst int
-	// MaxConcurrentPods bounds how many pods the run creates at once; 0 takes the default.
+	// MaxConcurrentPods bounds how many pods of the run exist at once, over all its
+	// requirements, and how many cluster commands run (and have their output analysed) at
+	// once; 0 means 128. 1 runs the cluster commands one after the other, in spec order.
 	MaxConcurrentPods int
 	// CostBudget is the CEL cost budget shared by every expression of one run (each
 	// evaluation also has its own per-call limit); 0 means 10,000,000. An expression

@@ -291,7 +291,8 @@ spec:
 // TestOutputBudgetOnRealCluster: two pods on the real node each print 300 KiB (their logs,
 // read through the API) under a run-wide output budget of 400 KiB. Both conditions see the
 // whole output and pass; the decision keeps the first output whole and 100 KiB of the second,
-// marked trimmed; the pods are gone when Run returns.
+// marked trimmed; the pods are gone when Run returns. MaxConcurrentPods 1 runs the two pod
+// checks one after the other in spec order (Parallel bounds host commands only).
 func TestOutputBudgetOnRealCluster(t *testing.T) {
 	cfg, err := cluster.RestConfig()
 	require.NoError(t, err)
@@ -320,7 +321,7 @@ spec:
 	ctx := context.Background()
 	s, err := requirement.Load(ctx, requirement.LoadOptions{}, requirement.Source{Name: "budget.yaml", Reader: strings.NewReader(spec.String())})
 	require.NoError(t, err)
-	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, Parallel: 1, OutputBudget: 400 << 10})
+	r, err := runner.New(runner.Options{Config: cfg, Namespace: ns, MaxConcurrentPods: 1, OutputBudget: 400 << 10})
 	require.NoError(t, err)
 	d, err := r.Run(ctx, s)
 	require.NoError(t, err)

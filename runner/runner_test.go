@@ -360,18 +360,7 @@ func TestParallelBound(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var cur, peak atomic.Int32
 				release := make(chan struct{})
-				run := command.RunFunc(func(ctx context.Context, _ *command.Env) (*command.Result, error) {
-					n := cur.Add(1)
-					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-					}
-					defer cur.Add(-1)
-					select {
-					case <-release:
-						return &command.Result{Outputs: []command.Output{{}}}, nil
-					case <-ctx.Done():
-						return nil, ctx.Err()
-					}
-				})
+				run := holding(&cur, &peak, release)
 				n := 4 * parallel
 				var reqs []*requirement.Requirement
 				for i := range n {
@@ -935,4 +924,64 @@ func TestDurationJSON(t *testing.T) {
 	assert.ErrorContains(t, d.UnmarshalJSON([]byte(`"soon"`)), "duration")
 	assert.ErrorContains(t, d.UnmarshalJSON([]byte(`true`)), "want a number of seconds")
 	assert.ErrorContains(t, d.UnmarshalJSON([]byte(`1e300`)), "out of range")
+}
+
+// clusterCommand is a command that says it talks to the cluster (as the scheduler,
+// kubernetes, logs and dry_run commands do).
+type clusterCommand struct{ command.RunFunc }
+
+func (clusterCommand) UsesCluster() bool { return true }
+
+// TestClusterCommandsBound interleaves cluster and host commands, holds each until the test
+// releases it, and checks once every goroutine of the run is blocked that the cluster
+// commands run up to MaxConcurrentPods at once whatever Parallel is, and the host commands
+// up to Parallel at once, each kind unaffected by the other.
+func TestClusterCommandsBound(t *testing.T) {
+	for _, tt := range []struct {
+		parallel, maxPods, cluster, host int
+		wantCluster                      int // cluster commands at once
+	}{
+		{parallel: 1, maxPods: 5, cluster: 12, host: 4, wantCluster: 5},
+		{parallel: 8, maxPods: 0, cluster: 20, host: 3, wantCluster: 20}, // default: 128 pods at once
+		{parallel: 3, maxPods: 1, cluster: 4, host: 6, wantCluster: 1},
+	} {
+		t.Run(fmt.Sprintf("parallel=%d,pods=%d", tt.parallel, tt.maxPods), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var curCluster, curHost atomic.Int32
+				releaseCluster, releaseHost := make(chan struct{}), make(chan struct{})
+				var peak atomic.Int32 // not checked here
+				hold := func(cur *atomic.Int32, release chan struct{}) command.RunFunc { return holding(cur, &peak, release) }
+				var reqs []*requirement.Requirement
+				for i := range max(tt.cluster, tt.host) {
+					if i < tt.cluster {
+						reqs = append(reqs, newReq(fmt.Sprint("c", i), nil, withCommand(clusterCommand{hold(&curCluster, releaseCluster)})))
+					}
+					if i < tt.host {
+						reqs = append(reqs, newReq(fmt.Sprint("h", i), hold(&curHost, releaseHost)))
+					}
+				}
+				r, err := New(Options{Parallel: tt.parallel, MaxConcurrentPods: tt.maxPods})
+				require.NoError(t, err)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				done := make(chan *Decision, 1)
+				go func() {
+					d, _ := r.Run(ctx, spec(reqs...)) // an interrupted run blocks the gate
+					done <- d
+				}()
+				for released := range tt.cluster {
+					synctest.Wait()
+					require.Equal(t, int32(min(tt.wantCluster, tt.cluster-released)), curCluster.Load(), "cluster commands running with %d of %d released", released, tt.cluster)
+					require.Equal(t, int32(min(tt.parallel, tt.host)), curHost.Load(), "host commands running")
+					releaseCluster <- struct{}{}
+				}
+				for released := range tt.host {
+					synctest.Wait()
+					require.Equal(t, int32(min(tt.parallel, tt.host-released)), curHost.Load(), "host commands running with %d of %d released", released, tt.host)
+					releaseHost <- struct{}{}
+				}
+				assert.Equal(t, GatePass, (<-done).Gate)
+			})
+		})
+	}
 }

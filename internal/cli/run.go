@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/preflightkit/preflight/command"
-
+	"github.com/preflightkit/preflight/internal/podrun"
 	"github.com/preflightkit/preflight/internal/readctx"
 	"github.com/preflightkit/preflight/requirement"
 	"github.com/preflightkit/preflight/runner"
@@ -93,13 +93,13 @@ func (rf *runFlags) bind(f *pflag.FlagSet) {
 	f.StringSliceVar(&rf.opts.Acknowledge, "ack", nil, "acknowledge a failed or warning requirement by `id` (repeatable or comma-separated; strict ones cannot be acknowledged)")
 	f.StringSliceVar(&rf.opts.AcknowledgeWarnings, "ack-warning", nil, "accept the warnings (never the failures) of a requirement by `id`, strict ones included (repeatable or comma-separated)")
 	f.VarP(&rf.output, "output", "o", "output format: text or json")
-	f.IntVar(&rf.opts.Parallel, "parallel", 0, fmt.Sprintf("how many commands run at once (0 means %d)", runner.DefaultParallel))
+	f.IntVar(&rf.opts.Parallel, "parallel", 0, fmt.Sprintf("how many host commands (exec, http, tcp) run at once (0 means %d); cluster commands are bounded by the run's pod concurrency and the client's QPS instead", runner.DefaultParallel))
 	f.DurationVar(&rf.opts.Timeout, "timeout", 0, "deadline of the whole run, e.g. 5m (0 means none; each command keeps its own timeout)")
 	f.BoolVarP(&rf.quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVarP(&rf.opts.Namespace, "namespace", "n", "", "namespace for cluster commands (default: the context's namespace, else default)")
-	f.Float32Var(&rf.opts.QPS, "qps", 0, "queries per second to the API server (0 takes client-go's default)")
-	f.IntVar(&rf.opts.Burst, "burst", 0, "burst of queries to the API server (0 takes client-go's default)")
-	f.IntVar(&rf.opts.MaxConcurrentPods, "max-pods", 0, "how many pods the run creates at once (0 takes the library's default)")
+	f.Float32Var(&rf.opts.QPS, "qps", 0, fmt.Sprintf("queries per second to the API server (0 means %d)", podrun.DefaultQPS))
+	f.IntVar(&rf.opts.Burst, "burst", 0, fmt.Sprintf("burst of queries to the API server (0 means %d)", podrun.DefaultBurst))
+	f.IntVar(&rf.opts.MaxConcurrentPods, "max-pods", 0, fmt.Sprintf("how many pods of the run exist at once, and how many cluster commands run at once (0 means %d)", podrun.DefaultMaxConcurrentPods))
 	rf.kube.bind(f)
 }
 

@@ -99,14 +99,40 @@ type state struct {
 	exitCode   int    // when terminated
 	terminated bool   // the selected container terminated: exitCode and message are valid
 	message    string // the termination message
-	failure    *Failure
+	// stopped: no container of the pod runs or will run again (see podStopped).
+	stopped bool
+	failure *Failure
 	// progress describes a pod that is not done, for timeout messages.
 	progress string
 }
 
+// podStopped reports whether no container of pod runs or will run again: its phase is
+// Succeeded or Failed, or every container and init container the spec has reports
+// terminated and the pod's restart policy is Never (as every check pod's is). The kubelet
+// reports the containers' ends before it sets the terminal phase, which it does only once it
+// has torn the pod's sandbox down, about a second later.
+func podStopped(pod *corev1.Pod) bool {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return true
+	}
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever ||
+		len(pod.Status.ContainerStatuses) != len(pod.Spec.Containers) ||
+		len(pod.Status.InitContainerStatuses) != len(pod.Spec.InitContainers) {
+		return false
+	}
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if cs.State.Terminated == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // classify reads a pod's status for the check on container.
 func classify(pod *corev1.Pod, container string) state {
-	st := state{node: pod.Spec.NodeName}
+	st := state{node: pod.Spec.NodeName, stopped: podStopped(pod)}
 	fail := func(reason, msg string) state {
 		st.done = true
 		st.failure = &Failure{Pod: pod.Name, Node: pod.Spec.NodeName, Reason: reason, Message: msg}

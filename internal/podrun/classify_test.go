@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -48,7 +49,7 @@ func TestClassify(t *testing.T) {
 		{"running", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{running}}, "n1",
 			state{node: "n1", progress: `pod Running on node n1, container "main" running`}},
 		{"exit 1", corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{term("main", 1, "no file")}}, "n1",
-			state{done: true, terminated: true, exitCode: 1, message: "no file", node: "n1"}},
+			state{done: true, terminated: true, exitCode: 1, message: "no file", node: "n1", stopped: true}},
 		{"selected container done, sidecar running", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
 			{Name: "side", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}, term("main", 0, "")}}, "n1",
 			state{done: true, terminated: true, node: "n1"}},
@@ -57,10 +58,10 @@ func TestClassify(t *testing.T) {
 			state{node: "n1", progress: `pod Running on node n1, container "main" running`}},
 		{"deadline exceeded", corev1.PodStatus{Phase: corev1.PodFailed, Reason: "DeadlineExceeded",
 			Message: "Pod was active on the node longer than the specified deadline"}, "n1",
-			state{done: true, node: "n1", failure: &Failure{Pod: "p", Node: "n1", Reason: "DeadlineExceeded", Message: "Pod was active on the node longer than the specified deadline"}}},
+			state{done: true, node: "n1", stopped: true, failure: &Failure{Pod: "p", Node: "n1", Reason: "DeadlineExceeded", Message: "Pod was active on the node longer than the specified deadline"}}},
 		{"init container failed", corev1.PodStatus{Phase: corev1.PodFailed, InitContainerStatuses: []corev1.ContainerStatus{
 			term("init", 2, "")}}, "n1",
-			state{done: true, node: "n1", failure: &Failure{Pod: "p", Node: "n1", Reason: "InitContainerFailed", Message: `init container "init" exited with code 2`}}},
+			state{done: true, node: "n1", stopped: true, failure: &Failure{Pod: "p", Node: "n1", Reason: "InitContainerFailed", Message: `init container "init" exited with code 2`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,5 +82,40 @@ func TestFailureError(t *testing.T) {
 	f = &Failure{Reason: "Forbidden", Message: `pods "x" is forbidden: violates PodSecurity`}
 	if got, want := f.Error(), `Forbidden: pods "x" is forbidden: violates PodSecurity`; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestPodStopped(t *testing.T) {
+	ended := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	spec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+		InitContainers: []corev1.Container{{Name: "init"}}, Containers: []corev1.Container{{Name: "main"}, {Name: "side"}}}
+	st := func(phase corev1.PodPhase, init corev1.ContainerState, main ...corev1.ContainerState) corev1.PodStatus {
+		s := corev1.PodStatus{Phase: phase, InitContainerStatuses: []corev1.ContainerStatus{{Name: "init", State: init}}}
+		for i, c := range main {
+			s.ContainerStatuses = append(s.ContainerStatuses, corev1.ContainerStatus{Name: []string{"main", "side"}[i], State: c})
+		}
+		return s
+	}
+	always := spec
+	always.RestartPolicy = corev1.RestartPolicyAlways
+	for _, tt := range []struct {
+		name   string
+		spec   corev1.PodSpec
+		status corev1.PodStatus
+		want   bool
+	}{
+		{"succeeded", spec, corev1.PodStatus{Phase: corev1.PodSucceeded}, true},
+		{"failed", spec, corev1.PodStatus{Phase: corev1.PodFailed}, true},
+		{"every container ended, phase not yet terminal", spec, st(corev1.PodRunning, ended, ended, ended), true},
+		{"a sidecar still runs", spec, st(corev1.PodRunning, ended, ended, running), false},
+		{"a restartable init container still runs", spec, st(corev1.PodRunning, running, ended, ended), false},
+		{"a container not yet reported", spec, st(corev1.PodRunning, ended, ended), false},
+		{"restart policy Always", always, st(corev1.PodRunning, ended, ended, ended), false},
+		{"pending", spec, corev1.PodStatus{Phase: corev1.PodPending}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, podStopped(&corev1.Pod{Spec: tt.spec, Status: tt.status}))
+		})
 	}
 }

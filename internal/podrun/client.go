@@ -247,12 +247,16 @@ func (s *space) start() {
 		DeleteFunc: func(o any) { s.deleted(o) },
 	})
 	go s.informer.RunWithContext(c.ctx)
-	if !cache.WaitForCacheSync(c.ctx.Done(), s.informer.HasSynced) {
+	// The events watch starts while the pod informer syncs, and the sync is awaited without
+	// polling (cache.WaitForCacheSync polls every 100ms): both are set up before the first
+	// pod is created, in the time of the slower of the two.
+	events := make(chan struct{})
+	go func() { defer close(events); s.startEvents() }()
+	synced := cache.WaitFor(c.ctx, "", s.informer.HasSyncedChecker())
+	<-events
+	if !synced {
 		s.err = errors.New("podrun: stopped before the pod watch synced")
-		close(s.ready)
-		return
 	}
-	s.startEvents()
 	close(s.ready)
 }
 
@@ -466,16 +470,36 @@ func (t *target) markDeleting() {
 	t.mu.Unlock()
 }
 
-// deletePod deletes a pod of the run with a context that outlives ctx. A finished pod is
-// deleted with its own grace period; one still running gets a grace period of 1s, as
-// `kubectl delete --now` does (never 0: a force delete would leave a container running on a
-// node that did not hear about it).
-func (c *Client) deletePod(ctx context.Context, namespace, name string, running bool) error {
+// How a pod of the run is deleted (see deletePod).
+type deletion int
+
+const (
+	// deleteRunning: a pod that may still run gets a grace period of 1s, as `kubectl delete
+	// --now` does.
+	deleteRunning deletion = iota
+	// deleteFinished: a pod whose selected container ended but whose phase is not terminal
+	// (another container may still run) keeps its own grace period.
+	deleteFinished
+	// deleteTerminal: a pod none of whose containers runs or will run again (its phase is
+	// Succeeded or Failed, or every container reports terminated under restartPolicy Never)
+	// is removed at once, with a grace period of 0, as the pod garbage collector of
+	// kube-controller-manager removes terminated pods. Waiting for the kubelet to confirm the
+	// deletion of a pod with nothing left to stop cost about 2s per check on a real node.
+	deleteTerminal
+)
+
+// deletePod deletes a pod of the run with a context that outlives ctx, as how says. A grace
+// period of 0 is used only for a pod whose containers have all ended: on a pod that may still run, a
+// force delete would leave a container running on a node that did not hear about it.
+func (c *Client) deletePod(ctx context.Context, namespace, name string, how deletion) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	opts := metav1.DeleteOptions{}
-	if running {
+	switch how {
+	case deleteRunning:
 		opts.GracePeriodSeconds = ptr.To[int64](1)
+	case deleteTerminal:
+		opts.GracePeriodSeconds = ptr.To[int64](0)
 	}
 	err := c.cs.CoreV1().Pods(namespace).Delete(dctx, name, opts)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -531,19 +555,21 @@ func (s *space) close(ctx context.Context) error {
 		t.markDeleting()
 	}
 	s.mu.Unlock()
-	// The store may miss a pod whose creation raced with cancellation; ask the server too.
+	// The server's list is authoritative: the store may miss a pod whose creation raced with
+	// cancellation, and still hold one just removed (a finished pod is deleted at once).
+	// Only when the list fails does the store stand in.
 	names := map[string]bool{}
-	for _, k := range s.informer.GetStore().ListKeys() {
-		if _, n, err := cache.SplitMetaNamespaceKey(k); err == nil {
-			names[n] = true
-		}
-	}
 	if list, err := c.cs.CoreV1().Pods(s.name).List(ctx, metav1.ListOptions{LabelSelector: c.selector()}); err == nil {
 		for _, p := range list.Items {
 			names[p.Name] = true
 		}
 	} else {
-		c.log.Warn("cannot list the run's pods at close", "namespace", s.name, "err", err)
+		c.log.Warn("cannot list the run's pods at close; deleting those the watch saw", "namespace", s.name, "err", err)
+		for _, k := range s.informer.GetStore().ListKeys() {
+			if _, n, err := cache.SplitMetaNamespaceKey(k); err == nil {
+				names[n] = true
+			}
+		}
 	}
 	var failed []string
 	var mu sync.Mutex
@@ -551,7 +577,7 @@ func (s *space) close(ctx context.Context) error {
 	g.SetLimit(16)
 	for n := range names {
 		g.Go(func() error {
-			if err := c.deletePod(ctx, s.name, n, true); err != nil {
+			if err := c.deletePod(ctx, s.name, n, deleteRunning); err != nil {
 				mu.Lock()
 				failed = append(failed, n+": "+err.Error())
 				mu.Unlock()

@@ -259,18 +259,23 @@ func (c *Client) runOne(ctx context.Context, s *space, job *Job, container, node
 	st, warn := t.snapshot()
 	r.RanOn = st.node
 	t.markDeleting()
+	how := deleteRunning
+	if st.stopped {
+		how = deleteTerminal
+	}
 	switch {
 	case st.done && st.terminated:
 		r.ExitCode = st.exitCode
 		r.Output, r.Truncated, r.logErr = c.readLogs(ctx, job.Namespace, created.Name, container, st.message, job.OutputLimit)
-		_ = c.deletePod(ctx, job.Namespace, created.Name, false)
+		if how == deleteRunning {
+			how = deleteFinished
+		}
 	case st.done:
 		r.Err = st.failure
-		_ = c.deletePod(ctx, job.Namespace, created.Name, true)
 	default:
 		r.Err = &TimeoutError{Pod: created.Name, After: time.Since(start), Progress: st.progress, Warning: warn, Cause: ctx.Err()}
-		_ = c.deletePod(ctx, job.Namespace, created.Name, true)
 	}
+	_ = c.deletePod(ctx, job.Namespace, created.Name, how)
 	if r.Err != nil && node != "" {
 		r.NotRun = c.nodeGone(ctx, node)
 	}

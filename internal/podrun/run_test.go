@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -42,6 +43,24 @@ func newFakeCluster(t *testing.T, nodes ...corev1.Node) *fakeCluster {
 		objs[i] = &nodes[i]
 	}
 	fc := &fakeCluster{cs: fake.NewClientset(objs...), deny: map[string]bool{}}
+	// The fake's watches hand out the tracker's own objects, which an informer owns (and its
+	// transform changes) once received; a real client decodes a new object per event.
+	fc.cs.PrependWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		var opts metav1.ListOptions
+		if wa, ok := a.(k8stesting.WatchActionImpl); ok {
+			opts = wa.ListOptions
+		}
+		w, err := fc.cs.Tracker().Watch(a.GetResource(), a.GetNamespace(), opts)
+		if err != nil {
+			return false, nil, err
+		}
+		return true, watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
+			if e.Object != nil {
+				e.Object = e.Object.DeepCopyObject()
+			}
+			return e, true
+		}), nil
+	})
 	var seq atomic.Int32
 	fc.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
@@ -440,3 +459,59 @@ func TestCleanupExpired(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a/no-deadline", "a/past"}, got, "a pod without a readable deadline is ours and stale")
 }
+
+// TestDeleteGracePeriod checks how a check's pod is deleted once the run is done with it: at
+// once (grace period 0, as the pod garbage collector does) only when its phase is terminal,
+// so that no container can still run; with its own grace period when the selected container
+// ended while another still runs; with 1s (kubectl delete --now) when it failed or timed out
+// before its phase was terminal.
+func TestDeleteGracePeriod(t *testing.T) {
+	sidecar := exited(0, "")
+	sidecar.Phase = corev1.PodRunning
+	sidecar.ContainerStatuses = append(sidecar.ContainerStatuses, corev1.ContainerStatus{Name: "side", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	endedRunning := exited(0, "")
+	endedRunning.Phase = corev1.PodRunning // the kubelet sets the phase once the sandbox is down
+	failedPhase := &corev1.PodStatus{Phase: corev1.PodFailed, Reason: "DeadlineExceeded", Message: "too long"}
+	pulling := &corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "tester", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "not found"}}}}}
+	for _, tt := range []struct {
+		name    string
+		status  *corev1.PodStatus
+		timeout time.Duration
+		want    *int64 // the first deletion's grace period; nil: the pod's own
+	}{
+		{"succeeded", exited(0, ""), 10 * time.Second, ptrTo[int64](0)},
+		{"failed phase", failedPhase, 10 * time.Second, ptrTo[int64](0)},
+		{"every container ended, phase not yet terminal", endedRunning, 10 * time.Second, ptrTo[int64](0)},
+		{"container done, sidecar running", sidecar, 10 * time.Second, nil},
+		{"image pull failure", pulling, 10 * time.Second, ptrTo[int64](1)},
+		{"timed out pending", nil, 200 * time.Millisecond, ptrTo[int64](1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fc := newFakeCluster(t)
+			fc.behave = func(string) *corev1.PodStatus { return tt.status }
+			var mu sync.Mutex
+			var graces []*int64
+			fc.cs.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				graces = append(graces, a.(k8stesting.DeleteAction).GetDeleteOptions().GracePeriodSeconds)
+				return false, nil, nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			fc.kubelet(t, ctx)
+			c := newTestClient(t, fc)
+			jctx, jcancel := context.WithTimeout(ctx, tt.timeout)
+			defer jcancel()
+			_, err := c.Run(jctx, Job{RequirementID: "r", Namespace: "ns", Pod: template(), OutputLimit: 1 << 10})
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			require.NotEmpty(t, graces, "the pod is deleted")
+			assert.Equal(t, tt.want, graces[0])
+		})
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

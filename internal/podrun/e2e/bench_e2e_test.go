@@ -4,7 +4,6 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -17,42 +16,6 @@ import (
 	"github.com/preflightkit/preflight/runner"
 )
 
-// BenchmarkIndependentPods runs 1, 5 and 20 independent scheduler checks (`sh -c 'sleep 1'`,
-// each its own pod on the real node, image already present: IfNotPresent keeps the kubelet's pull
-// rate limit out of the figure) in one run, all at once. Run with -benchtime 1x -count 5
-// and take the median: the goal is 5 checks within 1.5x the time of one.
-func BenchmarkIndependentPods(b *testing.B) {
-	for _, n := range []int{1, 5, 20} {
-		b.Run(fmt.Sprintf("checks=%d", n), func(b *testing.B) {
-			cfg, cs := admin(b)
-			ns := namespace(b, nil)
-			var spec strings.Builder
-			spec.WriteString("custom_requirements:\n")
-			for i := range n {
-				fmt.Fprintf(&spec, `- id: sleep-%d
-  results: [{status: success, condition: {status_code: 0}}, {status: error}]
-  command: {id: scheduler, timeout: 120, data: {kubernetes: {pod: {spec: {containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "sleep 1"]}]}}}}}
-`, i)
-			}
-			ccfg, counter := countRequests(cfg)
-			b.ResetTimer()
-			for range b.N {
-				d := run(b, context.Background(), ccfg, ns, spec.String(), func(o *runner.Options) { o.Parallel = n })
-				for _, r := range d.Requirements {
-					if r.Status != runner.StatusPass {
-						b.Fatalf("%s: %s %s", r.ID, r.Status, r.Error)
-					}
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(counter.n.Load())/float64(b.N*n), "requests/check")
-			left, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-			require.NoError(b, err)
-			b.ReportMetric(float64(len(left.Items)), "pods-left")
-		})
-	}
-}
-
 // BenchmarkGlobal1000 runs one `global: true` check over the real node and 1000 kwok nodes
 // (ensured by the harness; the nodes beyond the ones that existed before are deleted at the
 // end). It reports API requests per node, the peak RSS of the process during the run, and the
@@ -61,22 +24,7 @@ func BenchmarkGlobal1000(b *testing.B) {
 	const kwokNodes = 1000
 	cfg, cs := admin(b)
 	ctx := context.Background()
-	before, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: testcluster.KwokNodeLabel + "=kwok"})
-	require.NoError(b, err)
-	had := map[string]bool{}
-	for _, n := range before.Items {
-		had[n.Name] = true
-	}
-	require.NoError(b, cluster.EnsureKwokNodes(ctx, kwokNodes))
-	if os.Getenv("PREFLIGHT_BENCH_KEEP_NODES") == "" {
-		b.Cleanup(func() {
-			for i := range kwokNodes {
-				if name := testcluster.KwokNodeName(i); !had[name] {
-					_ = cs.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
-				}
-			}
-		})
-	}
+	addKwokNodes(b, ctx, cs, kwokNodes)
 	ns := namespace(b, nil)
 	spec := `custom_requirements:
 - id: every-node
