@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -34,6 +35,11 @@ import (
 //     to a Service of pods is routed back onto the bridge, the kubelet's probe goes from its
 //     namespace to the pod and back, nothing from a pod leaves the machine and nothing from
 //     outside reaches a pod. NodePorts listen on hostIP only.
+//   - A pod reaches the host itself only as the cluster needs: the mangle chain
+//     inputGuardChain, jumped to from INPUT for packets from the bridge, lets through answers
+//     to the host's own connections (the apiserver's proxy), Service traffic kube-proxy
+//     translated (10.0.0.1:443 to the apiserver) and the apiserver's port, and drops anything
+//     else a pod sends to the host's addresses (a service listening on all of them, say).
 //
 // Up applies all of it to a started or reused cluster (ensureServiceNetwork, idempotent), and
 // it is not part of the running cluster's fingerprint: adding it, or changing it, never
@@ -73,6 +79,21 @@ var guardRules = [][]string{
 // guardJump is the FORWARD rule that sends every routed packet through guardChain.
 var guardJump = []string{"-m", "comment", "--comment", guardComment, "-j", guardChain}
 
+// inputGuardChain is the mangle chain, jumped to from INPUT for packets that come from the
+// pods' bridge, that keeps pods from the host's own services (see the package comment).
+const inputGuardChain = "PREFLIGHT-TC-INPUT"
+
+// inputGuardRules are inputGuardChain's rules, in order.
+var inputGuardRules = [][]string{
+	{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
+	{"-m", "conntrack", "--ctstate", "DNAT", "-j", "RETURN"},
+	{"-d", hostIP, "-p", "tcp", "--dport", apiPort, "-j", "RETURN"},
+	{"-j", "DROP"},
+}
+
+// inputGuardJump is the INPUT rule that sends the bridge's packets through inputGuardChain.
+var inputGuardJump = []string{"-i", cniBridge, "-m", "comment", "--comment", guardComment, "-j", inputGuardChain}
+
 func (p paths) kubeProxyConfig() string { return p.join("kube-proxy", "config.yaml") }
 func (p paths) kubeProxyKubeconfig() string {
 	return p.join("kubeconfigs", compKubeProxy+".kubeconfig")
@@ -90,10 +111,11 @@ func ensureServiceNetwork(ctx context.Context, log *slog.Logger, cacheDir string
 	if err != nil {
 		return err
 	}
-	if err := ensureBridge(ctx); err != nil {
+	// The guards first: forwarding is never on without them.
+	if err := ensureGuards(ctx); err != nil {
 		return fmt.Errorf("service network: %w", err)
 	}
-	if err := ensureGuards(ctx); err != nil {
+	if err := ensureBridge(ctx); err != nil {
 		return fmt.Errorf("service network: %w", err)
 	}
 	if err := writeIfChanged(p.cniConfFile(), cniConfig(p, true), 0o644); err != nil {
@@ -182,38 +204,64 @@ func teardownServiceNetwork(ctx context.Context, log *slog.Logger, p paths) {
 	ipt := func(args ...string) error { return run(ctx, "iptables", append([]string{"-t", "mangle"}, args...)...) }
 	for ipt(append([]string{"-D", "FORWARD"}, guardJump...)...) == nil { // every copy
 	}
-	_ = ipt("-F", guardChain)
-	_ = ipt("-X", guardChain)
+	for ipt(append([]string{"-D", "INPUT"}, inputGuardJump...)...) == nil {
+	}
+	for _, c := range []string{guardChain, inputGuardChain} {
+		_ = ipt("-F", c)
+		_ = ipt("-X", c)
+	}
 }
 
-// ensureGuards makes guardChain hold exactly guardRules and FORWARD jump to it first.
+// ensureGuards makes guardChain hold exactly guardRules with FORWARD jumping to it first, and
+// inputGuardChain hold exactly inputGuardRules with INPUT jumping to it first.
 func ensureGuards(ctx context.Context) error {
+	if err := ensureGuard(ctx, "FORWARD", guardChain, guardRules, guardJump); err != nil {
+		return err
+	}
+	return ensureGuard(ctx, "INPUT", inputGuardChain, inputGuardRules, inputGuardJump)
+}
+
+// ensureGuard makes the mangle chain hold exactly rules (compared with what iptables lists,
+// so a stale extra rule is found too) and the built-in chain hook jump to it first.
+func ensureGuard(ctx context.Context, hook, chain string, rules [][]string, jump []string) error {
 	ipt := func(args ...string) error { return run(ctx, "iptables", append([]string{"-t", "mangle"}, args...)...) }
-	if ipt("-S", guardChain) != nil {
-		if err := ipt("-N", guardChain); err != nil {
+	if ipt("-S", chain) != nil {
+		if err := ipt("-N", chain); err != nil {
 			return err
 		}
 	}
 	intact := true
-	for _, r := range guardRules {
-		if ipt(append([]string{"-C", guardChain}, r...)...) != nil {
+	for _, r := range rules {
+		if ipt(append([]string{"-C", chain}, r...)...) != nil {
 			intact = false
 		}
 	}
+	if n, err := ruleCount(ctx, chain); err != nil || n != len(rules) {
+		intact = false
+	}
 	if !intact {
-		if err := ipt("-F", guardChain); err != nil {
+		if err := ipt("-F", chain); err != nil {
 			return err
 		}
-		for _, r := range guardRules {
-			if err := ipt(append([]string{"-A", guardChain}, r...)...); err != nil {
+		for _, r := range rules {
+			if err := ipt(append([]string{"-A", chain}, r...)...); err != nil {
 				return err
 			}
 		}
 	}
-	if ipt(append([]string{"-C", "FORWARD"}, guardJump...)...) == nil {
+	if ipt(append([]string{"-C", hook}, jump...)...) == nil {
 		return nil
 	}
-	return ipt(append([]string{"-I", "FORWARD"}, guardJump...)...)
+	return ipt(append([]string{"-I", hook}, jump...)...)
+}
+
+// ruleCount returns how many rules the mangle chain holds.
+func ruleCount(ctx context.Context, chain string) (int, error) {
+	out, err := exec.CommandContext(ctx, "iptables", "-t", "mangle", "-S", chain).Output()
+	if err != nil {
+		return 0, fmt.Errorf("iptables -t mangle -S %s: %w", chain, err)
+	}
+	return strings.Count(string(out), "\n-A "), nil
 }
 
 // kubeProxyConfig is kube-proxy's configuration: iptables mode for the real node, NodePorts on

@@ -4,6 +4,8 @@ package testcluster_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,4 +123,45 @@ func TestAPIServerProxiesToPods(t *testing.T) {
 	require.True(t, strings.HasSuffix(string(logs), "\n"+want+"\n"), "%s", logs)
 
 	deletePodsAndCheckEmpty(t, cs, ns, "web", "client")
+}
+
+// TestPodsCannotReachHostServices listens on every address of this machine and has a pod
+// try the host's addresses it can route to (the bridge's gateway and the apiserver's side of
+// the veth pair): the input guard drops both, while the apiserver's own port stays reachable.
+func TestPodsCannotReachHostServices(t *testing.T) {
+	if !cluster.Local() {
+		t.Skip("the listener runs on this machine")
+	}
+	cs := client(t)
+	ns := cluster.Namespace(t, nil)
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan struct{}, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	script := "for a in 10.244.0.1 10.250.0.1; do if nc -w 3 $a " + port + " </dev/null; then echo reached $a; else echo refused $a; fi; done; " +
+		"if nc -w 3 10.250.0.1 6443 </dev/null; then echo apiserver ok; fi"
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, busyboxPod("probe", script), metav1.CreateOptions{})
+	require.NoError(t, err)
+	p := waitPod(t, cs, ns, "probe", finished)
+	logs, err := cs.CoreV1().Pods(ns).GetLogs("probe", &corev1.PodLogOptions{}).DoRaw(ctx)
+	require.NoError(t, err)
+	require.Equal(t, corev1.PodSucceeded, p.Status.Phase, "%s", logs)
+	require.Contains(t, string(logs), "refused 10.244.0.1\n")
+	require.Contains(t, string(logs), "refused 10.250.0.1\n")
+	require.Contains(t, string(logs), "apiserver ok")
+	require.Empty(t, accepted, "a pod reached a service of the host:\n%s", logs)
+
+	deletePodsAndCheckEmpty(t, cs, ns, "probe")
 }
