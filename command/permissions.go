@@ -82,6 +82,12 @@ func (p *httpPrepared) Permissions(_ context.Context, _ meta.ResettableRESTMappe
 	return []Permission{p.svc.permission(p.method, namespaceOr(p.svc.namespace, &Env{Namespace: namespace}))}, nil
 }
 
+// Permissions returns what the cluster facts need: list nodes, cluster-wide (see
+// clusterinfo.Fetch).
+func (clusterInfoPrepared) Permissions(context.Context, meta.ResettableRESTMapper, string) ([]Permission, error) {
+	return []Permission{{Verb: "list", Resource: "nodes", Cluster: true}}, nil
+}
+
 // Permissions returns get (with a name) or list on the kind's resource, where Run reads it.
 func (p *kubernetesPrepared) Permissions(ctx context.Context, mapper meta.ResettableRESTMapper, namespace string) ([]Permission, error) {
 	mapping, err := resolveKind(ctx, mapper, p.gv, p.data.Kind)

@@ -32,8 +32,8 @@ func newReviewClient(cfg *rest.Config, opts *Options) (kubernetes.Interface, err
 //
 // When a permission is denied or cannot be verified, nothing runs: it returns the results of
 // the run, every requirement that needs such a permission failed with a
-// *command.PermissionError listing them, every other requirement that would run not run (and
-// one whose `when` is false skipped); stopped is then true.
+// *command.PermissionError listing them, every other requirement not run; stopped is then
+// true.
 func (s *state) checkAccess(ctx context.Context) (results []RequirementResult, stopped bool) {
 	s.access = &command.AccessReviews{}
 	if s.replay || s.opts.Config == nil {
@@ -95,7 +95,7 @@ func (s *state) checkAccess(ctx context.Context) (results []RequirementResult, s
 // accessDenied builds the results of a run whose permission check failed with err: the
 // requirements of perReq that need a permission err lists fail with a *command.PermissionError
 // of theirs (their results analysed as for a command that failed with it), the others do not
-// run (skipped ones are skipped). Each result is acknowledged as in a run and reported as
+// run (not even those whose `when` is false: nothing ran, see the comment below). Each result is acknowledged as in a run and reported as
 // finished.
 func (s *state) accessDenied(ctx context.Context, perReq [][]command.Permission, skipped []bool, err error) []RequirementResult {
 	var pe *command.PermissionError
@@ -141,12 +141,19 @@ func (s *state) accessDenied(ctx context.Context, perReq [][]command.Permission,
 		r := &results[i]
 		switch {
 		case slices.Contains(failed, req.ID):
-		case skipped[i]:
-			r.Status = StatusSkipped
-			r.Notes = []string{"skipped: when is false: " + req.When.Source()}
+		case s.needsPreviousVersion(req):
+			// As evaluate fails it, before its `when`.
+			r.Status = StatusFail
+			r.setErrors(errNoPreviousVersion, nil)
 		default:
+			// Nothing ran, so no requirement is skipped either: a `when` that is false from
+			// the vars says nothing of the dependencies it would have waited for (a
+			// requirement that depends on a failed one does not run, whatever its `when`).
 			r.Status = StatusNotRun
 			r.Message = why
+			if skipped[i] {
+				r.Notes = []string{"its when is false (" + req.When.Source() + "), but the run stopped before any requirement ran"}
+			}
 		}
 		s.acknowledge(r)
 		s.emit(Event{Type: EventFinished, RequirementID: req.ID, Result: copyResult(r)})

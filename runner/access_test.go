@@ -154,9 +154,9 @@ func TestRunChecksPermissionsUpFront(t *testing.T) {
 					assert.Equal(t, want, rr.Error, rr.ID)
 					var pe *command.PermissionError
 					assert.True(t, errors.As(rr.Err, &pe), rr.ID)
-				case rr.ID == "upgradeable" && tt.phase == Install:
-					assert.Equal(t, StatusSkipped, rr.Status)
 				default:
+					// Nothing ran, so nothing is skipped either (upgradeable's `when` is
+					// false at install, which a note says).
 					assert.Equal(t, StatusNotRun, rr.Status, rr.ID)
 					assert.Contains(t, rr.Message, "not run: the run's permission check failed for ", rr.ID)
 				}
@@ -238,4 +238,42 @@ func TestRunPermissionCheckFailureIsAnalysed(t *testing.T) {
 	}
 	assert.Equal(t, "could not read the logs", byID(d, "handled").Message)
 	assert.NotEqual(t, GatePass, d.Gate)
+}
+
+// A run stopped by its permission check never passes on what it did not run: a strict
+// requirement that depends on the refused one, with a `when` false from the vars, is not run
+// (not skipped) even when the refused one is acknowledged; and on an upgrade without a
+// previous version, a requirement that reads it fails as in a run.
+func TestRunPermissionCheckStoppedRunNeverPasses(t *testing.T) {
+	const stoppedSpec = `custom_requirements:
+- id: a
+  command: {id: logs, data: {label_selector: app=web}}
+  results: [{status: success}]
+- id: b
+  strict: true
+  depends_on: [a]
+  when: vars.enabled
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+- id: c
+  strict: true
+  when: app.previous_version != ""
+  command: {id: exec, data: {cmd: ["true"]}}
+  results: [{status: success}]
+`
+	r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}, Namespace: "gate", Phase: Upgrade,
+		Vars: map[string]any{"enabled": false}, Acknowledge: []string{"a"}})
+	require.NoError(t, err)
+	r.newReviewClient = (&fakeReviews{deny: func(ra authorizationv1.ResourceAttributes) bool { return ra.Subresource == "log" }}).client
+	d, err := r.Run(context.Background(), loadSpec(t, stoppedSpec))
+	require.NoError(t, err)
+	got := map[string]RequirementResult{}
+	for _, rr := range d.Requirements {
+		got[rr.ID] = rr
+	}
+	assert.Equal(t, StatusFail, got["a"].Status)
+	assert.Equal(t, StatusNotRun, got["b"].Status, "not skipped: nothing ran")
+	assert.Equal(t, StatusFail, got["c"].Status)
+	assert.ErrorIs(t, got["c"].Err, errNoPreviousVersion)
+	assert.Equal(t, GateBlocked, d.Gate)
 }

@@ -330,6 +330,7 @@ func TestClusterInfoCommandSharesTheFetch(t *testing.T) {
 	t.Run("facts that cannot be read fail it", func(t *testing.T) {
 		r, err := New(Options{Config: &rest.Config{Host: "https://example.invalid"}})
 		require.NoError(t, err)
+		r.newReviewClient = (&fakeReviews{}).client // the run's permission check grants list nodes
 		r.fetchCluster = func(context.Context, *rest.Config) (map[string]any, error) {
 			return nil, errors.New("connection refused")
 		}

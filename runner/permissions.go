@@ -79,20 +79,20 @@ func Permissions(ctx context.Context, spec *requirement.Spec, opts Options) (*Pe
 	base := baseContextOf(&opts, nil)
 	var perms []command.Permission
 	var errs []error
-	precheck := false
 	for _, req := range spec.Requirements {
 		n, err := needsOf(ctx, req, mapper, &base, command.SpecContext{Pods: spec.Pods})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		precheck = precheck || n.precheck
 		perms = append(perms, n.perms...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if precheck {
+	if len(perms) > 0 {
+		// The run's permission check (and each command's own) asks with
+		// SelfSubjectAccessReviews before anything else.
 		perms = append(perms, ssarPermission)
 	}
 	return rulesOf(perms), nil
@@ -112,11 +112,9 @@ func newMapper(cfg *rest.Config) (meta.ResettableRESTMapper, error) {
 }
 
 // needs is what one requirement calls: perms, each with its namespace set (the run's, base's
-// app.namespace, when the command names none), and whether its command checks its
-// permissions up front (precheck) and so needs SelfSubjectAccessReviews.
+// app.namespace, when the command names none).
 type needs struct {
-	perms    []command.Permission
-	precheck bool
+	perms []command.Permission
 }
 
 // needsOf derives what req calls in a run whose vars, app and phase are base's: its command's
@@ -158,8 +156,6 @@ func needsOf(ctx context.Context, req *requirement.Requirement, mapper meta.Rese
 		}
 		n.perms = append(n.perms, p)
 	}
-	// Every built-in cluster command but kubernetes checks its permissions up front.
-	n.precheck = len(ps) > 0 && req.Command.ID != "kubernetes"
 	return n, nil
 }
 

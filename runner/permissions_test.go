@@ -100,7 +100,9 @@ func TestPermissions(t *testing.T) {
 				"gate": {rule("get", "", "services/proxy", "web:80")},
 			}, Cluster: []rbacv1.PolicyRule{ssarRule}}},
 		{name: "cluster facts list nodes", reqs: []string{req(`{id: exec, data: {cmd: ["true"]}}`, "  when: size(cluster.nodes) > 2\n")},
-			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{}, Cluster: []rbacv1.PolicyRule{rule("list", "", "nodes")}}},
+			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{}, Cluster: []rbacv1.PolicyRule{rule("list", "", "nodes"), ssarRule}}},
+		{name: "cluster_info lists nodes", reqs: []string{req(`{id: cluster_info}`)},
+			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{}, Cluster: []rbacv1.PolicyRule{rule("list", "", "nodes"), ssarRule}}},
 		{name: "kubernetes: get by name, list, across namespaces, cluster-scoped", cluster: true, ns: "gate", reqs: []string{
 			req(`{id: kubernetes, data: {api_version: apps/v1, kind: Deployment, name: web}}`),
 			req(`{id: kubernetes, data: {api_version: v1, kind: Pod, namespace: rook, label_selector: app=mon}}`, ""),
@@ -110,7 +112,7 @@ func TestPermissions(t *testing.T) {
 			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{
 				"gate": {rule("get", "apps", "deployments", "web")},
 				"rook": {rule("list", "", "pods")},
-			}, Cluster: []rbacv1.PolicyRule{rule("list", "", "nodes"), rule("list", "", "pods")}}},
+			}, Cluster: []rbacv1.PolicyRule{rule("list", "", "nodes"), rule("list", "", "pods"), ssarRule}}},
 		{name: "dry_run: create and patch per resource and namespace", cluster: true, ns: "gate", reqs: []string{
 			req(`{id: dry_run, data: {manifests: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: other}\n"}}`)},
 			want: &runner.PermissionRules{Namespaces: map[string][]rbacv1.PolicyRule{

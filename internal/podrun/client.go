@@ -170,8 +170,10 @@ func (c *Client) checkPermissions(ctx context.Context, namespace string, fanOut 
 		return e.err
 	}
 	err := c.opts.AccessReviews.Check(ctx, c.cs, namespace, Permissions(fanOut))
-	if ctx.Err() == nil {
-		e.done, e.err = true, err
+	if err == nil {
+		// Only a granted answer is kept: a denial is reported again, and a review that
+		// failed (a timeout, a 500) is asked again by the next check.
+		e.done = true
 	}
 	return err
 }

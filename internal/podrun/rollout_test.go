@@ -195,6 +195,8 @@ func TestRollingBoundsThePodsThatExist(t *testing.T) {
 			for _, tr := range res.Targets {
 				assert.NoError(t, tr.Err, tr.Node)
 			}
+			// The counting watch gets its events asynchronously: wait for the last creation.
+			require.Eventually(t, func() bool { _, c := pc.get(); return len(c) >= 6 }, 10*time.Second, 5*time.Millisecond)
 			peak, created := pc.get()
 			assert.LessOrEqual(t, peak, limit, "at most max_parallel_nodes pods exist at any moment")
 			require.Len(t, created, 6)
