@@ -40,7 +40,7 @@ var ErrRuntimeData = errors.New("the command's data comes from K_expr keys that 
 // values (a var not given, data the command refuses): give them as the run will.
 var ErrUnresolvedData = errors.New("the command's data could not be computed from the given vars, app and phase")
 
-// ssarPermission is what a command that checks its permissions up front needs to ask.
+// ssarPermission is what the run's permission check, and a command's own, need to ask.
 var ssarPermission = command.Permission{Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews", Cluster: true}
 
 // factsPermission is what reading the cluster facts needs.
@@ -51,7 +51,7 @@ var factsPermission = command.Permission{Verb: "list", Resource: "nodes", Cluste
 // does): exactly the calls each cluster command declares (command.PermissionLister, the
 // same list the commands check with SelfSubjectAccessReviews before their first request),
 // list nodes when an expression reads `cluster` (the cluster facts), and create
-// selfsubjectaccessreviews when a command checks its permissions up front. A requirement
+// selfsubjectaccessreviews whenever there is any rule (the run checks them all with reviews). A requirement
 // whose `when` may skip it counts: the rules cover every path of the run. A command whose
 // data comes from K_expr keys that read only vars, app and phase is derived from the data
 // those keys give with opts (Vars, AppVersion, PreviousVersion, Phase), as Run computes it.

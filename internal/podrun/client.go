@@ -87,9 +87,8 @@ type permKey struct {
 }
 
 type permEntry struct {
-	mu   sync.Mutex
-	done bool
-	err  error
+	mu      sync.Mutex
+	granted bool // the check passed; a denial or a failed review is asked again
 }
 
 // New returns a Client for the cluster cfg reaches. cfg is copied (rest.CopyConfig) and the
@@ -153,8 +152,8 @@ func newClient(mk func() (kubernetes.Interface, error), opts Options) (*Client, 
 // Clientset returns the run's clientset.
 func (c *Client) Clientset() kubernetes.Interface { return c.cs }
 
-// checkPermissions runs CheckPermissions once per namespace and kind of run; a result that
-// came from the caller's context ending is not remembered.
+// checkPermissions checks the pod runner's permissions for a namespace and kind of run until
+// they are granted once; a denial or a review that failed is not remembered.
 func (c *Client) checkPermissions(ctx context.Context, namespace string, fanOut bool) error {
 	c.mu.Lock()
 	k := permKey{namespace, fanOut}
@@ -166,15 +165,11 @@ func (c *Client) checkPermissions(ctx context.Context, namespace string, fanOut 
 	c.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.done {
-		return e.err
+	if e.granted {
+		return nil
 	}
 	err := c.opts.AccessReviews.Check(ctx, c.cs, namespace, Permissions(fanOut))
-	if err == nil {
-		// Only a granted answer is kept: a denial is reported again, and a review that
-		// failed (a timeout, a 500) is asked again by the next check.
-		e.done = true
-	}
+	e.granted = err == nil
 	return err
 }
 
